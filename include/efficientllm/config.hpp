@@ -1,0 +1,104 @@
+// Job files: the typed form of one run, and loading + validating a job file.
+// Format reference: docs/JOBS.md. Every check happens here, before any work starts.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ellm {
+
+enum class Norm { LayerNorm, RMSNorm };
+enum class Activation { GELU, SwiGLU };
+enum class Positions { Learned, RoPE };
+
+struct ModelConfig {
+  int vocab_size = 256;  // byte-level; the only value allowed for now
+  int n_layers = 6;
+  int d_model = 384;
+  int n_heads = 6;
+  int d_ff = 1536;  // hidden width of the MLP (per branch for SwiGLU)
+  int seq_len = 256;
+  Norm norm = Norm::LayerNorm;
+  Activation activation = Activation::GELU;
+  Positions positions = Positions::Learned;
+  double rope_base = 10000.0;
+  double norm_eps = 1e-5;
+  double init_std = 0.02;
+};
+
+struct TrainingConfig {
+  int steps = 200;
+  int batch_size = 8;  // global batch in sequences, split evenly across dp ranks
+  double lr = 1e-3;
+  double min_lr = 1e-4;  // cosine decay ends here at the last step
+  int warmup_steps = 20;
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double adam_eps = 1e-8;
+  double grad_clip = 1.0;  // global L2 norm; 0 disables clipping
+  std::uint64_t seed = 1234;
+  int eval_every = 50;    // steps between validation passes; 0 = only at the end
+  int eval_batches = 8;   // batches of batch_size sequences per validation pass
+  int log_every = 10;     // steps between plain progress lines when not on a terminal
+  int warmup_iters = 3;   // first steps excluded from latency/throughput statistics
+};
+
+struct DataConfig {
+  std::vector<std::filesystem::path> corpus;  // resolved: relative paths are relative to the job file
+  double val_fraction = 0.05;  // tail of every corpus file held out for validation
+};
+
+struct ParallelConfig {
+  int dp = 1;
+  double bucket_mib = 1.0;  // data-parallel gradient all-reduce bucket size
+};
+
+struct RunConfig {
+  std::string name;
+  ModelConfig model;
+  TrainingConfig training;
+  DataConfig data;
+  ParallelConfig parallel;
+  nlohmann::json as_json;  // the fully resolved run (defaults filled in), as written to reports
+};
+
+struct Job {
+  std::string name;
+  std::string description;
+  std::filesystem::path file;
+  std::vector<RunConfig> runs;  // in execution order (grid: cartesian product, first key slowest)
+};
+
+// One bad input: which file, where in it (JSON pointer, "" for the whole file), what is allowed.
+// what() is "FILE: POINTER: MESSAGE" (or "FILE: MESSAGE" with an empty pointer).
+class JobError : public std::runtime_error {
+ public:
+  JobError(std::string file, std::string pointer, std::string message);
+  const std::string& file() const { return file_; }
+  const std::string& pointer() const { return pointer_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string file_, pointer_, message_;
+};
+
+// An override from the command line: "--set training.steps=50". The value is parsed as JSON
+// when it is valid JSON, otherwise taken as a string.
+struct Override {
+  std::string path;  // dotted: "training.steps"
+  std::string value;
+};
+Override parse_override(const std::string& text);  // throws JobError (file "--set") on "a=b" without '=' etc.
+
+// Reads, applies overrides (to the defaults and every run), expands, validates. Throws JobError.
+Job load_job(const std::filesystem::path& file, const std::vector<Override>& overrides = {});
+// Same for a job given as text (tests; `file` is only used in messages and to resolve corpus paths).
+Job parse_job(const std::string& text, const std::filesystem::path& file,
+              const std::vector<Override>& overrides = {});
+
+}  // namespace ellm

@@ -1,0 +1,138 @@
+#include "mpi/comm.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace ellm::mpi {
+namespace {
+
+MPI_Comm to_c(int handle) { return MPI_Comm_f2c(handle); }
+
+// Times one blocking call into the communicator's statistics.
+class BlockedTimer {
+ public:
+  BlockedTimer(CollectiveStats& s, std::size_t bytes) : s_(s), start_(MPI_Wtime()) {
+    s_.bytes += bytes;
+    s_.calls += 1;
+  }
+  ~BlockedTimer() { s_.seconds += MPI_Wtime() - start_; }
+
+ private:
+  CollectiveStats& s_;
+  double start_;
+};
+
+template <class T>
+MPI_Datatype datatype();
+template <>
+MPI_Datatype datatype<float>() { return MPI_FLOAT; }
+template <>
+MPI_Datatype datatype<double>() { return MPI_DOUBLE; }
+
+}  // namespace
+
+Session::Session(int* argc, char*** argv) {
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+}
+Session::~Session() { MPI_Finalize(); }
+
+Comm Comm::world() { return Comm(MPI_Comm_c2f(MPI_COMM_WORLD)); }
+
+Comm::Comm(int fortran_handle) : handle_(fortran_handle) {
+  MPI_Comm c = to_c(handle_);
+  MPI_Comm_rank(c, &rank_);
+  MPI_Comm_size(c, &size_);
+  MPI_Comm node;
+  MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &local_rank_);
+  MPI_Comm_size(node, &local_size_);
+  MPI_Comm_free(&node);
+}
+
+std::string Comm::host() const {
+  char name[MPI_MAX_PROCESSOR_NAME];
+  int len = 0;
+  MPI_Get_processor_name(name, &len);
+  return std::string(name, len);
+}
+
+void Comm::barrier() {
+  BlockedTimer t(stats_, 0);
+  MPI_Barrier(to_c(handle_));
+}
+
+template <class T>
+void Comm::allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes) {
+  const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(T));
+  for (std::size_t off = 0; off < n; off += per_bucket) {
+    const std::size_t count = std::min(per_bucket, n - off);
+    BlockedTimer t(stats_, count * sizeof(T));
+    MPI_Allreduce(MPI_IN_PLACE, data + off, int(count), datatype<T>(), MPI_SUM, to_c(handle_));
+  }
+}
+
+void Comm::allreduce_sum(float* data, std::size_t n, std::size_t bucket_bytes) {
+  allreduce_buckets(data, n, bucket_bytes);
+}
+void Comm::allreduce_sum(double* data, std::size_t n, std::size_t bucket_bytes) {
+  allreduce_buckets(data, n, bucket_bytes);
+}
+
+double Comm::allreduce_scalar(double value, int op_handle) {
+  BlockedTimer t(stats_, sizeof(double));
+  MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_Op_f2c(op_handle), to_c(handle_));
+  return value;
+}
+double Comm::allreduce_sum(double value) { return allreduce_scalar(value, MPI_Op_c2f(MPI_SUM)); }
+double Comm::allreduce_max(double value) { return allreduce_scalar(value, MPI_Op_c2f(MPI_MAX)); }
+double Comm::allreduce_min(double value) { return allreduce_scalar(value, MPI_Op_c2f(MPI_MIN)); }
+
+std::vector<std::string> Comm::gather_strings(const std::string& mine) {
+  BlockedTimer t(stats_, mine.size());
+  int len = int(mine.size());
+  std::vector<int> lens(is_root() ? size_ : 0), displs(is_root() ? size_ : 0);
+  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, to_c(handle_));
+  std::string all;
+  if (is_root()) {
+    int total = 0;
+    for (int r = 0; r < size_; r++) {
+      displs[r] = total;
+      total += lens[r];
+    }
+    all.resize(total);
+  }
+  MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0,
+              to_c(handle_));
+  std::vector<std::string> out;
+  for (int r = 0; is_root() && r < size_; r++) out.push_back(all.substr(displs[r], lens[r]));
+  return out;
+}
+
+std::string Comm::broadcast_string(const std::string& value) {
+  BlockedTimer t(stats_, value.size());
+  int len = int(value.size());
+  MPI_Bcast(&len, 1, MPI_INT, 0, to_c(handle_));
+  std::string out = is_root() ? value : std::string(len, '\0');
+  MPI_Bcast(out.data(), len, MPI_CHAR, 0, to_c(handle_));
+  return out;
+}
+
+void Comm::abort(int exit_code) const {
+  MPI_Abort(to_c(handle_), exit_code);
+  std::abort();  // MPI_Abort does not return; this satisfies [[noreturn]]
+}
+
+std::string library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(text, &len);
+  std::string s(text, len);
+  return s.substr(0, s.find_first_of("\n,"));
+}
+
+double wtime() { return MPI_Wtime(); }
+
+}  // namespace ellm::mpi

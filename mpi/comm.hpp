@@ -1,0 +1,71 @@
+// The only interface to MPI. Everything else in efficientllm talks to ranks through this header,
+// which does not include <mpi.h>: communicators are held as Fortran handles (MPI_Comm_c2f).
+//
+// Every collective records the wall time the caller spent blocked in it, so the trainer can split
+// a step into compute and communication without timing MPI itself.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ellm::mpi {
+
+// MPI_Init_thread / MPI_Finalize for the lifetime of main().
+class Session {
+ public:
+  Session(int* argc, char*** argv);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+};
+
+struct CollectiveStats {
+  double seconds = 0.0;     // time blocked in collectives
+  std::uint64_t bytes = 0;  // payload bytes contributed by this rank
+  std::uint64_t calls = 0;  // MPI calls made (one per bucket)
+};
+
+class Comm {
+ public:
+  static Comm world();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool is_root() const { return rank_ == 0; }
+  int local_rank() const { return local_rank_; }  // among the ranks sharing this node
+  int local_size() const { return local_size_; }
+  std::string host() const;
+
+  void barrier();
+  // In-place element-wise sum across ranks, one MPI_Allreduce per bucket of ≤ bucket_bytes:
+  // large single messages are several times slower than ~1 MiB ones on shared memory.
+  void allreduce_sum(float* data, std::size_t n, std::size_t bucket_bytes);
+  void allreduce_sum(double* data, std::size_t n, std::size_t bucket_bytes);
+  double allreduce_sum(double value);
+  double allreduce_max(double value);
+  double allreduce_min(double value);
+  // Every rank's string at the root (rank order); other ranks get an empty vector.
+  std::vector<std::string> gather_strings(const std::string& mine);
+  std::string broadcast_string(const std::string& value);  // the root's value, everywhere
+
+  [[noreturn]] void abort(int exit_code) const;
+
+  const CollectiveStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+
+ private:
+  explicit Comm(int fortran_handle);
+  template <class T>
+  void allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes);
+  double allreduce_scalar(double value, int op_handle);
+
+  int handle_;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  CollectiveStats stats_;
+};
+
+std::string library_version();  // MPI_Get_library_version, first line
+double wtime();                 // MPI_Wtime
+
+}  // namespace ellm::mpi

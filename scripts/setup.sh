@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages efficientllm needs to build, test and run.
+# Idempotent: when everything is already installed it returns in well under a second.
+#   scripts/setup.sh           build + run + test dependencies
+#   scripts/setup.sh --bench   also the PyTorch CPU peer used by bench/ (large)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libopenmpi-dev openmpi-bin
+  libhwloc-dev
+  libopenblas-dev
+  nlohmann-json3-dev
+  libboost-program-options-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  fortunes-min fortunes   # the default English corpus: /usr/share/games/fortunes
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3 python3-torch)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

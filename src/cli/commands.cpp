@@ -1,0 +1,279 @@
+#include "cli/commands.hpp"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "build_info.hpp"
+#include "data/corpus.hpp"
+#include "efficientllm/config.hpp"
+#include "kernels/gemm.hpp"
+#include "metrics/flops.hpp"
+#include "metrics/peak.hpp"
+#include "model/layout.hpp"
+#include "mpi/comm.hpp"
+#include "report/progress.hpp"
+#include "report/provenance.hpp"
+#include "report/run_report.hpp"
+#include "report/writer.hpp"
+#include "topology/topology.hpp"
+#include "train/trainer.hpp"
+
+namespace ellm::cli {
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitBadInput = 2;
+constexpr int kSchemaVersion = 1;
+
+const char* kUsage =
+    "usage: efficientllm <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run JOB.json       train every run of the job and write its report (launch with mpirun)\n"
+    "  validate JOB.json  check a job file and its corpus without running anything\n"
+    "\n"
+    "  efficientllm <command> --help   options of a command\n"
+    "  efficientllm --version          version and the git commit it was built from\n";
+
+struct Options {
+  std::string job;
+  std::string out;
+  std::vector<std::string> sets;
+  bool help = false;
+};
+
+po::options_description command_options(const std::string& command) {
+  po::options_description desc("efficientllm " + command + " JOB.json [options]");
+  desc.add_options()("help,h", "show this help")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a job field for every run, e.g. --set training.steps=50 (repeatable)");
+  if (command == "run") {
+    desc.add_options()("out,o", po::value<std::string>(),
+                       "output directory (default: results/<job>-<UTC time>)");
+  }
+  return desc;
+}
+
+// Parses the options of `command`; a bad flag throws po::error with Boost's own wording.
+Options parse_options(const std::string& command, int argc, char** argv) {
+  po::options_description desc = command_options(command);
+  po::options_description hidden;
+  hidden.add_options()("job", po::value<std::string>());
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::positional_options_description positional;
+  positional.add("job", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+  po::notify(vm);
+  Options o;
+  o.help = vm.count("help") > 0;
+  if (vm.count("job")) o.job = vm["job"].as<std::string>();
+  if (vm.count("out")) o.out = vm["out"].as<std::string>();
+  if (vm.count("set")) o.sets = vm["set"].as<std::vector<std::string>>();
+  if (!o.help && o.job.empty()) throw po::error("missing the job file argument (JOB.json)");
+  return o;
+}
+
+Job load(const Options& o) {
+  std::vector<Override> overrides;
+  for (const std::string& s : o.sets) overrides.push_back(parse_override(s));
+  return load_job(o.job, overrides);
+}
+
+int usage_error(const std::string& command, const std::string& message) {
+  std::cerr << "efficientllm " << command << ": " << message << "\n"
+            << command_options(command) << "\n";
+  return kExitBadInput;
+}
+
+int validate(const Options& o) {
+  const Job job = load(o);
+  for (const RunConfig& run : job.runs) load_corpus(run.data, run.model.seq_len, job.file.string());
+  std::cout << job.file.string() << ": OK, " << job.runs.size() << " run(s)\n";
+  for (const RunConfig& run : job.runs) {
+    const ParamLayout layout = make_param_layout(run.model);
+    std::printf("  %-24s %8.2fM params  %6d steps  batch %d×%d  dp=%d\n", run.name.c_str(),
+                double(layout.arena.total()) / 1e6, run.training.steps, run.training.batch_size,
+                run.model.seq_len, run.parallel.dp);
+  }
+  return 0;
+}
+
+// Runs `fn` on every rank. Bad input found on any rank ends the job on every rank with the
+// message of the lowest failing rank: no rank is left waiting in a collective.
+bool agree(mpi::Comm& comm, const std::function<void()>& fn) {
+  std::string error;
+  try {
+    fn();
+  } catch (const JobError& e) {
+    error = e.what();
+  }
+  if (comm.allreduce_max(error.empty() ? 0.0 : 1.0) == 0.0) return true;
+  const std::vector<std::string> errors = comm.gather_strings(error);
+  for (const std::string& e : errors) {
+    if (!e.empty()) {
+      std::cerr << "efficientllm: " << e << "\n";
+      break;
+    }
+  }
+  return false;
+}
+
+void check_layout(const Job& job, int world) {
+  for (const RunConfig& run : job.runs) {
+    if (run.parallel.dp != world) {
+      throw JobError(job.file.string(), "",
+                     "run \"" + run.name + "\" has parallel.dp = " + std::to_string(run.parallel.dp) +
+                         " but the job was launched on " + std::to_string(world) +
+                         " MPI rank(s); launch with mpirun -np " + std::to_string(run.parallel.dp) +
+                         " or pass --set parallel.dp=" + std::to_string(world));
+    }
+  }
+}
+
+// BLAS threads: OPENBLAS_NUM_THREADS when the user set it; else the cores this rank is bound to;
+// else (unbound) the node's cores shared evenly between the ranks on the node.
+int choose_blas_threads(const mpi::Comm& comm) {
+  if (std::getenv("OPENBLAS_NUM_THREADS")) return kernels::blas_threads();
+  const topology::Binding b = topology::current_binding();
+  const int threads = b.restricted() ? b.bound_pus : b.node_pus / comm.local_size();
+  return std::max(1, threads);
+}
+
+std::string default_out_dir(const Job& job) {
+  return "results/" + job.name + "-" + utc_timestamp("%Y%m%d-%H%M%S");
+}
+
+json report_header(const Job& job, const std::vector<std::string>& argv, const std::vector<std::string>& hosts,
+                   int world) {
+  json unique_hosts = json::array();
+  for (const std::string& h : hosts) {
+    if (std::find(unique_hosts.begin(), unique_hosts.end(), h) == unique_hosts.end()) unique_hosts.push_back(h);
+  }
+  return {{"schema_version", kSchemaVersion},
+          {"job", {{"name", job.name}, {"description", job.description}, {"file", job.file.string()}}},
+          {"provenance", provenance(argv)},
+          {"system", system_info()},
+          {"world", {{"ranks", world}, {"hosts", unique_hosts}, {"rank_hosts", hosts}}},
+          {"not_measured",
+           {{"energy", "AEC is not measured yet: no energy source is read by this version"}}}};
+}
+
+int run(const Options& o, int argc, char** argv) {
+  mpi::Comm comm = mpi::Comm::world();
+  Job job;
+  if (!agree(comm, [&] { job = load(o); check_layout(job, comm.size()); })) return kExitBadInput;
+
+  const int threads = choose_blas_threads(comm);
+  kernels::set_blas_threads(threads);
+  comm.barrier();  // calibrate together: each rank measures the cores it really gets
+  RankContext ctx{comm.rank(), comm.host(), threads, measure_sgemm_peak()};
+
+  const std::vector<std::string> hosts = comm.gather_strings(ctx.host);
+  std::optional<ReportWriter> writer;
+  std::string setup_error;
+  if (comm.is_root()) {
+    try {
+      writer.emplace(o.out.empty() ? default_out_dir(job) : o.out,
+                     report_header(job, std::vector<std::string>(argv, argv + argc), hosts, comm.size()));
+    } catch (const std::exception& e) {
+      setup_error = e.what();
+    }
+  }
+  if (comm.allreduce_max(setup_error.empty() ? 0.0 : 1.0) != 0.0) {
+    if (comm.is_root()) std::cerr << "efficientllm: " << setup_error << "\n";
+    return kExitBadInput;
+  }
+
+  Progress progress(stderr, isatty(fileno(stderr)) != 0);
+  for (std::size_t i = 0; i < job.runs.size(); i++) {
+    const RunConfig& rc = job.runs[i];
+    Corpus corpus;
+    if (!agree(comm, [&] { corpus = load_corpus(rc.data, rc.model.seq_len, job.file.string()); })) {
+      return kExitBadInput;
+    }
+    if (comm.is_root()) progress.begin_run(int(i), int(job.runs.size()), rc);
+    const bool root = comm.is_root();
+    const RunRecord rec = train_run(
+        rc, corpus, comm, [&](int step, const StepSample& s) { if (root) progress.step(step, s); },
+        [&](const EvalSample& e) { if (root) progress.eval(e); });
+    const std::vector<std::string> records = comm.gather_strings(rank_record(rec, ctx).dump());
+    if (root) {
+      progress.end_run(rec.wall_seconds);
+      std::vector<json> ranks;
+      for (const std::string& r : records) ranks.push_back(json::parse(r));
+      writer->add_run(build_run_report(rc, int(i), rec, ranks));
+    }
+  }
+  if (comm.is_root()) {
+    std::cout << "\n" << render_summary_table(writer->report()) << "\nreport: "
+              << (writer->dir() / "report.md").string() << " (and report.json, runs.jsonl)\n";
+  }
+  return 0;
+}
+
+int dispatch(const std::string& command, int argc, char** argv) {
+  Options o;
+  try {
+    o = parse_options(command, argc - 1, argv + 1);
+  } catch (const po::error& e) {
+    return usage_error(command, e.what());
+  } catch (const JobError& e) {  // a malformed --set
+    return usage_error(command, e.what());
+  }
+  if (o.help) {
+    std::cout << command_options(command) << "\n";
+    return 0;
+  }
+  if (command == "validate") {
+    try {
+      return validate(o);
+    } catch (const JobError& e) {
+      std::cerr << "efficientllm: " << e.what() << "\n";
+      return kExitBadInput;
+    }
+  }
+  mpi::Session session(&argc, &argv);
+  try {
+    return run(o, argc, argv);
+  } catch (const std::exception& e) {
+    // A failure on one rank would leave the others blocked in a collective: end them all.
+    std::cerr << "efficientllm: error: " << e.what() << "\n";
+    mpi::Comm::world().abort(kExitFailure);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return kExitBadInput;
+  }
+  const std::string first = argv[1];
+  if (first == "--help" || first == "-h" || first == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (first == "--version") {
+    std::cout << "efficientllm " << build_info::version << " (commit " << build_info::git_commit
+              << (build_info::git_dirty ? ", dirty" : "") << ")\n";
+    return 0;
+  }
+  if (first == "run" || first == "validate") return dispatch(first, argc, argv);
+  std::cerr << "efficientllm: unknown command '" << first << "' (allowed: run, validate)\n" << kUsage;
+  return kExitBadInput;
+}
+
+}  // namespace ellm::cli

@@ -1,0 +1,72 @@
+#include "layers/activation.hpp"
+
+#include <cstddef>
+#include "kernels/vmath.hpp"
+
+namespace ellm::layers {
+namespace {
+constexpr double kGeluScale = 0.7978845608028654;  // sqrt(2/pi)
+constexpr double kGeluCubic = 0.044715;
+}  // namespace
+
+template <class T>
+void gelu_forward(T* out, const T* inp, long n) {
+  for (long i = 0; i < n; i++) {
+    const T x = inp[i];
+    const T u = T(kGeluScale) * (x + T(kGeluCubic) * x * x * x);
+    out[i] = T(0.5) * x * (T(1) + kernels::vtanh(u));
+  }
+}
+
+template <class T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, long n) {
+  for (long i = 0; i < n; i++) {
+    const T x = inp[i];
+    const T u = T(kGeluScale) * (x + T(kGeluCubic) * x * x * x);
+    const T th = kernels::vtanh(u);
+    const T du = T(kGeluScale) * (T(1) + T(3 * kGeluCubic) * x * x);
+    const T grad = T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * du;
+    dinp[i] = grad * dout[i];
+  }
+}
+
+template <class T>
+void swiglu_forward(T* out, const T* inp, int N, int F) {
+  for (int n = 0; n < N; n++) {
+    const T* gate = inp + size_t(n) * 2 * F;
+    const T* up = gate + F;
+    T* y = out + size_t(n) * F;
+    for (int f = 0; f < F; f++) {
+      const T sig = T(1) / (T(1) + kernels::vexp(-gate[f]));
+      y[f] = gate[f] * sig * up[f];
+    }
+  }
+}
+
+template <class T>
+void swiglu_backward(T* dinp, const T* inp, const T* dout, int N, int F) {
+  for (int n = 0; n < N; n++) {
+    const T* gate = inp + size_t(n) * 2 * F;
+    const T* up = gate + F;
+    const T* dy = dout + size_t(n) * F;
+    T* dgate = dinp + size_t(n) * 2 * F;
+    T* dup = dgate + F;
+    for (int f = 0; f < F; f++) {
+      const T sig = T(1) / (T(1) + kernels::vexp(-gate[f]));
+      const T silu = gate[f] * sig;
+      dup[f] = dy[f] * silu;
+      dgate[f] = dy[f] * up[f] * sig * (T(1) + gate[f] * (T(1) - sig));
+    }
+  }
+}
+
+#define ELLM_INSTANTIATE(T)                                                 \
+  template void gelu_forward<T>(T*, const T*, long);                        \
+  template void gelu_backward<T>(T*, const T*, const T*, long);             \
+  template void swiglu_forward<T>(T*, const T*, int, int);                  \
+  template void swiglu_backward<T>(T*, const T*, const T*, int, int);
+ELLM_INSTANTIATE(float)
+ELLM_INSTANTIATE(double)
+#undef ELLM_INSTANTIATE
+
+}  // namespace ellm::layers

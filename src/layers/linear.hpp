@@ -1,0 +1,16 @@
+// Fully connected layer: out = inp · Wᵀ + b. Both GEMMs of its backward go through kernels::gemm.
+#pragma once
+
+namespace ellm::layers {
+
+// out (N,OC) = inp (N,C) · W (OC,C)ᵀ + b (OC); b may be nullptr.
+template <class T>
+void linear_forward(T* out, const T* inp, const T* W, const T* b, int N, int C, int OC);
+
+// dinp (N,C) = dout · W (overwritten; nullptr skips it);
+// dW (OC,C) += doutᵀ · inp;  db (OC) += Σₙ dout (nullptr when the layer has no bias).
+template <class T>
+void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T* W, int N, int C,
+                     int OC);
+
+}  // namespace ellm::layers

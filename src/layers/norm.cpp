@@ -1,0 +1,97 @@
+#include "layers/norm.hpp"
+
+#include <cstddef>
+#include <cmath>
+
+namespace ellm::layers {
+
+template <class T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N, int C,
+                       double eps) {
+  for (int n = 0; n < N; n++) {
+    const T* x = inp + size_t(n) * C;
+    double sum = 0.0;
+    for (int c = 0; c < C; c++) sum += x[c];
+    const double m = sum / C;
+    double var = 0.0;
+    for (int c = 0; c < C; c++) var += (x[c] - m) * (x[c] - m);
+    const double s = 1.0 / std::sqrt(var / C + eps);
+    T* y = out + size_t(n) * C;
+    for (int c = 0; c < C; c++) y[c] = T((x[c] - m) * s) * w[c] + b[c];
+    mean[n] = T(m);
+    rstd[n] = T(s);
+  }
+}
+
+template <class T>
+void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w,
+                        const T* mean, const T* rstd, int N, int C) {
+  for (int n = 0; n < N; n++) {
+    const T* dy = dout + size_t(n) * C;
+    const T* x = inp + size_t(n) * C;
+    T* dx = dinp + size_t(n) * C;
+    const T m = mean[n], s = rstd[n];
+    // dx = s * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * w
+    T g_mean = 0, gx_mean = 0;
+    for (int c = 0; c < C; c++) {
+      const T xhat = (x[c] - m) * s;
+      const T g = dy[c] * w[c];
+      g_mean += g;
+      gx_mean += g * xhat;
+    }
+    g_mean /= C;
+    gx_mean /= C;
+    for (int c = 0; c < C; c++) {
+      const T xhat = (x[c] - m) * s;
+      db[c] += dy[c];
+      dw[c] += dy[c] * xhat;
+      dx[c] += s * (dy[c] * w[c] - g_mean - xhat * gx_mean);
+    }
+  }
+}
+
+template <class T>
+void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, double eps) {
+  for (int n = 0; n < N; n++) {
+    const T* x = inp + size_t(n) * C;
+    double ss = 0.0;
+    for (int c = 0; c < C; c++) ss += double(x[c]) * x[c];
+    const T s = T(1.0 / std::sqrt(ss / C + eps));
+    T* y = out + size_t(n) * C;
+    for (int c = 0; c < C; c++) y[c] = x[c] * s * w[c];
+    rstd[n] = s;
+  }
+}
+
+template <class T>
+void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, const T* rstd, int N,
+                      int C) {
+  for (int n = 0; n < N; n++) {
+    const T* dy = dout + size_t(n) * C;
+    const T* x = inp + size_t(n) * C;
+    T* dx = dinp + size_t(n) * C;
+    const T s = rstd[n];
+    // dx = s * (g - xhat * mean(g * xhat)) with g = dy * w, xhat = x * s
+    T gx_mean = 0;
+    for (int c = 0; c < C; c++) gx_mean += dy[c] * w[c] * x[c] * s;
+    gx_mean /= C;
+    for (int c = 0; c < C; c++) {
+      const T xhat = x[c] * s;
+      dw[c] += dy[c] * xhat;
+      dx[c] += s * (dy[c] * w[c] - xhat * gx_mean);
+    }
+  }
+}
+
+#define ELLM_INSTANTIATE(T)                                                                  \
+  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int, int,     \
+                                     double);                                                \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,    \
+                                      const T*, int, int);                                   \
+  template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int, int, double);            \
+  template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int, int);
+ELLM_INSTANTIATE(float)
+ELLM_INSTANTIATE(double)
+#undef ELLM_INSTANTIATE
+
+}  // namespace ellm::layers

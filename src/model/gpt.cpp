@@ -1,0 +1,179 @@
+#include "model/gpt.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "layers/activation.hpp"
+#include "layers/attention.hpp"
+#include "layers/crossentropy.hpp"
+#include "layers/embedding.hpp"
+#include "layers/linear.hpp"
+#include "layers/norm.hpp"
+#include "layers/rope.hpp"
+#include "util/rng.hpp"
+
+namespace ellm {
+using namespace layers;
+
+template <class T>
+GPT<T>::GPT(const ModelConfig& cfg, int max_batch)
+    : cfg_(cfg), max_batch_(max_batch), pl_(make_param_layout(cfg)),
+      al_(make_act_layout(cfg, max_batch)) {
+  params_.assign(pl_.arena.total(), T(0));
+  grads_.assign(pl_.arena.total(), T(0));
+  acts_.assign(al_.arena.total(), T(0));
+  const std::size_t N = std::size_t(max_batch) * cfg.seq_len, C = cfg.d_model;
+  const std::size_t sizes[] = {N * C, N * C, N * C, N * 3 * C, N * fc_in_width(cfg), N * cfg.d_ff};
+  T** views[] = {&dres_, &dln_, &datty_, &dqkv_, &dfch_, &dfch_act_};
+  std::size_t total = 0;
+  for (std::size_t s : sizes) total += s;
+  scratch_.assign(total, T(0));
+  std::size_t off = 0;
+  for (int i = 0; i < 6; i++) {
+    *views[i] = scratch_.data() + off;
+    off += sizes[i];
+  }
+}
+
+template <class T>
+void GPT<T>::init_params(std::uint64_t seed) {
+  Rng rng(seed);
+  const double residual_scale = 1.0 / std::sqrt(2.0 * cfg_.n_layers);
+  for (const TensorInfo& t : pl_.arena.tensors()) {
+    T* w = params_.data() + t.offset;
+    const bool is_norm_gain = t.shape.size() == 1 && t.name.find("ln") != std::string::npos &&
+                              t.name.back() == 'w';
+    if (t.shape.size() == 1) {
+      std::fill(w, w + t.numel, is_norm_gain ? T(1) : T(0));
+      continue;
+    }
+    const bool residual_out = t.name.ends_with("attn.out.w") || t.name.ends_with("mlp.out.w");
+    const double std = cfg_.init_std * (residual_out ? residual_scale : 1.0);
+    for (std::size_t i = 0; i < t.numel; i++) w[i] = T(rng.normal() * std);
+  }
+}
+
+template <class T>
+void GPT<T>::norm_forward(T* out, T* mean, T* rstd, const T* inp, std::size_t w, std::size_t b,
+                          int N) {
+  if (cfg_.norm == Norm::LayerNorm) {
+    layernorm_forward(out, mean, rstd, inp, p(w), p(b), N, cfg_.d_model, cfg_.norm_eps);
+  } else {
+    rmsnorm_forward(out, rstd, inp, p(w), N, cfg_.d_model, cfg_.norm_eps);
+  }
+}
+
+template <class T>
+void GPT<T>::norm_backward(T* dinp, std::size_t w, std::size_t b, const T* dout, const T* inp,
+                           const T* mean, const T* rstd, int N) {
+  if (cfg_.norm == Norm::LayerNorm) {
+    layernorm_backward(dinp, g(w), g(b), dout, inp, p(w), mean, rstd, N, cfg_.d_model);
+  } else {
+    rmsnorm_backward(dinp, g(w), dout, inp, p(w), rstd, N, cfg_.d_model);
+  }
+}
+
+template <class T>
+void GPT<T>::block_forward(int l, const T* x, int B) {
+  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, F = cfg_.d_ff, Fin = fc_in_width(cfg_);
+  const int H = cfg_.n_heads, hs = C / H;
+  const BlockParams& bp = pl_.blocks[l];
+  const BlockActs& ba = al_.blocks[l];
+  const AttentionShape shape{B, Tn, H, H, hs};
+
+  norm_forward(a(ba.ln1), a(ba.ln1_mean), a(ba.ln1_rstd), x, bp.ln1_w, bp.ln1_b, N);
+  linear_forward(a(ba.qkv), a(ba.ln1), p(bp.qkv_w), p(bp.qkv_b), N, C, 3 * C);  // (N,3C)
+  if (cfg_.positions == Positions::RoPE) rope_forward(a(ba.qkv), B, Tn, H, H, hs, cfg_.rope_base);
+  attention_forward(a(ba.atty), a(ba.lse), a(ba.qkv), shape);                   // (N,C)
+  T* res2 = a(ba.res2);
+  linear_forward(res2, a(ba.atty), p(bp.attn_out_w), p(bp.attn_out_b), N, C, C);
+  for (std::size_t i = 0; i < std::size_t(N) * C; i++) res2[i] += x[i];
+  norm_forward(a(ba.ln2), a(ba.ln2_mean), a(ba.ln2_rstd), res2, bp.ln2_w, bp.ln2_b, N);
+  linear_forward(a(ba.fch), a(ba.ln2), p(bp.fc_w), p(bp.fc_b), N, C, Fin);       // (N,F_in)
+  if (cfg_.activation == Activation::SwiGLU) {
+    swiglu_forward(a(ba.fch_act), a(ba.fch), N, F);
+  } else {
+    gelu_forward(a(ba.fch_act), a(ba.fch), long(N) * F);
+  }
+  T* res3 = a(ba.res3);
+  linear_forward(res3, a(ba.fch_act), p(bp.fc_out_w), p(bp.fc_out_b), N, F, C);
+  for (std::size_t i = 0; i < std::size_t(N) * C; i++) res3[i] += res2[i];
+}
+
+template <class T>
+double GPT<T>::forward(const int* tokens, const int* targets, int B) {
+  if (B < 1 || B > max_batch_) throw std::invalid_argument("GPT::forward: batch exceeds max_batch");
+  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = cfg_.vocab_size;
+  batch_ = B;
+  tokens_.assign(tokens, tokens + N);
+  targets_.assign(targets, targets + N);
+
+  embedding_forward(a(al_.encoded), tokens, p(pl_.wte), p(pl_.wpe), B, Tn, C);
+  const T* x = a(al_.encoded);
+  for (int l = 0; l < cfg_.n_layers; l++) {
+    block_forward(l, x, B);
+    x = a(al_.blocks[l].res3);
+  }
+  norm_forward(a(al_.lnf), a(al_.lnf_mean), a(al_.lnf_rstd), x, pl_.lnf_w, pl_.lnf_b, N);
+  linear_forward(a(al_.logits), a(al_.lnf), p(pl_.wte), static_cast<T*>(nullptr), N, C, V);
+  return crossentropy_forward(a(al_.logits), a(al_.losses), targets, N, V);
+}
+
+template <class T>
+void GPT<T>::block_backward(int l, const T* x, T* dres, int B) {
+  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, F = cfg_.d_ff, Fin = fc_in_width(cfg_);
+  const int H = cfg_.n_heads, hs = C / H;
+  const BlockParams& bp = pl_.blocks[l];
+  const BlockActs& ba = al_.blocks[l];
+  const AttentionShape shape{B, Tn, H, H, hs};
+
+  // dres holds d(res3); res3 = res2 + mlp(ln2(res2))
+  linear_backward(dfch_act_, g(bp.fc_out_w), g(bp.fc_out_b), dres, a(ba.fch_act), p(bp.fc_out_w), N,
+                  F, C);
+  if (cfg_.activation == Activation::SwiGLU) {
+    swiglu_backward(dfch_, a(ba.fch), dfch_act_, N, F);
+  } else {
+    gelu_backward(dfch_, a(ba.fch), dfch_act_, long(N) * F);
+  }
+  linear_backward(dln_, g(bp.fc_w), g(bp.fc_b), dfch_, a(ba.ln2), p(bp.fc_w), N, C, Fin);
+  norm_backward(dres, bp.ln2_w, bp.ln2_b, dln_, a(ba.res2), a(ba.ln2_mean), a(ba.ln2_rstd), N);
+  // dres holds d(res2); res2 = x + attn_out(attention(qkv(ln1(x))))
+  linear_backward(datty_, g(bp.attn_out_w), g(bp.attn_out_b), dres, a(ba.atty), p(bp.attn_out_w),
+                  N, C, C);
+  std::fill(dqkv_, dqkv_ + std::size_t(N) * 3 * C, T(0));
+  attention_backward(dqkv_, datty_, a(ba.atty), a(ba.lse), a(ba.qkv), shape);
+  if (cfg_.positions == Positions::RoPE) rope_backward(dqkv_, B, Tn, H, H, hs, cfg_.rope_base);
+  linear_backward(dln_, g(bp.qkv_w), g(bp.qkv_b), dqkv_, a(ba.ln1), p(bp.qkv_w), N, C, 3 * C);
+  norm_backward(dres, bp.ln1_w, bp.ln1_b, dln_, x, a(ba.ln1_mean), a(ba.ln1_rstd), N);
+  // dres holds d(x)
+}
+
+template <class T>
+void GPT<T>::backward() {
+  if (batch_ == 0) throw std::logic_error("GPT::backward called before forward");
+  const int B = batch_, Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = cfg_.vocab_size;
+  T* dlogits = a(al_.logits);  // probabilities become their own gradient
+  crossentropy_backward(dlogits, targets_.data(), N, V);
+  linear_backward(dln_, g(pl_.wte), static_cast<T*>(nullptr), dlogits, a(al_.lnf), p(pl_.wte), N,
+                  C, V);
+  std::fill(dres_, dres_ + std::size_t(N) * C, T(0));
+  const T* x_last = cfg_.n_layers > 0 ? a(al_.blocks.back().res3) : a(al_.encoded);
+  norm_backward(dres_, pl_.lnf_w, pl_.lnf_b, dln_, x_last, a(al_.lnf_mean), a(al_.lnf_rstd), N);
+  for (int l = cfg_.n_layers - 1; l >= 0; l--) {
+    const T* x = l == 0 ? a(al_.encoded) : a(al_.blocks[l - 1].res3);
+    block_backward(l, x, dres_, B);
+  }
+  embedding_backward(g(pl_.wte), g(pl_.wpe), dres_, tokens_.data(), B, Tn, C);
+  batch_ = 0;  // the probabilities were consumed: a second backward needs a new forward
+}
+
+template <class T>
+void GPT<T>::zero_grad() {
+  std::fill(grads_.begin(), grads_.end(), T(0));
+}
+
+template class GPT<float>;
+template class GPT<double>;
+
+}  // namespace ellm

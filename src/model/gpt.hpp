@@ -1,0 +1,60 @@
+// The decoder-only transformer: pre-norm blocks of causal self-attention and an MLP, tied
+// embeddings, byte-level vocabulary. Parameters, gradients and activations are flat arenas
+// (model/layout.hpp); forward and backward walk the same layers in opposite orders.
+// T is float for training and double for the gradient-check reference.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "efficientllm/config.hpp"
+#include "model/layout.hpp"
+
+namespace ellm {
+
+template <class T>
+class GPT {
+ public:
+  GPT(const ModelConfig& cfg, int max_batch);
+
+  // Weights N(0, init_std), residual output projections scaled by 1/sqrt(2·n_layers) (GPT-2),
+  // biases 0, norm gains 1.
+  void init_params(std::uint64_t seed);
+
+  // tokens, targets (B,T) with B ≤ max_batch; returns the mean cross-entropy.
+  double forward(const int* tokens, const int* targets, int B);
+  // Accumulates d(mean loss)/d(params) of the last forward into grads().
+  void backward();
+  void zero_grad();
+
+  const ModelConfig& config() const { return cfg_; }
+  const ParamLayout& param_layout() const { return pl_; }
+  T* params() { return params_.data(); }
+  T* grads() { return grads_.data(); }
+  std::size_t num_params() const { return params_.size(); }
+  std::size_t param_bytes() const { return params_.size() * sizeof(T); }
+  std::size_t activation_bytes() const { return (acts_.size() + scratch_.size()) * sizeof(T); }
+
+ private:
+  T* p(std::size_t off) { return off == kAbsent ? nullptr : params_.data() + off; }
+  T* g(std::size_t off) { return off == kAbsent ? nullptr : grads_.data() + off; }
+  T* a(std::size_t off) { return acts_.data() + off; }
+  void norm_forward(T* out, T* mean, T* rstd, const T* inp, std::size_t w, std::size_t b, int N);
+  void norm_backward(T* dinp, std::size_t w, std::size_t b, const T* dout, const T* inp,
+                     const T* mean, const T* rstd, int N);
+  void block_forward(int l, const T* x, int B);
+  void block_backward(int l, const T* x, T* dres, int B);
+
+  ModelConfig cfg_;
+  int max_batch_;
+  ParamLayout pl_;
+  ActLayout al_;
+  std::vector<T> params_, grads_, acts_;
+  // Activation gradients, reused by every block: dres, dln (N,C); datty (N,C); dqkv (N,3C);
+  // dfch (N,F_in); dfch_act (N,d_ff).
+  std::vector<T> scratch_;
+  T *dres_, *dln_, *datty_, *dqkv_, *dfch_, *dfch_act_;
+  std::vector<int> tokens_, targets_;
+  int batch_ = 0;
+};
+
+}  // namespace ellm

@@ -1,0 +1,78 @@
+// Flat arenas, llm.c-style: all parameters of a model live in one buffer (and so do their
+// gradients, the AdamW moments and the activations, each in its own buffer with its own layout);
+// a tensor is an offset into its arena. Each block's tensors are contiguous so that later
+// gradient buckets can follow the reverse layer order.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "efficientllm/config.hpp"
+
+namespace ellm {
+
+inline constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);  // tensor the variant lacks
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int> shape;
+  std::size_t offset = 0;
+  std::size_t numel = 0;
+  bool decay = false;  // AdamW weight decay applies (matrices and embeddings, not biases or norms)
+  int layer = -1;      // block index, -1 for embeddings and the final norm
+};
+
+// Appends tensors back to back and remembers them by name.
+class ArenaLayout {
+ public:
+  std::size_t add(const std::string& name, std::vector<int> shape, bool decay = false, int layer = -1);
+  std::size_t total() const { return total_; }
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+
+ private:
+  std::vector<TensorInfo> tensors_;
+  std::size_t total_ = 0;
+};
+
+struct BlockParams {
+  std::size_t ln1_w, ln1_b;            // (C), (C) — ln1_b absent for RMSNorm
+  std::size_t qkv_w, qkv_b;            // (3C, C), (3C)
+  std::size_t attn_out_w, attn_out_b;  // (C, C), (C)
+  std::size_t ln2_w, ln2_b;            // (C), (C)
+  std::size_t fc_w, fc_b;              // (F_in, C), (F_in): F_in = d_ff, or 2·d_ff for SwiGLU
+  std::size_t fc_out_w, fc_out_b;      // (C, d_ff), (C)
+};
+
+struct ParamLayout {
+  ArenaLayout arena;
+  std::size_t wte;  // (V, C), tied with the LM head
+  std::size_t wpe;  // (T, C), absent with RoPE
+  std::vector<BlockParams> blocks;
+  std::size_t lnf_w, lnf_b;  // (C), (C)
+};
+ParamLayout make_param_layout(const ModelConfig& m);
+
+struct BlockActs {
+  std::size_t ln1, ln1_mean, ln1_rstd;  // (N,C), (N), (N)
+  std::size_t qkv;                      // (N,3C), q and k after RoPE
+  std::size_t atty, lse;                // (N,C), (B,H,T)
+  std::size_t res2;                     // (N,C) residual after attention
+  std::size_t ln2, ln2_mean, ln2_rstd;  // (N,C), (N), (N)
+  std::size_t fch, fch_act;             // (N,F_in), (N,d_ff)
+  std::size_t res3;                     // (N,C) block output
+};
+
+// Activations for a micro-batch of B sequences of length T (N = B·T).
+struct ActLayout {
+  ArenaLayout arena;
+  std::size_t encoded;  // (N,C)
+  std::vector<BlockActs> blocks;
+  std::size_t lnf, lnf_mean, lnf_rstd;  // (N,C), (N), (N)
+  std::size_t logits;                   // (N,V): logits → probabilities → dlogits
+  std::size_t losses;                   // (N)
+};
+ActLayout make_act_layout(const ModelConfig& m, int B);
+
+int fc_in_width(const ModelConfig& m);  // rows of fc_w: d_ff, or 2·d_ff for SwiGLU
+
+}  // namespace ellm

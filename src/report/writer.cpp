@@ -1,0 +1,68 @@
+#include "report/writer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+namespace ellm {
+namespace fs = std::filesystem;
+namespace {
+
+[[noreturn]] void fail(const fs::path& p, const std::string& what) {
+  throw std::runtime_error(p.string() + ": " + what + ": " + std::strerror(errno));
+}
+
+void fsync_path(const fs::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd < 0 || ::fsync(fd) != 0) fail(p, "cannot sync to disk");
+  ::close(fd);
+}
+
+// Write to a temporary file and rename it over the target, so a reader (or a crash) never sees
+// half a report.
+void write_atomically(const fs::path& target, const std::string& text) {
+  const fs::path tmp = target.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!(out << text) || !out.flush()) fail(tmp, "cannot write");
+  }
+  fsync_path(tmp);
+  fs::rename(tmp, target);
+}
+
+}  // namespace
+
+ReportWriter::ReportWriter(fs::path dir, nlohmann::json header)
+    : dir_(std::move(dir)), report_(std::move(header)) {
+  if (fs::exists(dir_ / "runs.jsonl")) {
+    throw std::runtime_error(dir_.string() +
+                             ": already holds the results of a job (runs.jsonl); choose another --out");
+  }
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw std::runtime_error(dir_.string() + ": cannot create output directory: " + ec.message());
+  report_["runs"] = nlohmann::json::array();
+  rewrite_reports();
+}
+
+void ReportWriter::add_run(const nlohmann::json& run) {
+  const fs::path lines = dir_ / "runs.jsonl";
+  {
+    std::ofstream out(lines, std::ios::app);
+    if (!(out << run.dump() << '\n') || !out.flush()) fail(lines, "cannot append");
+  }
+  fsync_path(lines);
+  report_["runs"].push_back(run);
+  rewrite_reports();
+}
+
+void ReportWriter::rewrite_reports() const {
+  write_atomically(dir_ / "report.json", report_.dump(2) + "\n");
+  write_atomically(dir_ / "report.md", render_markdown(report_));
+}
+
+}  // namespace ellm

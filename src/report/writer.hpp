@@ -1,0 +1,31 @@
+// The output directory of a job: report.json (whole job), runs.jsonl (one line per finished run,
+// on disk before the next run starts) and report.md (what a person reads). Root rank only.
+#pragma once
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace ellm {
+
+class ReportWriter {
+ public:
+  // Creates `dir` (refusing one that already holds a runs.jsonl) and writes the header report.
+  ReportWriter(std::filesystem::path dir, nlohmann::json header);
+  // Appends the run to runs.jsonl (flushed and fsync'ed), then rewrites report.json and report.md.
+  void add_run(const nlohmann::json& run);
+  const std::filesystem::path& dir() const { return dir_; }
+  const nlohmann::json& report() const { return report_; }
+
+ private:
+  void rewrite_reports() const;
+  std::filesystem::path dir_;
+  nlohmann::json report_;
+};
+
+// report.md from a report.json document.
+std::string render_markdown(const nlohmann::json& report);
+// The one-line-per-run summary table of render_markdown (also printed at the end of `run`).
+std::string render_summary_table(const nlohmann::json& report);
+
+}  // namespace ellm

@@ -1,0 +1,51 @@
+#include "train/optimizer.hpp"
+
+#include <cmath>
+#include <numbers>
+
+namespace ellm {
+
+double learning_rate(const TrainingConfig& t, int step) {
+  if (step < t.warmup_steps) return t.lr * double(step + 1) / t.warmup_steps;
+  const int decay_steps = t.steps - t.warmup_steps;
+  if (decay_steps <= 1) return t.lr;
+  const double progress = double(step - t.warmup_steps) / (decay_steps - 1);  // 0 → 1
+  return t.min_lr + 0.5 * (t.lr - t.min_lr) * (1.0 + std::cos(std::numbers::pi * progress));
+}
+
+double global_norm(const float* grads, std::size_t n) {
+  double ss = 0.0;
+  for (std::size_t i = 0; i < n; i++) ss += double(grads[i]) * grads[i];
+  return std::sqrt(ss);
+}
+
+double clip_scale(double norm, double max_norm) {
+  return (max_norm > 0.0 && norm > max_norm) ? max_norm / norm : 1.0;
+}
+
+AdamW::AdamW(const ArenaLayout& layout, const TrainingConfig& t)
+    : layout_(layout), beta1_(t.beta1), beta2_(t.beta2), eps_(t.adam_eps),
+      weight_decay_(t.weight_decay), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {}
+
+void AdamW::step(float* params, const float* grads, double lr, double grad_scale) {
+  t_ += 1;
+  const float b1 = float(beta1_), b2 = float(beta2_), gs = float(grad_scale);
+  const float c1 = float(1.0 / (1.0 - std::pow(beta1_, t_)));  // bias corrections
+  const float c2 = float(1.0 / (1.0 - std::pow(beta2_, t_)));
+  const float lr_f = float(lr), eps = float(eps_);
+  for (const TensorInfo& t : layout_.tensors()) {
+    const float wd = t.decay ? float(weight_decay_) : 0.0f;
+    float* p = params + t.offset;
+    const float* g = grads + t.offset;
+    float* m = m_.data() + t.offset;
+    float* v = v_.data() + t.offset;
+    for (std::size_t i = 0; i < t.numel; i++) {
+      const float gi = g[i] * gs;
+      m[i] = b1 * m[i] + (1.0f - b1) * gi;
+      v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+      p[i] -= lr_f * ((m[i] * c1) / (std::sqrt(v[i] * c2) + eps) + wd * p[i]);
+    }
+  }
+}
+
+}  // namespace ellm

@@ -1,0 +1,92 @@
+#include "train/trainer.hpp"
+
+#include <chrono>
+
+#include "metrics/memory.hpp"
+#include "model/gpt.hpp"
+#include "train/optimizer.hpp"
+#include "util/rng.hpp"
+
+namespace ellm {
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Mean validation loss over eval_batches global batches, each rank evaluating its rows.
+double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingConfig& t,
+                mpi::Comm& comm, int rows, std::vector<int>& tokens, std::vector<int>& targets) {
+  double sum = 0.0;
+  for (int i = 0; i < t.eval_batches; i++) {
+    sampler.val_batch(i, t.eval_batches, comm.rank() * rows, rows, tokens.data(), targets.data());
+    sum += model.forward(tokens.data(), targets.data(), rows);
+  }
+  return comm.allreduce_sum(sum) / (double(t.eval_batches) * comm.size());
+}
+
+}  // namespace
+
+RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
+                    const StepCallback& on_step, const EvalCallback& on_eval) {
+  const TrainingConfig& t = run.training;
+  const int dp = comm.size();
+  const int rows = t.batch_size / dp;  // this rank's micro-batch
+  const std::size_t bucket_bytes = std::size_t(run.parallel.bucket_mib * 1024 * 1024);
+
+  GPT<float> model(run.model, rows);
+  model.init_params(derive_seed(t.seed, 0));  // same seed on every rank: identical replicas
+  AdamW opt(model.param_layout().arena, t);
+  BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
+  std::vector<int> tokens(std::size_t(rows) * run.model.seq_len), targets(tokens.size());
+
+  RunRecord rec;
+  rec.num_params = model.num_params();
+  rec.arena_bytes = {{"parameters", model.param_bytes()},
+                     {"gradients", model.param_bytes()},
+                     {"optimizer", opt.state_bytes()},
+                     {"activations", model.activation_bytes()}};
+  double rss_sum = 0.0;
+  const double run_start = now_seconds();
+  comm.barrier();  // start the first timed step together (outside the timed region)
+
+  for (int step = 0; step < t.steps; step++) {
+    const double t0 = now_seconds();
+    const double comm0 = comm.stats().seconds;
+    sampler.train_batch(step, comm.rank() * rows, rows, tokens.data(), targets.data());
+    model.zero_grad();
+    const double local_loss = model.forward(tokens.data(), targets.data(), rows);
+    model.backward();
+    if (dp > 1) {
+      comm.allreduce_sum(model.grads(), model.num_params(), bucket_bytes);
+    }
+    // Average over ranks and clip in one scale: each rank's loss is a mean over its own rows.
+    const double norm = global_norm(model.grads(), model.num_params()) / dp;
+    const double scale = clip_scale(norm, t.grad_clip) / dp;
+    StepSample s;
+    s.lr = learning_rate(t, step);
+    opt.step(model.params(), model.grads(), s.lr, scale);
+    s.loss = dp > 1 ? comm.allreduce_sum(local_loss) / dp : local_loss;
+    s.grad_norm = norm;
+    s.seconds = now_seconds() - t0;
+    s.comm_seconds = comm.stats().seconds - comm0;
+    rec.steps.push_back(s);
+
+    const std::uint64_t rss = resident_bytes();
+    rss_sum += double(rss);
+    rec.rss_peak_bytes = std::max(rec.rss_peak_bytes, rss);
+    if (on_step) on_step(step, s);
+
+    const bool last = step + 1 == t.steps;
+    if (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0)) {
+      EvalSample e{step + 1, evaluate(model, sampler, t, comm, rows, tokens, targets)};
+      rec.evals.push_back(e);
+      if (on_eval) on_eval(e);
+    }
+  }
+  rec.rss_mean_bytes = rss_sum / t.steps;
+  rec.wall_seconds = now_seconds() - run_start;
+  return rec;
+}
+
+}  // namespace ellm

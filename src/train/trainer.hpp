@@ -1,0 +1,46 @@
+// One training run on this rank: data-parallel pretraining of the GPT on the run's corpus.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/corpus.hpp"
+#include "efficientllm/config.hpp"
+#include "mpi/comm.hpp"
+
+namespace ellm {
+
+struct StepSample {
+  double loss = 0;         // mean over the global batch (identical on every rank)
+  double lr = 0;
+  double grad_norm = 0;    // before clipping
+  double seconds = 0;      // this rank's wall time for the step
+  double comm_seconds = 0; // of which blocked in MPI
+};
+
+struct EvalSample {
+  int step = 0;  // evaluated after this many optimizer steps
+  double loss = 0;
+};
+
+struct RunRecord {
+  std::vector<StepSample> steps;
+  std::vector<EvalSample> evals;
+  std::size_t num_params = 0;
+  double wall_seconds = 0;            // whole run on this rank, evaluation included
+  std::uint64_t rss_peak_bytes = 0;   // sampled once per step
+  double rss_mean_bytes = 0;
+  nlohmann::json arena_bytes;         // parameters, gradients, optimizer, activations
+};
+
+// Called on every rank after each step (the root prints progress from it).
+using StepCallback = std::function<void(int step, const StepSample&)>;
+using EvalCallback = std::function<void(const EvalSample&)>;
+
+RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
+                    const StepCallback& on_step = {}, const EvalCallback& on_eval = {});
+
+}  // namespace ellm
