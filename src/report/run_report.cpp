@@ -40,6 +40,7 @@ json rank_record(const RunRecord& rec, const RankContext& ctx) {
           {"step_seconds", step_s},
           {"comm_seconds", comm_s},
           {"wall_seconds", rec.wall_seconds},
+          {"param_fingerprint", rec.param_fingerprint},
           {"rss_peak_bytes", rec.rss_peak_bytes},
           {"rss_mean_bytes", rec.rss_mean_bytes},
           {"arena_bytes", rec.arena_bytes}};
@@ -58,6 +59,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root,
   std::vector<double> rank_tokens_s, rank_flops_s, rank_peak, rank_rss_peak, rank_rss_mean,
       rank_step_mean, rank_compute_mean, rank_comm_mean;
   json rank_rows = json::array();
+  bool replicas_identical = true;  // data parallelism must keep every replica bit-identical
   json raw_steps = json::array(), raw_comms = json::array();  // per rank, every iteration
   for (const json& r : ranks) {
     raw_steps.push_back(r["step_seconds"]);
@@ -92,7 +94,9 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root,
                          {"mfu_vs_measured_peak", peak > 0 ? tok_s * flops_per_token / peak : 0.0},
                          {"rss_peak_bytes", r["rss_peak_bytes"]},
                          {"rss_mean_bytes", r["rss_mean_bytes"]},
-                         {"arena_bytes", r["arena_bytes"]}});
+                         {"arena_bytes", r["arena_bytes"]},
+                         {"param_fingerprint", r["param_fingerprint"]}});
+    replicas_identical = replicas_identical && r["param_fingerprint"] == ranks[0]["param_fingerprint"];
   }
 
   const Summary step = summarize(measured(cluster_step, warmup));
@@ -156,6 +160,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root,
         {"rss_mean_bytes", across_ranks(rank_rss_mean)},
         {"sampling", "resident set read from /proc/self/statm after every step"}}},
       {"wall_seconds", root.wall_seconds},
+      {"replicas_identical", replicas_identical},
       {"ranks", rank_rows},
       {"samples", {{"step_seconds_per_rank", raw_steps}, {"comm_seconds_per_rank", raw_comms}}},
   };

@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <chrono>
+#include <cstdio>
 
 #include "metrics/memory.hpp"
 #include "model/gpt.hpp"
@@ -9,6 +10,15 @@
 
 namespace ellm {
 namespace {
+
+std::string fingerprint(const float* data, std::size_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the bytes
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n * sizeof(float); i++) h = (h ^ bytes[i]) * 0x100000001b3ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -86,6 +96,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
   }
   rec.rss_mean_bytes = rss_sum / t.steps;
   rec.wall_seconds = now_seconds() - run_start;
+  rec.param_fingerprint = fingerprint(model.params(), model.num_params());
   return rec;
 }
 

@@ -34,6 +34,7 @@ struct RunRecord {
   std::uint64_t rss_peak_bytes = 0;   // sampled once per step
   double rss_mean_bytes = 0;
   nlohmann::json arena_bytes;         // parameters, gradients, optimizer, activations
+  std::string param_fingerprint;      // FNV-1a of the final parameters: equal on every dp replica
 };
 
 // Called on every rank after each step (the root prints progress from it).

@@ -1,0 +1,389 @@
+// Job files: reading and parsing them, --set overrides, the top-level structure, and turning
+// "runs", "grid" or the bare defaults into the list of runs. The run fields live in validate.cpp.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+#include "internal.hpp"
+
+namespace ellm {
+namespace {
+
+std::string error_text(const std::string& file, const std::string& pointer,
+                       const std::string& message) {
+  return file + ": " + (pointer.empty() ? "" : pointer + ": ") + message;
+}
+
+}  // namespace
+
+JobError::JobError(std::string file, std::string pointer, std::string message)
+    : std::runtime_error(error_text(file, pointer, message)),
+      file_(std::move(file)),
+      pointer_(std::move(pointer)),
+      message_(std::move(message)) {}
+
+namespace config {
+
+void Context::fail(const std::string& pointer, const std::string& message) const {
+  const bool from_set = std::ranges::any_of(overridden, [&](const std::string& written) {
+    return pointer == written || pointer.starts_with(written + "/");
+  });
+  throw JobError(file, pointer, from_set ? message + " (from --set)" : message);
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A grid axis of 10 values on each of 5 fields is already 100000 runs: far past any sane
+// benchmark, so it is more likely a mistake than a plan.
+constexpr std::size_t kMaxGridRuns = 10000;
+
+// ---- reading and parsing ----
+
+std::string read_file(const fs::path& file) {
+  std::error_code ignored;
+  // An ifstream opens a directory without complaint and then reads nothing.
+  if (fs::is_directory(file, ignored))
+    throw JobError(file.string(), "",
+                   "cannot read file: " + std::make_error_code(std::errc::is_a_directory).message());
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw JobError(file.string(), "", "cannot read file: " + std::string(std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// nlohmann keeps the last of two equal keys without a word; in a job file a repeated key is
+// almost always an editing mistake, so this parse callback tracks where it is and rejects one.
+class RepeatedKeyGuard {
+ public:
+  explicit RepeatedKeyGuard(const Context& ctx) : ctx_(&ctx) {}
+
+  bool operator()(int /*depth*/, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start:
+      case Json::parse_event_t::array_start:
+        open_.push_back({.pointer = pointer_of_next_value(),
+                         .is_array = event == Json::parse_event_t::array_start});
+        break;
+      case Json::parse_event_t::object_end:
+      case Json::parse_event_t::array_end:
+        open_.pop_back();
+        break;
+      case Json::parse_event_t::key: {
+        Container& object = open_.back();
+        object.key = parsed.get<std::string>();
+        if (!object.keys.insert(object.key).second)
+          ctx_->fail(child(object.pointer, object.key), "repeated key; a key may appear only once");
+        break;
+      }
+      case Json::parse_event_t::value:
+        pointer_of_next_value();  // moves past an array element
+        break;
+    }
+    return true;
+  }
+
+ private:
+  struct Container {
+    std::string pointer;
+    bool is_array = false;
+    std::size_t next_index = 0;  // arrays
+    std::string key{};           // objects: the key just read
+    std::set<std::string> keys{};  // objects: every key read so far
+  };
+
+  // Where the value starting now sits; inside an array this also advances the index.
+  std::string pointer_of_next_value() {
+    if (open_.empty()) return "";
+    Container& parent = open_.back();
+    return parent.is_array ? child(parent.pointer, parent.next_index++)
+                           : child(parent.pointer, parent.key);
+  }
+
+  const Context* ctx_;
+  std::vector<Container> open_;
+};
+
+// nlohmann's message minus its "[json.exception...] " tag.
+std::string parser_detail(const std::string& what) {
+  const auto tag_end = what.find("] ");
+  return tag_end == std::string::npos ? what : what.substr(tag_end + 2);
+}
+
+Json parse_json(const std::string& text, const Context& ctx) {
+  try {
+    return Json::parse(text, RepeatedKeyGuard(ctx));
+  } catch (const Json::parse_error& error) {
+    // "parse error at line 3, column 5: syntax error ..." -> "invalid JSON at line 3, ..."
+    const std::string detail = parser_detail(error.what());
+    const std::string prefix = "parse error ";
+    ctx.fail("", "invalid JSON " + (detail.starts_with(prefix) ? detail.substr(prefix.size()) : detail));
+  } catch (const Json::exception& error) {  // e.g. a number too large for a double
+    ctx.fail("", "invalid JSON: " + parser_detail(error.what()));
+  }
+}
+
+// ---- overrides ----
+
+// The value of a --set: JSON when it parses as JSON, so numbers and booleans keep their type;
+// otherwise the text itself, so `--set model.norm=rmsnorm` needs no quotes.
+Json override_value(const Override& change) {
+  Json value = Json::parse(change.value, nullptr, /*allow_exceptions=*/false);
+  return value.is_discarded() ? Json(change.value) : value;
+}
+
+std::vector<std::string> split_dotted(const std::string& path) {
+  std::vector<std::string> keys;
+  std::istringstream in(path);
+  for (std::string key; std::getline(in, key, '.');) keys.push_back(key);
+  return keys;
+}
+
+// Writes `value` at `keys` below `object`, creating missing objects on the way, and records where
+// it went. A non-object in the way is left as written, for the checks to report.
+void write_override(Json& object, std::string pointer, const std::vector<std::string>& keys,
+                    const Json& value, Context& ctx) {
+  Json* target = &object;
+  for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+    if (!target->is_object()) return;
+    if (!target->contains(keys[i])) (*target)[keys[i]] = Json::object();
+    target = &(*target)[keys[i]];
+    pointer = child(pointer, keys[i]);
+  }
+  if (!target->is_object()) return;
+  (*target)[keys.back()] = value;
+  ctx.overridden.insert(child(pointer, keys.back()));
+}
+
+// An override goes into "defaults" and into every run of "runs", so it wins everywhere; on a
+// grid key it replaces that axis with its single value.
+void apply_override(Json& root, const Override& change, Context& ctx) {
+  const Json value = override_value(change);
+  std::vector<std::string> keys = split_dotted(change.path);
+  if (keys.empty()) return;
+  if (root.contains("runs") && root["runs"].is_array()) {
+    Json& runs = root["runs"];
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      write_override(runs[i], child("/runs", i), keys, value, ctx);
+  }
+  if (root.contains("grid") && root["grid"].is_object() && root["grid"].contains(change.path)) {
+    root["grid"][change.path] = Json::array({value});
+    ctx.overridden.insert(child("/grid", change.path));
+  }
+  keys.insert(keys.begin(), "defaults");
+  write_override(root, "", keys, value, ctx);
+}
+
+// ---- checks of the file's structure ----
+
+bool is_name_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+// Names become file and directory names in reports, so they keep to a portable charset.
+void check_name(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_string()) ctx.fail(pointer, "must be a string, got " + describe(value));
+  const std::string& name = value.get_ref<const std::string&>();
+  if (name.empty() || name == "." || name == ".." || !std::ranges::all_of(name, is_name_char))
+    ctx.fail(pointer, "must match [A-Za-z0-9_.-]+ and not be \".\" or \"..\"; got " + show(value));
+}
+
+void check_description(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_string()) ctx.fail(pointer, "must be a string, got " + describe(value));
+}
+
+void check_defaults(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_object()) ctx.fail(pointer, "must be an object, got " + describe(value));
+  check_run_object(value, pointer, /*named=*/false, ctx);
+}
+
+void check_runs(const Json& runs, const std::string& pointer, const Context& ctx) {
+  if (!runs.is_array() || runs.empty())
+    ctx.fail(pointer, "must be a non-empty array of run objects, got " + describe(runs));
+  std::map<std::string, std::string> first_use;  // run name -> pointer to where it first appeared
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const Json& run = runs[i];
+    const std::string at = child(pointer, i);
+    if (!run.is_object()) ctx.fail(at, "must be an object, got " + describe(run));
+    if (!run.contains("name"))
+      ctx.fail(at, "missing required key \"name\" (every run in \"runs\" needs a unique name)");
+    const std::string name_at = child(at, "name");
+    check_name(run.at("name"), name_at, ctx);
+    const auto [first, fresh] = first_use.emplace(run.at("name").get<std::string>(), name_at);
+    if (!fresh)
+      ctx.fail(name_at, "duplicate run name " + show(run.at("name")) + " (first used at " +
+                            first->second + ")");
+    check_run_object(run, at, /*named=*/true, ctx);
+  }
+}
+
+// Grid values name their runs: strings as written, anything else as JSON.
+std::string label_of(const Json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+void check_grid(const Json& grid, const std::string& pointer, const Context& ctx) {
+  if (!grid.is_object() || grid.empty())
+    ctx.fail(pointer, "must be a non-empty object mapping run fields to arrays of values, got " +
+                          describe(grid));
+  std::size_t run_count = 1;
+  for (const auto& [path, values] : grid.items()) {
+    const std::string at = child(pointer, path);
+    check_field_path(path, at, ctx);
+    if (!values.is_array() || values.empty())
+      ctx.fail(at, "must be a non-empty array of values, got " + describe(values));
+    std::set<std::string> labels;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      check_field_value(path, values[i], child(at, i), ctx);
+      if (!labels.insert(label_of(values[i])).second)
+        ctx.fail(child(at, i), "repeats " + show(values[i]) + "; grid values must differ (they name the runs)");
+    }
+    run_count *= values.size();
+    if (run_count > kMaxGridRuns)
+      ctx.fail(pointer, "expands to more than " + std::to_string(kMaxGridRuns) +
+                            " runs; split it into several jobs");
+  }
+}
+
+using Check = void (*)(const Json& value, const std::string& pointer, const Context& ctx);
+struct TopLevelKey {
+  std::string_view key;
+  Check check;
+};
+constexpr TopLevelKey kTopLevelKeys[] = {
+    {"name", check_name},     {"description", check_description}, {"defaults", check_defaults},
+    {"runs", check_runs},     {"grid", check_grid},
+};
+
+// "runs" and "grid" exclude each other; the conflict is reported where the second one starts.
+std::string second_of_runs_and_grid(const Json& root) {
+  bool seen_first = false;
+  for (const auto& [key, value] : root.items()) {
+    if (key != "runs" && key != "grid") continue;
+    if (seen_first) return child("", key);
+    seen_first = true;
+  }
+  return "";
+}
+
+// The shape of the whole file first, then every key in document order.
+void check_job(const Json& root, const Context& ctx) {
+  if (!root.is_object()) ctx.fail("", "a job file must hold a JSON object, got " + describe(root));
+  if (!root.contains("name")) ctx.fail("", "missing required key \"name\"");
+  if (root.contains("runs") && root.contains("grid"))
+    ctx.fail(second_of_runs_and_grid(root),
+             "\"runs\" and \"grid\" cannot be combined; give one of them (or neither for a single run)");
+  for (const auto& [key, value] : root.items()) {
+    const auto* entry = std::ranges::find(kTopLevelKeys, key, &TopLevelKey::key);
+    if (entry == std::end(kTopLevelKeys)) {
+      std::vector<std::string> allowed;
+      for (const TopLevelKey& known : kTopLevelKeys) allowed.emplace_back(known.key);
+      ctx.fail(child("", key), unknown_message("key", key, allowed));
+    }
+    entry->check(value, child("", key), ctx);
+  }
+}
+
+// ---- expanding into runs ----
+
+// The settings of a checked run object, in document order.
+Layer settings_of(const Json& object, const std::string& pointer) {
+  Layer layer;
+  for (const auto& [section, section_fields] : object.items()) {
+    if (!section_fields.is_object()) continue;  // a run's "name"
+    for (const auto& [key, value] : section_fields.items())
+      layer.push_back({section + "." + key, value, child(child(pointer, section), key)});
+  }
+  return layer;
+}
+
+
+std::vector<RunConfig> listed_runs(const Json& runs, const Layer& defaults, const Context& ctx) {
+  std::vector<RunConfig> out;
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    out.push_back(build_run(runs[i].at("name").get<std::string>(),
+                            {defaults, settings_of(runs[i], child("/runs", i))}, ctx));
+  return out;
+}
+
+// Moves to the next combination, the last axis fastest; false after the last one.
+bool advance(std::vector<std::size_t>& index, const std::vector<std::size_t>& sizes) {
+  for (std::size_t axis = index.size(); axis-- > 0;) {
+    if (++index[axis] < sizes[axis]) return true;
+    index[axis] = 0;
+  }
+  return false;
+}
+
+// The cartesian product of the axes in document order, the first axis varying slowest; runs
+// are named "n_layers=2,lr=0.001" after the last component of each key.
+std::vector<RunConfig> grid_runs(const Json& grid, const Layer& defaults, const Context& ctx) {
+  std::vector<std::size_t> sizes;
+  for (const auto& [path, values] : grid.items()) sizes.push_back(values.size());
+  std::vector<std::size_t> index(sizes.size(), 0);
+  std::vector<RunConfig> runs;
+  do {
+    Layer point;
+    std::vector<std::string> labels;
+    std::size_t axis = 0;
+    for (const auto& [path, values] : grid.items()) {
+      const Json& value = values[index[axis++]];
+      point.push_back({path, value, child(child("/grid", path), index[axis - 1])});
+      labels.push_back(path.substr(path.rfind('.') + 1) + "=" + label_of(value));
+    }
+    runs.push_back(build_run(join(labels, ","), {defaults, point}, ctx));
+  } while (advance(index, sizes));
+  return runs;
+}
+
+std::vector<RunConfig> expand_runs(const Json& root, const Context& ctx) {
+  const Layer defaults =
+      root.contains("defaults") ? settings_of(root.at("defaults"), "/defaults") : Layer{};
+  if (root.contains("runs")) return listed_runs(root.at("runs"), defaults, ctx);
+  if (root.contains("grid")) return grid_runs(root.at("grid"), defaults, ctx);
+  return {build_run(root.at("name").get<std::string>(), {defaults}, ctx)};
+}
+
+}  // namespace
+}  // namespace config
+
+Override parse_override(const std::string& text) {
+  const auto equals = text.find('=');
+  const std::string path = text.substr(0, equals);
+  const bool empty_key = path.empty() || path.front() == '.' || path.back() == '.' ||
+                         path.find("..") != std::string::npos;
+  if (equals == std::string::npos || empty_key)
+    throw JobError("--set", "",
+                   "expected PATH=VALUE such as training.steps=50, got " + config::show(text));
+  return {path, text.substr(equals + 1)};
+}
+
+Job parse_job(const std::string& text, const std::filesystem::path& file,
+              const std::vector<Override>& overrides) {
+  config::Context ctx{file.string(), std::filesystem::absolute(file).parent_path(), {}};
+  config::Json root = config::parse_json(text, ctx);
+  if (root.is_object())
+    for (const Override& change : overrides) config::apply_override(root, change, ctx);
+  config::check_job(root, ctx);
+
+  Job job;
+  job.name = root.at("name").get<std::string>();
+  job.description = root.value("description", std::string());
+  job.file = file;
+  job.runs = config::expand_runs(root, ctx);
+  return job;
+}
+
+Job load_job(const std::filesystem::path& file, const std::vector<Override>& overrides) {
+  return parse_job(config::read_file(file), file, overrides);
+}
+
+}  // namespace ellm
