@@ -95,7 +95,8 @@ const BadJob kBadJobs[] = {
      "/runs/0/modle: unknown key; did you mean \"model\"? (allowed: name, model, training, data, "
      "parallel)"},
     {"UnknownKeyWithSuggestion", R"({"name": "x", "defaults": {"model": {"n_layer": 2}}})",
-     "/defaults/model/n_layer: unknown key; did you mean \"n_layers\"? (allowed: " + kModelKeys + ")"},
+     "/defaults/model/n_layer: unknown key; did you mean \"n_layers\"? (allowed: " + kModelKeys +
+         ")"},
     {"UnknownKeyFarFromAll", R"({"name": "x", "defaults": {"model": {"colour": 2}}})",
      "/defaults/model/colour: unknown key (allowed: " + kModelKeys + ")"},
     {"SectionNotObject", R"({"name": "x", "defaults": {"model": [1]}})",
@@ -124,27 +125,35 @@ const BadJob kBadJobs[] = {
      "/defaults/model/norm: must be one of \"layernorm\", \"rmsnorm\"; got \"batchnorm\""},
     {"EnumOfWrongType", R"({"name": "x", "defaults": {"model": {"positions": 3}}})",
      "/defaults/model/positions: must be one of \"learned\", \"rope\"; got number 3"},
-    {"HeadsDoNotDivideModel", R"({"name": "x", "runs": [{"name": "a"}, {"name": "b", "model": {"n_heads": 5}}]})",
+    {"HeadsDoNotDivideModel",
+     R"({"name": "x", "runs": [{"name": "a"}, {"name": "b", "model": {"n_heads": 5}}]})",
      "/runs/1/model/n_heads: d_model (384) must be divisible by n_heads (5)"},
-    {"OddRopeHeadDim", R"({"name": "x", "defaults": {"model": {"positions": "rope", "d_model": 18, "n_heads": 2}}})",
+    {"OddRopeHeadDim",
+     R"({"name": "x", "defaults": {"model": {"positions": "rope", "d_model": 18, "n_heads": 2}}})",
      "/defaults/model/n_heads: with positions \"rope\" the head dimension d_model / n_heads "
      "(18 / 2 = 9) must be even"},
     {"MinLrAboveLr", R"({"name": "x", "defaults": {"training": {"min_lr": 0.01}}})",
      "/defaults/training/min_lr: min_lr (0.01) must be <= lr (0.001)"},
     {"WarmupLongerThanTraining", R"({"name": "x", "defaults": {"training": {"steps": 10}}})",
      "/defaults/training/steps: warmup_steps (20) must be <= steps (10)"},
-    {"NoMeasuredStep", R"({"name": "x", "defaults": {"training": {"steps": 3, "warmup_steps": 0}}})",
+    {"NoMeasuredStep",
+     R"({"name": "x", "defaults": {"training": {"steps": 3, "warmup_steps": 0}}})",
      "/defaults/training/steps: warmup_iters (3) must be < steps (3) so that at least one step is "
      "measured"},
-    {"BatchNotDivisibleByDp", R"({"name": "x", "defaults": {"training": {"batch_size": 6}, "parallel": {"dp": 4}}})",
+    {"BatchNotDivisibleByDp",
+     R"({"name": "x", "defaults": {"training": {"batch_size": 6}, "parallel": {"dp": 4}}})",
      "/defaults/training/batch_size: batch_size (6) must be divisible by parallel.dp (4)"},
-    {"BlamesTheRunOverDefaults", R"({"name": "x", "defaults": {"training": {"batch_size": 6}}, "runs": [{"name": "a", "parallel": {"dp": 4}}]})",
+    {"BlamesTheRunOverDefaults",
+     R"({"name": "x", "defaults": {"training": {"batch_size": 6}},
+         "runs": [{"name": "a", "parallel": {"dp": 4}}]})",
      "/runs/0/parallel/dp: batch_size (6) must be divisible by parallel.dp (4)"},
     {"RunsAndGrid", R"({"name": "x", "runs": [{"name": "a"}], "grid": {"model.n_layers": [1]}})",
-     "/grid: \"runs\" and \"grid\" cannot be combined; give one of them (or neither for a single run)"},
+     "/grid: \"runs\" and \"grid\" cannot be combined; give one of them (or neither for a single "
+     "run)"},
     {"EmptyRuns", R"({"name": "x", "runs": []})",
      "/runs: must be a non-empty array of run objects, got array []"},
-    {"RunNotObject", R"({"name": "x", "runs": ["a"]})", "/runs/0: must be an object, got string \"a\""},
+    {"RunNotObject", R"({"name": "x", "runs": ["a"]})",
+     "/runs/0: must be an object, got string \"a\""},
     {"RunWithoutName", R"({"name": "x", "runs": [{"name": "a"}, {"model": {}}]})",
      "/runs/1: missing required key \"name\" (every run in \"runs\" needs a unique name)"},
     {"DuplicateRunName", R"({"name": "x", "runs": [{"name": "a"}, {"name": "b"}, {"name": "a"}]})",
@@ -172,7 +181,9 @@ const BadJob kBadJobs[] = {
        "training.log_every": [1,2,3,4,5,6,7,8,9,10,11]}})",
      "/grid: expands to more than 10000 runs; split it into several jobs"},
     // Keys are checked in the order they are written, not sorted: "steps" comes first here.
-    {"FirstInDocumentOrder", R"({"name": "x", "runs": [{"name": "a", "training": {"steps": 0}}], "defaults": {"training": {"batch_size": 0}}})",
+    {"FirstInDocumentOrder",
+     R"({"name": "x", "runs": [{"name": "a", "training": {"steps": 0}}],
+         "defaults": {"training": {"batch_size": 0}}})",
      "/runs/0/training/steps: must be >= 1, got 0"},
 };
 
@@ -188,7 +199,8 @@ TEST_F(TempDir, MissingFile) {
 }
 
 TEST_F(TempDir, DirectoryInsteadOfFile) {
-  EXPECT_EQ(error_of([&] { load_job(dir_); }), dir_.string() + ": cannot read file: Is a directory");
+  EXPECT_EQ(error_of([&] { load_job(dir_); }),
+            dir_.string() + ": cannot read file: Is a directory");
 }
 
 TEST_F(TempDir, CorpusFileProblems) {
@@ -206,11 +218,12 @@ TEST_F(TempDir, CorpusFileProblems) {
             file + ": /defaults/data/corpus/1: cannot read corpus file \"" +
                 (dir_ / "missing.txt").string() + "\": No such file or directory");
   EXPECT_EQ(corpus_error(R"("empty.txt")"), file + ": /defaults/data/corpus: corpus file \"" +
-                                                 (dir_ / "empty.txt").string() + "\" is empty");
+                                                (dir_ / "empty.txt").string() + "\" is empty");
   EXPECT_EQ(corpus_error(R"(["sub"])"), file + ": /defaults/data/corpus/0: corpus file \"" +
                                             (dir_ / "sub").string() + "\" is not a regular file");
-  EXPECT_EQ(corpus_error("[]"), file + ": /defaults/data/corpus: must be a file path or a "
-                                       "non-empty array of file paths, got array []");
+  EXPECT_EQ(corpus_error("[]"), file +
+                                    ": /defaults/data/corpus: must be a file path or a "
+                                    "non-empty array of file paths, got array []");
   EXPECT_EQ(corpus_error(R"(["a.txt", 7])"),
             file + ": /defaults/data/corpus/1: must be a non-empty file path, got number 7");
 }
@@ -227,27 +240,31 @@ TEST(ParseOverride, RejectsTextWithoutPathAndValue) {
   const std::string expected = "--set: expected PATH=VALUE such as training.steps=50, got ";
   EXPECT_EQ(error_of([] { parse_override("training.steps"); }), expected + "\"training.steps\"");
   EXPECT_EQ(error_of([] { parse_override("=5"); }), expected + "\"=5\"");
-  EXPECT_EQ(error_of([] { parse_override("training..steps=5"); }), expected + "\"training..steps=5\"");
+  EXPECT_EQ(error_of([] { parse_override("training..steps=5"); }),
+            expected + "\"training..steps=5\"");
 }
 
 TEST(Overrides, BadValueNamesWhereItLanded) {
-  EXPECT_EQ(parse_error(R"({"name": "x"})", {"training.steps=ten"}),
-            "jobs/x.json: /defaults/training/steps: must be an integer, got string \"ten\" (from --set)");
+  EXPECT_EQ(
+      parse_error(R"({"name": "x"})", {"training.steps=ten"}),
+      "jobs/x.json: /defaults/training/steps: must be an integer, got string \"ten\" (from --set)");
   EXPECT_EQ(parse_error(R"({"name": "x", "runs": [{"name": "a"}]})", {"training.step=5"}),
             "jobs/x.json: /runs/0/training/step: unknown key; did you mean \"steps\"? (allowed: " +
                 kTrainingKeys + ") (from --set)");
-  EXPECT_EQ(parse_error(R"({"name": "x", "grid": {"model.n_layers": [2, 4]}})", {"model.n_layers=0"}),
-            "jobs/x.json: /grid/model.n_layers/0: must be in [1, 1024], got 0 (from --set)");
-  EXPECT_EQ(parse_error(R"({"name": "x"})", {"parallel.dp=3"}),
-            "jobs/x.json: /defaults/parallel/dp: batch_size (8) must be divisible by parallel.dp (3) "
-            "(from --set)");
+  EXPECT_EQ(
+      parse_error(R"({"name": "x", "grid": {"model.n_layers": [2, 4]}})", {"model.n_layers=0"}),
+      "jobs/x.json: /grid/model.n_layers/0: must be in [1, 1024], got 0 (from --set)");
+  EXPECT_EQ(
+      parse_error(R"({"name": "x"})", {"parallel.dp=3"}),
+      "jobs/x.json: /defaults/parallel/dp: batch_size (8) must be divisible by parallel.dp (3) "
+      "(from --set)");
 }
 
 TEST(Overrides, WinOverDefaultsAndEveryRun) {
-  const Job job = parse_job(R"({"name": "x", "defaults": {"training": {"steps": 10}},
+  const Job job = parse_job(
+      R"({"name": "x", "defaults": {"training": {"steps": 10}},
       "runs": [{"name": "a"}, {"name": "b", "training": {"steps": 20}}]})",
-                            kJobFile, {parse_override("training.steps=50"),
-                                       parse_override("model.norm=rmsnorm")});
+      kJobFile, {parse_override("training.steps=50"), parse_override("model.norm=rmsnorm")});
   for (const RunConfig& run : job.runs) {
     EXPECT_EQ(run.training.steps, 50);
     EXPECT_EQ(run.model.norm, Norm::RMSNorm);
@@ -255,8 +272,9 @@ TEST(Overrides, WinOverDefaultsAndEveryRun) {
 }
 
 TEST(Overrides, ReplaceAGridAxis) {
-  const Job job = parse_job(R"({"name": "x", "grid": {"model.n_layers": [2, 4], "training.lr": [0.001, 0.0003]}})",
-                            kJobFile, {parse_override("model.n_layers=8")});
+  const Job job = parse_job(
+      R"({"name": "x", "grid": {"model.n_layers": [2, 4], "training.lr": [0.001, 0.0003]}})",
+      kJobFile, {parse_override("model.n_layers=8")});
   ASSERT_EQ(job.runs.size(), 2u);
   EXPECT_EQ(job.runs[0].name, "n_layers=8,lr=0.001");
   EXPECT_EQ(job.runs[1].name, "n_layers=8,lr=0.0003");
@@ -320,17 +338,18 @@ TEST(GoodJob, GridIsACartesianProductFirstKeySlowest) {
 }
 
 TEST(GoodJob, LargestSeedFits) {
-  const Job job = parse_job(R"({"name": "x", "defaults": {"training": {"seed": 18446744073709551615}}})",
-                            kJobFile);
+  const Job job = parse_job(
+      R"({"name": "x", "defaults": {"training": {"seed": 18446744073709551615}}})", kJobFile);
   EXPECT_EQ(job.runs[0].training.seed, 18446744073709551615u);
 }
 
 TEST_F(TempDir, CorpusPathsAreRelativeToTheJobFile) {
   const fs::path corpus = write("data/a.txt", "hello");
   write("jobs/b.txt", "world");
+  const std::string absolute = nlohmann::json(corpus.string()).dump();
   const fs::path job_file = write("jobs/x.json", R"({"name": "x", "runs": [
       {"name": "one", "data": {"corpus": "../data/a.txt"}},
-      {"name": "two", "data": {"corpus": ["b.txt", ")" + corpus.string() + R"("]}}]})");
+      {"name": "two", "data": {"corpus": ["b.txt", )" + absolute + "]}}]}");
   const Job job = load_job(job_file);
   EXPECT_EQ(job.runs[0].data.corpus, std::vector<fs::path>{corpus});
   EXPECT_EQ(job.runs[1].data.corpus, (std::vector<fs::path>{dir_ / "jobs/b.txt", corpus}));

@@ -156,6 +156,14 @@ TEST(GradCheck, CrossEntropy) {
   expect_gradient_matches(logits, dlogits, loss, "dlogits");
 }
 
+}  // namespace
+
+void PrintTo(const ModelConfig& m, std::ostream* os) {  // found by ADL: must sit beside ModelConfig
+  *os << "L=" << m.n_layers << " C=" << m.d_model << " T=" << m.seq_len;
+}
+
+namespace {
+
 class ModelGradCheck : public ::testing::TestWithParam<ModelConfig> {};
 
 TEST_P(ModelGradCheck, WholeModel) {
@@ -210,7 +218,12 @@ ModelConfig tiny(Norm norm, Activation act, Positions pos) {
 INSTANTIATE_TEST_SUITE_P(
     Variants, ModelGradCheck,
     ::testing::Values(tiny(Norm::LayerNorm, Activation::GELU, Positions::Learned),
-                      tiny(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE)));
+                      tiny(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE)),
+    [](const ::testing::TestParamInfo<ModelConfig>& i) {
+      return std::string(i.param.norm == Norm::LayerNorm ? "LayerNorm" : "RMSNorm") +
+             (i.param.activation == Activation::GELU ? "_GELU" : "_SwiGLU") +
+             (i.param.positions == Positions::Learned ? "_Learned" : "_RoPE");
+    });
 
 }  // namespace
 }  // namespace ellm

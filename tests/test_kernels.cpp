@@ -67,6 +67,10 @@ struct AttnCase {
   int B, T, H, Hkv, hs, tile;
 };
 
+void PrintTo(const AttnCase& c, std::ostream* os) {
+  *os << "B=" << c.B << " T=" << c.T << " H=" << c.H << " Hkv=" << c.Hkv << " hs=" << c.hs << " tile=" << c.tile;
+}
+
 class TiledAttention : public ::testing::TestWithParam<AttnCase> {};
 
 TEST_P(TiledAttention, ForwardAndBackwardMatchNaive) {
@@ -92,7 +96,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, TiledAttention,
                                            AttnCase{1, 70, 2, 2, 8, 16},     // ragged last tile
                                            AttnCase{2, 33, 4, 2, 8, 64},     // GQA, one tile
                                            AttnCase{1, 50, 4, 1, 12, 8},     // MQA, many tiles
-                                           AttnCase{1, 256, 2, 2, 32, 64})); // default tile
+                                           AttnCase{1, 256, 2, 2, 32, 64}),  // default tile
+                         [](const ::testing::TestParamInfo<AttnCase>& i) {
+                           const AttnCase& c = i.param;
+                           return "B" + std::to_string(c.B) + "_T" + std::to_string(c.T) + "_H" +
+                                  std::to_string(c.H) + "_KV" + std::to_string(c.Hkv) + "_hs" +
+                                  std::to_string(c.hs) + "_tile" + std::to_string(c.tile);
+                         });
 
 }  // namespace
 }  // namespace ellm

@@ -1,0 +1,130 @@
+// The pieces around the model, on inputs whose answers are known: data sharding, UTF-8 checks,
+// the learning-rate schedule, clipping, one AdamW step, and latency summaries.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "data/corpus.hpp"
+#include "metrics/stats.hpp"
+#include "train/optimizer.hpp"
+
+namespace ellm {
+namespace {
+
+Corpus corpus_of(const std::string& text) {
+  Corpus c;
+  c.train.assign(text.begin(), text.end());
+  c.val.assign(text.rbegin(), text.rend());
+  return c;
+}
+
+TEST(BatchSampler, TwoRanksTogetherSeeTheOneRankBatch) {
+  const Corpus c = corpus_of("The quick brown fox jumps over the lazy dog, again and again and again.");
+  const int T = 8, B = 4;
+  const BatchSampler s(c, T, B, 99);
+  std::vector<int> whole(B * T), whole_t(B * T), half0(2 * T), half0_t(2 * T), half1(2 * T), half1_t(2 * T);
+  s.train_batch(5, 0, B, whole.data(), whole_t.data());
+  s.train_batch(5, 0, 2, half0.data(), half0_t.data());
+  s.train_batch(5, 2, 2, half1.data(), half1_t.data());
+  half0.insert(half0.end(), half1.begin(), half1.end());
+  half0_t.insert(half0_t.end(), half1_t.begin(), half1_t.end());
+  EXPECT_EQ(whole, half0);
+  EXPECT_EQ(whole_t, half0_t);
+  for (int i = 0; i + 1 < T; i++) EXPECT_EQ(whole_t[i], whole[i + 1]);  // targets are the next byte
+  std::vector<int> other(B * T), other_t(B * T);
+  s.train_batch(6, 0, B, other.data(), other_t.data());
+  EXPECT_NE(whole, other);  // a new step draws new windows
+}
+
+TEST(BatchSampler, ValidationWindowsSpanTheWholeSplit) {
+  const Corpus c = corpus_of("A" + std::string(300, 'a') + "xyz");  // val is reversed: "zyx a… A"
+  const int T = 16, B = 4, batches = 3;
+  const BatchSampler s(c, T, B, 1);
+  std::vector<int> tok(B * T), tgt(B * T);
+  s.val_batch(0, batches, 0, B, tok.data(), tgt.data());
+  EXPECT_EQ(tok.front(), 'z');  // the first window starts on the split's first byte
+  s.val_batch(batches - 1, batches, 0, B, tok.data(), tgt.data());
+  EXPECT_EQ(tgt.back(), 'A');  // the last window ends on its last byte
+}
+
+TEST(Utf8, FindsTheFirstInvalidByte) {
+  auto check = [](const std::string& s) {
+    return find_invalid_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+  };
+  EXPECT_EQ(check("plain ASCII"), std::string::npos);
+  EXPECT_EQ(check("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), std::string::npos);
+  EXPECT_EQ(check("ab\xFF"), 2u);          // never valid
+  EXPECT_EQ(check("ab\xC3"), 2u);          // truncated sequence
+  EXPECT_EQ(check("a\xC0\xAF"), 1u);       // overlong encoding
+  EXPECT_EQ(check("a\xE2\x28\xA1"), 1u);   // bad continuation byte
+}
+
+TEST(Corpus, TooShortForOneSequenceNamesTheField) {
+  const auto path = std::filesystem::temp_directory_path() / "ellm_short_corpus.txt";
+  std::ofstream(path) << std::string(100, 'x');
+  DataConfig d;
+  d.corpus = {path};
+  d.val_fraction = 0.1;
+  try {
+    load_corpus(d, 64, "job.json");
+    FAIL() << "expected a JobError";
+  } catch (const JobError& e) {
+    EXPECT_STREQ(e.what(),
+                 "job.json: /data: the corpus splits into 90 training and 10 validation bytes; each "
+                 "needs at least seq_len + 1 = 65 (add text or change data.val_fraction)");
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Schedule, WarmsUpLinearlyThenFollowsTheCosineToMinLr) {
+  TrainingConfig t;
+  t.steps = 110;
+  t.warmup_steps = 10;
+  t.lr = 1.0;
+  t.min_lr = 0.1;
+  EXPECT_DOUBLE_EQ(learning_rate(t, 0), 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 4), 0.5);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 10), 1.0);
+  EXPECT_NEAR(learning_rate(t, 10 + 99 / 2.0), 0.55, 1e-2);  // halfway through the cosine
+  EXPECT_DOUBLE_EQ(learning_rate(t, 109), 0.1);
+}
+
+TEST(Clipping, ScalesOnlyAboveTheLimit) {
+  const float g[] = {3.0f, 4.0f};
+  EXPECT_DOUBLE_EQ(global_norm(g, 2), 5.0);
+  EXPECT_DOUBLE_EQ(clip_scale(5.0, 1.0), 0.2);
+  EXPECT_DOUBLE_EQ(clip_scale(0.5, 1.0), 1.0);
+  EXPECT_DOUBLE_EQ(clip_scale(5.0, 0.0), 1.0);  // 0 disables clipping
+}
+
+TEST(AdamW, FirstStepMovesBySignedLrPlusDecoupledDecay) {
+  ArenaLayout layout;
+  layout.add("w", {2}, /*decay=*/true);
+  layout.add("b", {1}, /*decay=*/false);
+  TrainingConfig t;
+  t.weight_decay = 0.5;
+  AdamW opt(layout, t);
+  float params[] = {1.0f, -2.0f, 3.0f};
+  const float grads[] = {0.3f, -0.7f, 2.0f};
+  opt.step(params, grads, 0.1, 1.0);
+  // Step 1: m̂ = g, v̂ = g², so the update is lr·(sign(g) + wd·p) (eps is negligible).
+  EXPECT_NEAR(params[0], 1.0 - 0.1 * (1.0 + 0.5 * 1.0), 1e-6);
+  EXPECT_NEAR(params[1], -2.0 - 0.1 * (-1.0 + 0.5 * -2.0), 1e-6);
+  EXPECT_NEAR(params[2], 3.0 - 0.1 * 1.0, 1e-6);  // no decay on biases
+}
+
+TEST(Stats, PercentilesInterpolateBetweenRanks) {
+  const Summary s = summarize({5, 1, 4, 2, 3});
+  EXPECT_EQ(s.count, 5);
+  EXPECT_DOUBLE_EQ(s.mean, 3.0);
+  EXPECT_DOUBLE_EQ(s.min, 1.0);
+  EXPECT_DOUBLE_EQ(s.p50, 3.0);
+  EXPECT_DOUBLE_EQ(s.p95, 4.8);
+  EXPECT_DOUBLE_EQ(s.max, 5.0);
+  EXPECT_EQ(summarize({}).count, 0);
+}
+
+}  // namespace
+}  // namespace ellm
