@@ -302,7 +302,10 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,
                  "log_every": 10, "warmup_iters": 3},
-    "data": {"corpus": [], "val_fraction": 0.05},
+    "data": {"corpus": ["/usr/share/games/fortunes/fortunes", "/usr/share/games/fortunes/literature",
+                        "/usr/share/games/fortunes/wisdom", "/usr/share/games/fortunes/people",
+                        "/usr/share/games/fortunes/humorists", "/usr/share/games/fortunes/science"],
+             "val_fraction": 0.05},
     "parallel": {"dp": 1, "bucket_mib": 1.0}})"));
 }
 

@@ -48,8 +48,19 @@ struct TrainingConfig {
   int warmup_iters = 3;   // first steps excluded from latency/throughput statistics
 };
 
+// The default corpus: English text from Debian's fortunes packages (fortunes-min, fortunes),
+// installed by scripts/setup.sh. About 2 MB.
+inline std::vector<std::filesystem::path> default_corpus() {
+  std::vector<std::filesystem::path> files;
+  for (const char* name : {"fortunes", "literature", "wisdom", "people", "humorists", "science"}) {
+    files.push_back(std::filesystem::path("/usr/share/games/fortunes") / name);
+  }
+  return files;
+}
+
 struct DataConfig {
-  std::vector<std::filesystem::path> corpus;  // resolved: relative paths are relative to the job file
+  // Resolved: relative paths are relative to the job file.
+  std::vector<std::filesystem::path> corpus = default_corpus();
   double val_fraction = 0.05;  // tail of every corpus file held out for validation
 };
 

@@ -25,7 +25,8 @@ struct Context {
   std::filesystem::path base_dir;    // absolute; relative corpus paths start here
   std::set<std::string> overridden;  // pointers a --set wrote (everything below them came from it)
 
-  // Throws JobError(file, pointer, message), saying "(from --set)" when a --set put the value there.
+  // Throws JobError(file, pointer, message), saying "(from --set)" when a --set put the value
+  // there.
   [[noreturn]] void fail(const std::string& pointer, const std::string& message) const;
 };
 
@@ -83,23 +84,27 @@ inline std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 // `unknown key; did you mean "n_layers"? (allowed: vocab_size, n_layers, ...)`
 inline std::string unknown_message(std::string_view noun, std::string_view given,
-                            const std::vector<std::string>& allowed) {
+                                   const std::vector<std::string>& allowed) {
   std::string message = "unknown " + std::string(noun);
   // Only a close name is suggested: a far one would mislead more than it helps.
   std::size_t best_distance = std::max<std::size_t>(2, given.size() / 3) + 1;
   const std::string* best = nullptr;
   for (const std::string& name : allowed) {
     const std::size_t distance = edit_distance(given, name);
-    if (distance < best_distance) best_distance = distance, best = &name;
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = &name;
+    }
   }
   if (best != nullptr) message += "; did you mean " + quote(*best) + "?";
   return message + " (allowed: " + join(allowed, ", ") + ")";
 }
 
+// ---- run fields (validate.cpp) ----
 
 // One run field as written somewhere in the job file.
 struct Setting {
-  std::string path;     // dotted: "model.n_heads"
+  std::string path;  // dotted: "model.n_heads"
   Json value;
   std::string pointer;  // where it was written: "/runs/1/model/n_heads"
 };
@@ -108,7 +113,8 @@ using Layer = std::vector<Setting>;
 
 // Checks a run object as written ("defaults" or an entry of "runs"): known sections and keys,
 // types, ranges, enums and corpus files. A "name" key is skipped when `named` (job.cpp checks it).
-void check_run_object(const Json& object, const std::string& pointer, bool named, const Context& ctx);
+void check_run_object(const Json& object, const std::string& pointer, bool named,
+                      const Context& ctx);
 // Checks that a dotted path such as "model.n_layers" names a run field.
 void check_field_path(const std::string& path, const std::string& pointer, const Context& ctx);
 // Checks one value for the run field at `path` (which must be known).

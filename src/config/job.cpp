@@ -50,10 +50,12 @@ std::string read_file(const fs::path& file) {
   std::error_code ignored;
   // An ifstream opens a directory without complaint and then reads nothing.
   if (fs::is_directory(file, ignored))
-    throw JobError(file.string(), "",
-                   "cannot read file: " + std::make_error_code(std::errc::is_a_directory).message());
+    throw JobError(
+        file.string(), "",
+        "cannot read file: " + std::make_error_code(std::errc::is_a_directory).message());
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw JobError(file.string(), "", "cannot read file: " + std::string(std::strerror(errno)));
+  if (!in)
+    throw JobError(file.string(), "", "cannot read file: " + std::string(std::strerror(errno)));
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -94,8 +96,8 @@ class RepeatedKeyGuard {
   struct Container {
     std::string pointer;
     bool is_array = false;
-    std::size_t next_index = 0;  // arrays
-    std::string key{};           // objects: the key just read
+    std::size_t next_index = 0;    // arrays
+    std::string key{};             // objects: the key just read
     std::set<std::string> keys{};  // objects: every key read so far
   };
 
@@ -123,8 +125,9 @@ Json parse_json(const std::string& text, const Context& ctx) {
   } catch (const Json::parse_error& error) {
     // "parse error at line 3, column 5: syntax error ..." -> "invalid JSON at line 3, ..."
     const std::string detail = parser_detail(error.what());
-    const std::string prefix = "parse error ";
-    ctx.fail("", "invalid JSON " + (detail.starts_with(prefix) ? detail.substr(prefix.size()) : detail));
+    const std::string located = "parse error at ";
+    ctx.fail("", detail.starts_with(located) ? "invalid JSON at " + detail.substr(located.size())
+                                             : "invalid JSON: " + detail);
   } catch (const Json::exception& error) {  // e.g. a number too large for a double
     ctx.fail("", "invalid JSON: " + parser_detail(error.what()));
   }
@@ -244,7 +247,8 @@ void check_grid(const Json& grid, const std::string& pointer, const Context& ctx
     for (std::size_t i = 0; i < values.size(); ++i) {
       check_field_value(path, values[i], child(at, i), ctx);
       if (!labels.insert(label_of(values[i])).second)
-        ctx.fail(child(at, i), "repeats " + show(values[i]) + "; grid values must differ (they name the runs)");
+        ctx.fail(child(at, i),
+                 "repeats " + show(values[i]) + "; grid values must differ (they name the runs)");
     }
     run_count *= values.size();
     if (run_count > kMaxGridRuns)
@@ -259,8 +263,9 @@ struct TopLevelKey {
   Check check;
 };
 constexpr TopLevelKey kTopLevelKeys[] = {
-    {"name", check_name},     {"description", check_description}, {"defaults", check_defaults},
-    {"runs", check_runs},     {"grid", check_grid},
+    {"name", check_name},         {"description", check_description},
+    {"defaults", check_defaults}, {"runs", check_runs},
+    {"grid", check_grid},
 };
 
 // "runs" and "grid" exclude each other; the conflict is reported where the second one starts.
@@ -279,8 +284,9 @@ void check_job(const Json& root, const Context& ctx) {
   if (!root.is_object()) ctx.fail("", "a job file must hold a JSON object, got " + describe(root));
   if (!root.contains("name")) ctx.fail("", "missing required key \"name\"");
   if (root.contains("runs") && root.contains("grid"))
-    ctx.fail(second_of_runs_and_grid(root),
-             "\"runs\" and \"grid\" cannot be combined; give one of them (or neither for a single run)");
+    ctx.fail(
+        second_of_runs_and_grid(root),
+        "\"runs\" and \"grid\" cannot be combined; give one of them (or neither for a single run)");
   for (const auto& [key, value] : root.items()) {
     const auto* entry = std::ranges::find(kTopLevelKeys, key, &TopLevelKey::key);
     if (entry == std::end(kTopLevelKeys)) {
@@ -304,7 +310,6 @@ Layer settings_of(const Json& object, const std::string& pointer) {
   }
   return layer;
 }
-
 
 std::vector<RunConfig> listed_runs(const Json& runs, const Layer& defaults, const Context& ctx) {
   std::vector<RunConfig> out;
@@ -368,7 +373,10 @@ Override parse_override(const std::string& text) {
 
 Job parse_job(const std::string& text, const std::filesystem::path& file,
               const std::vector<Override>& overrides) {
-  config::Context ctx{file.string(), std::filesystem::absolute(file).parent_path(), {}};
+  // A nameless job (text from a test) resolves relative corpus paths against the working directory.
+  const std::filesystem::path base_dir =
+      file.empty() ? std::filesystem::current_path() : std::filesystem::absolute(file).parent_path();
+  config::Context ctx{file.string(), base_dir, {}};
   config::Json root = config::parse_json(text, ctx);
   if (root.is_object())
     for (const Override& change : overrides) config::apply_override(root, change, ctx);

@@ -87,8 +87,8 @@ struct Bounds {
     else if (hi == kUnbounded)
       text += (lo_open ? "> " : ">= ") + number_text(lo);
     else
-      text += std::string("in ") + (lo_open ? "(" : "[") + number_text(lo) + ", " + number_text(hi) +
-              (hi_open ? ")" : "]");
+      text += std::string("in ") + (lo_open ? "(" : "[") + number_text(lo) + ", " +
+              number_text(hi) + (hi_open ? ")" : "]");
     return why.empty() ? text : text + " (" + std::string(why) + ")";
   }
 };
@@ -99,8 +99,8 @@ Bounds between(double lo, double hi) { return {.lo = lo, .hi = hi}; }
 struct FieldSpec {
   std::string section, key;
   std::function<void(const Json&, const std::string&, const Context&)> check;  // one value
-  std::function<void(RunConfig&, const Json&, const Context&)> assign;  // of a checked value
-  std::function<nlohmann::json(const RunConfig&)> read;                 // as shown in as_json
+  std::function<void(RunConfig&, const Json&, const Context&)> assign;         // of a checked value
+  std::function<nlohmann::json(const RunConfig&)> read;  // as shown in as_json
 
   std::string path() const { return section + "." + key; }
 };
@@ -121,7 +121,8 @@ fs::path resolve_corpus_path(const std::string& written, const Context& ctx) {
 
 void check_bounds(const Bounds& bounds, const Json& value, const std::string& pointer,
                   const Context& ctx) {
-  if (!bounds.contains(value.get<double>())) ctx.fail(pointer, bounds.rule() + ", got " + show(value));
+  if (!bounds.contains(value.get<double>()))
+    ctx.fail(pointer, bounds.rule() + ", got " + show(value));
 }
 
 // 10.0 is not accepted: a float where a count belongs is a mistake worth pointing out.
@@ -131,7 +132,8 @@ void check_integer(const Bounds& bounds, const Json& value, const std::string& p
   if (!value.is_number_integer()) ctx.fail(pointer, "must be an integer, got " + describe(value));
   check_bounds(bounds, value, pointer, ctx);
   const double largest = static_cast<double>(std::numeric_limits<T>::max());
-  if (value.get<double>() > largest) ctx.fail(pointer, cat("must be <= ", largest, ", got ") + show(value));
+  if (value.get<double>() > largest)
+    ctx.fail(pointer, cat("must be <= ", largest, ", got ") + show(value));
 }
 
 void check_number(const Bounds& bounds, const Json& value, const std::string& pointer,
@@ -169,8 +171,10 @@ void check_corpus_file(const Json& entry, const std::string& pointer, const Cont
 void check_corpus(const Json& value, const std::string& pointer, const Context& ctx) {
   if (value.is_string()) return check_corpus_file(value, pointer, ctx);
   if (!value.is_array() || value.empty())
-    ctx.fail(pointer, "must be a file path or a non-empty array of file paths, got " + describe(value));
-  for (std::size_t i = 0; i < value.size(); ++i) check_corpus_file(value[i], child(pointer, i), ctx);
+    ctx.fail(pointer,
+             "must be a file path or a non-empty array of file paths, got " + describe(value));
+  for (std::size_t i = 0; i < value.size(); ++i)
+    check_corpus_file(value[i], child(pointer, i), ctx);
 }
 
 template <class T>
@@ -313,7 +317,8 @@ using Origins = std::map<std::string, Origin>;
 
 // Points at the most specific setting involved (a run's own value over "defaults", the first
 // listed on a tie), so the message lands where the conflict was introduced.
-std::string blamed_pointer(std::initializer_list<std::string_view> involved, const Origins& origins) {
+std::string blamed_pointer(std::initializer_list<std::string_view> involved,
+                           const Origins& origins) {
   Origin blamed;
   for (const std::string_view path : involved) {
     const auto it = origins.find(std::string(path));
@@ -359,7 +364,8 @@ nlohmann::json resolved_json(const RunConfig& run) {
 
 // ---- shared with job.cpp ----
 
-void check_run_object(const Json& object, const std::string& pointer, bool named, const Context& ctx) {
+void check_run_object(const Json& object, const std::string& pointer, bool named,
+                      const Context& ctx) {
   for (const auto& [section, section_fields] : object.items()) {
     if (named && section == "name") continue;
     const std::string at = child(pointer, section);
@@ -368,10 +374,12 @@ void check_run_object(const Json& object, const std::string& pointer, bool named
       if (named) allowed.insert(allowed.begin(), "name");
       ctx.fail(at, unknown_message("key", section, allowed));
     }
-    if (!section_fields.is_object()) ctx.fail(at, "must be an object, got " + describe(section_fields));
+    if (!section_fields.is_object())
+      ctx.fail(at, "must be an object, got " + describe(section_fields));
     for (const auto& [key, value] : section_fields.items()) {
       const FieldSpec* spec = find_field(section + "." + key);
-      if (spec == nullptr) ctx.fail(child(at, key), unknown_message("key", key, keys_of(section, false)));
+      if (spec == nullptr)
+        ctx.fail(child(at, key), unknown_message("key", key, keys_of(section, false)));
       spec->check(value, child(at, key), ctx);
     }
   }
