@@ -33,9 +33,10 @@ Binding current_binding() {
 }
 
 std::string hwloc_version() {
+  // HWLOC_VERSION is the release built against; the run-time library reports its API level.
   const unsigned v = hwloc_get_api_version();
-  return std::to_string(v >> 16) + "." + std::to_string((v >> 8) & 0xff) + "." +
-         std::to_string(v & 0xff);
+  return std::string(HWLOC_VERSION) + " (run-time API " + std::to_string(v >> 16) + "." +
+         std::to_string((v >> 8) & 0xff) + "." + std::to_string(v & 0xff) + ")";
 }
 
 }  // namespace ellm::topology

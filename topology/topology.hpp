@@ -17,6 +17,6 @@ struct Binding {
   bool restricted() const { return bound_pus < node_pus; }  // bound by mpirun, srun or a cgroup
 };
 Binding current_binding();
-std::string hwloc_version();  // of the library loaded at run time
+std::string hwloc_version();  // release built against, and the loaded library's API level
 
 }  // namespace ellm::topology

@@ -43,5 +43,6 @@ template void gemm_naive<double>(bool, bool, int, int, int, double, const double
 void set_blas_threads(int n) { openblas_set_num_threads(n); }
 int blas_threads() { return openblas_get_num_threads(); }
 std::string blas_config() { return openblas_get_config(); }
+std::string blas_core() { return openblas_get_corename(); }
 
 }  // namespace ellm::kernels

@@ -18,5 +18,6 @@ void gemm_naive(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const 
 void set_blas_threads(int n);
 int blas_threads();
 std::string blas_config();  // openblas_get_config(): version, target, threading
+std::string blas_core();    // the kernel family chosen at run time (or forced by OPENBLAS_CORETYPE)
 
 }  // namespace ellm::kernels

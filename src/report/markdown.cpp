@@ -29,20 +29,23 @@ void render_run_detail(std::ostringstream& md, const json& run) {
   md << "Latency over " << lat["measured_iters"].get<int>() << " iterations ("
      << lat["warmup_iters_excluded"].get<int>() << " warm-up iterations excluded): p50 "
      << ms(lat["step"]["p50"]) << " ms, p95 " << ms(lat["step"]["p95"]) << " ms, max "
-     << ms(lat["step"]["max"]) << " ms. Validation: ";
+     << ms(lat["step"]["max"]) << " ms. Validation perplexity:";
   for (const json& v : run["validation"]) {
-    md << "step " << v["step"].get<int>() << " ppl " << fmt("%.3f", v["perplexity"]) << "; ";
+    md << " " << fmt("%.3f", v["perplexity"]) << " after step " << v["step"].get<int>()
+       << (&v == &run["validation"].back() ? "." : ";");
   }
   md << "\n\n";
   md << row({"rank", "host", "BLAS threads", "step ms (mean)", "compute ms", "comm ms", "tokens/s",
-             "MFU (measured peak)", "peak RSS MiB"});
-  md << row({"---", "---", "---", "---", "---", "---", "---", "---", "---"});
+             "TT (tok/param/s)", "MFU (measured peak)", "RSS MiB (mean / peak)"});
+  md << row({"---", "---", "---", "---", "---", "---", "---", "---", "---", "---"});
+  const double params = run["model"]["parameters"].get<double>();
   for (const json& r : run["ranks"]) {
     md << row({std::to_string(r["rank"].get<int>()), r["host"].get<std::string>(),
                std::to_string(r["blas_threads"].get<int>()), ms(r["step_seconds"]["mean"]),
                ms(r["compute_seconds"]["mean"]), ms(r["comm_seconds"]["mean"]),
-               fmt("%.0f", r["tokens_per_s"]), fmt("%.1f%%", 100.0 * r["mfu_vs_measured_peak"].get<double>()),
-               mib(r["rss_peak_bytes"])});
+               fmt("%.0f", r["tokens_per_s"]), fmt("%.2e", r["tokens_per_s"].get<double>() / params),
+               fmt("%.1f%%", 100.0 * r["mfu_vs_measured_peak"].get<double>()),
+               mib(r["rss_mean_bytes"]) + " / " + mib(r["rss_peak_bytes"])});
   }
 }
 
@@ -79,7 +82,8 @@ std::string render_markdown(const json& report) {
      << prov["git_commit"].get<std::string>() << (prov["git_dirty"].get<bool>() ? " (dirty)" : "")
      << ", " << prov["compiler"].get<std::string>() << "\n";
   md << "- " << prov["mpi_library"].get<std::string>() << "; " << prov["openblas"].get<std::string>()
-     << "; hwloc " << prov["hwloc"].get<std::string>() << "\n";
+     << " (kernels: " << prov["openblas_core"].get<std::string>() << "); hwloc "
+     << prov["hwloc"].get<std::string>() << "\n";
   md << "- system: " << sys["cpu_model"].get<std::string>() << ", " << sys["cores"].get<int>()
      << " cores, " << mib(sys["memory_bytes"]) << " MiB; " << report["world"]["ranks"].get<int>()
      << " MPI ranks on " << report["world"]["hosts"].size() << " host(s)\n";

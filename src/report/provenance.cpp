@@ -74,6 +74,7 @@ nlohmann::json provenance(const std::vector<std::string>& argv) {
           {"compiler_flags", build_info::cxx_flags},
           {"mpi_library", mpi::library_version()},
           {"openblas", kernels::blas_config()},
+          {"openblas_core", kernels::blas_core()},
           {"hwloc", topology::hwloc_version()},
           {"command_line", argv},
           {"environment", env},
