@@ -36,7 +36,7 @@ BENCHMARK(BM_Sgemm)->Arg(512)->Arg(1024)->Arg(2048)->Unit(benchmark::kMillisecon
 // Forward + backward of causal MHA, B=1, 6 heads of 64 (d_model 384), sequence length T.
 template <bool Naive>
 static void BM_Attention(benchmark::State& state) {
-  const layers::AttentionShape s{1, int(state.range(0)), 6, 6, 64};
+  const layers::AttentionShape s{1, int(state.range(0)), 6, 6, 64, 64};
   const auto qkv = random_vector(std::size_t(s.T) * s.row(), 3);
   const auto dout = random_vector(std::size_t(s.T) * s.out_row(), 4);
   std::vector<float> out(dout.size()), lse(std::size_t(s.H) * s.T), dqkv(qkv.size());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 
 namespace ellm::mpi {
 namespace {
@@ -41,7 +42,13 @@ Session::~Session() { MPI_Finalize(); }
 
 Comm Comm::world() { return Comm(MPI_Comm_c2f(MPI_COMM_WORLD)); }
 
-Comm::Comm(int fortran_handle) : handle_(fortran_handle) {
+Comm::Comm(int fortran_handle, bool owned) : handle_(fortran_handle) {
+  if (owned) {
+    owner_ = std::shared_ptr<void>(nullptr, [h = fortran_handle](void*) {
+      MPI_Comm c = to_c(h);
+      MPI_Comm_free(&c);
+    });
+  }
   MPI_Comm c = to_c(handle_);
   MPI_Comm_rank(c, &rank_);
   MPI_Comm_size(c, &size_);
@@ -50,6 +57,12 @@ Comm::Comm(int fortran_handle) : handle_(fortran_handle) {
   MPI_Comm_rank(node, &local_rank_);
   MPI_Comm_size(node, &local_size_);
   MPI_Comm_free(&node);
+}
+
+Comm Comm::split_node() const {
+  MPI_Comm node;
+  MPI_Comm_split_type(to_c(handle_), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+  return Comm(MPI_Comm_c2f(node), true);
 }
 
 std::string Comm::host() const {
@@ -62,6 +75,14 @@ std::string Comm::host() const {
 void Comm::barrier() {
   BlockedTimer t(stats_, 0);
   MPI_Barrier(to_c(handle_));
+}
+
+void Comm::barrier_sleeping(double poll_seconds) {
+  BlockedTimer t(stats_, 0);
+  MPI_Request request;
+  MPI_Ibarrier(to_c(handle_), &request);
+  const timespec pause{0, long(poll_seconds * 1e9)};
+  for (int done = 0; MPI_Test(&request, &done, MPI_STATUS_IGNORE), !done;) nanosleep(&pause, nullptr);
 }
 
 template <class T>

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct CollectiveStats {
 class Comm {
  public:
   static Comm world();
+  // The ranks that share this node's memory (MPI_COMM_TYPE_SHARED), ordered by world rank: its
+  // rank 0 is the node's lowest rank, the one that measures node-wide figures (peak, energy).
+  Comm split_node() const;
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -38,6 +42,9 @@ class Comm {
   std::string host() const;
 
   void barrier();
+  // A barrier that waits by sleeping (polls every poll_seconds) instead of spinning: the ranks
+  // waiting in it leave their cores to a measurement running on another rank.
+  void barrier_sleeping(double poll_seconds = 1e-3);
   // In-place element-wise sum across ranks, one MPI_Allreduce per bucket of ≤ bucket_bytes:
   // large single messages are several times slower than ~1 MiB ones on shared memory.
   void allreduce_sum(float* data, std::size_t n, std::size_t bucket_bytes);
@@ -55,12 +62,13 @@ class Comm {
   void reset_stats() { stats_ = {}; }
 
  private:
-  explicit Comm(int fortran_handle);
+  explicit Comm(int fortran_handle, bool owned = false);
   template <class T>
   void allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes);
   double allreduce_scalar(double value, int op_handle);
 
   int handle_;
+  std::shared_ptr<void> owner_;  // frees a communicator this Comm created (not the world's)
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   CollectiveStats stats_;
 };

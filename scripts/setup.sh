@@ -14,9 +14,12 @@ packages=(
   libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fortunes-min fortunes   # the default English corpus: /usr/share/games/fortunes
+  python3 python3-matplotlib   # scripts/plot_scaling.py: the scaling study's plot
+  # The cluster tests: a real Slurm (tests/e2e/slurm.sh) and network namespaces (netns_cluster, faults)
+  slurmd slurmctld slurm-client munge iproute2
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3 python3-torch)
+  packages+=(python3-torch)
 fi
 
 missing=()

@@ -21,7 +21,8 @@ const fs::path kJobFile = "jobs/x.json";
 
 const std::string kModelKeys =
     "vocab_size, n_layers, d_model, n_heads, d_ff, seq_len, norm, activation, positions, "
-    "rope_base, norm_eps, init_std";
+    "rope_base, norm_eps, init_std, attention, n_kv_heads, window, mla_kv_latent, mla_q_latent, "
+    "mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, nsa_window";
 const std::string kTrainingKeys =
     "steps, batch_size, lr, min_lr, warmup_steps, weight_decay, beta1, beta2, adam_eps, "
     "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters";
@@ -93,7 +94,7 @@ const BadJob kBadJobs[] = {
      "runs, grid)"},
     {"UnknownSection", R"({"name": "x", "runs": [{"name": "a", "modle": {}}]})",
      "/runs/0/modle: unknown key; did you mean \"model\"? (allowed: name, model, training, data, "
-     "parallel)"},
+     "parallel, topology, metrics)"},
     {"UnknownKeyWithSuggestion", R"({"name": "x", "defaults": {"model": {"n_layer": 2}}})",
      "/defaults/model/n_layer: unknown key; did you mean \"n_layers\"? (allowed: " + kModelKeys +
          ")"},
@@ -124,7 +125,36 @@ const BadJob kBadJobs[] = {
     {"UnknownEnumName", R"({"name": "x", "defaults": {"model": {"norm": "batchnorm"}}})",
      "/defaults/model/norm: must be one of \"layernorm\", \"rmsnorm\"; got \"batchnorm\""},
     {"EnumOfWrongType", R"({"name": "x", "defaults": {"model": {"positions": 3}}})",
-     "/defaults/model/positions: must be one of \"learned\", \"rope\"; got number 3"},
+     "/defaults/model/positions: must be one of \"learned\", \"rope\", \"sinusoidal\", \"alibi\", "
+     "\"none\"; got number 3"},
+    {"KvHeadsDoNotDivideHeads", R"({"name": "x", "defaults": {"model": {"n_kv_heads": 4}}})",
+     "/defaults/model/n_kv_heads: n_heads (6) must be divisible by n_kv_heads (4); 0 means "
+     "n_kv_heads = n_heads (MHA)"},
+    {"MlaWithKvHeads",
+     R"({"name": "x", "defaults": {"model": {"attention": "mla", "positions": "rope", "n_kv_heads": 2}}})",
+     "/defaults/model/n_kv_heads: MLA has no kv heads of its own (its keys and values come from one "
+     "latent): leave n_kv_heads at 0"},
+    {"WindowOutsideGqa", R"({"name": "x", "defaults": {"model": {"attention": "nsa", "window": 64}}})",
+     "/defaults/model/window: window applies to attention \"gqa\" (sliding-window attention); "
+     "NSA's window branch is nsa_window"},
+    {"AlibiOutsideGqa", R"({"name": "x", "runs": [{"name": "a", "model": {"attention": "nsa", "positions": "alibi"}}]})",
+     "/runs/0/model/positions: positions \"alibi\" is supported with attention \"gqa\" only"},
+    {"MlaWithoutRope", R"({"name": "x", "defaults": {"model": {"attention": "mla"}}})",
+     "/defaults/model/attention: attention \"mla\" uses decoupled RoPE: positions must be \"rope\""},
+    {"MlaOddRopeDim",
+     R"({"name": "x", "defaults": {"model": {"attention": "mla", "positions": "rope", "mla_rope_dim": 5}}})",
+     "/defaults/model/mla_rope_dim: mla_rope_dim (5) must be even: RoPE rotates pairs"},
+    {"NsaBlockNotMultipleOfStride",
+     R"({"name": "x", "defaults": {"model": {"attention": "nsa", "nsa_block": 30}}})",
+     "/defaults/model/nsa_block: nsa_block (30) must be a multiple of nsa_stride (16): compression "
+     "blocks overlap by whole strides"},
+    {"NsaSelectBlockNotMultipleOfStride",
+     R"({"name": "x", "defaults": {"model": {"attention": "nsa", "nsa_select_block": 40}}})",
+     "/defaults/model/nsa_select_block: nsa_select_block (40) must be a multiple of nsa_stride (16) "
+     "to map compressed scores onto selection blocks"},
+    {"NsaTooFewSelected", R"({"name": "x", "defaults": {"model": {"attention": "nsa", "nsa_select_n": 2}}})",
+     "/defaults/model/nsa_select_n: nsa_select_n (2) must be at least 3: the first block and two "
+     "local blocks are always selected"},
     {"HeadsDoNotDivideModel",
      R"({"name": "x", "runs": [{"name": "a"}, {"name": "b", "model": {"n_heads": 5}}]})",
      "/runs/1/model/n_heads: d_model (384) must be divisible by n_heads (5)"},
@@ -140,6 +170,19 @@ const BadJob kBadJobs[] = {
      R"({"name": "x", "defaults": {"training": {"steps": 3, "warmup_steps": 0}}})",
      "/defaults/training/steps: warmup_iters (3) must be < steps (3) so that at least one step is "
      "measured"},
+    {"TpWithMla",
+     R"({"name": "x", "defaults": {"model": {"attention": "mla", "positions": "rope"}, "parallel": {"tp": 2}}})",
+     "/defaults/parallel/tp: tensor parallelism (tp = 2) supports attention \"gqa\" (MHA, GQA, MQA) "
+     "only; MLA and NSA need tp = 1"},
+    {"TpDoesNotDivideHeads", R"({"name": "x", "defaults": {"parallel": {"tp": 4}}})",
+     "/defaults/parallel/tp: n_heads (6) must be divisible by tp (4)"},
+    {"TpDoesNotDivideDff",
+     R"({"name": "x", "defaults": {"model": {"n_heads": 8, "n_kv_heads": 2, "d_ff": 1001}, "parallel": {"tp": 8}}})",
+     "/defaults/parallel/tp: d_ff (1001) must be divisible by tp (8)"},
+    {"TpKvHeadsNeitherDivides",
+     R"({"name": "x", "defaults": {"model": {"n_heads": 12, "n_kv_heads": 3, "d_model": 384}, "parallel": {"tp": 2}}})",
+     "/defaults/parallel/tp: kv heads (3) and tp (2) must divide one another: each rank keeps whole "
+     "kv heads, or one replicated over tp / kv ranks"},
     {"BatchNotDivisibleByDp",
      R"({"name": "x", "defaults": {"training": {"batch_size": 6}, "parallel": {"dp": 4}}})",
      "/defaults/training/batch_size: batch_size (6) must be divisible by parallel.dp (4)"},
@@ -159,17 +202,28 @@ const BadJob kBadJobs[] = {
     {"DuplicateRunName", R"({"name": "x", "runs": [{"name": "a"}, {"name": "b"}, {"name": "a"}]})",
      "/runs/2/name: duplicate run name \"a\" (first used at /runs/0/name)"},
     {"NameInDefaults", R"({"name": "x", "defaults": {"name": "a"}})",
-     "/defaults/name: unknown key (allowed: model, training, data, parallel)"},
+     "/defaults/name: unknown key (allowed: model, training, data, parallel, topology, metrics)"},
     {"GridNotObject", R"({"name": "x", "grid": []})",
      "/grid: must be a non-empty object mapping run fields to arrays of values, got array []"},
     {"GridKeyNotDotted", R"({"name": "x", "grid": {"model": [1]}})",
      "/grid/model: must name a run field as SECTION.KEY, such as \"model.n_layers\""},
     {"GridUnknownSection", R"({"name": "x", "grid": {"modle.n_layers": [1]}})",
      "/grid/modle.n_layers: unknown section; did you mean \"model\"? (allowed: model, training, "
-     "data, parallel)"},
+     "data, parallel, topology, metrics)"},
     {"GridUnknownField", R"({"name": "x", "grid": {"parallel.pd": [1]}})",
      "/grid/parallel.pd: unknown field; did you mean \"parallel.dp\"? (allowed: parallel.dp, "
-     "parallel.bucket_mib)"},
+     "parallel.tp, parallel.bucket_mib)"},
+    {"PolicyNotAChoice", R"({"name": "x", "defaults": {"topology": {"policy": "spread"}}})",
+     "/defaults/topology/policy: must be one of \"inherit\", \"compact\", \"scatter\"; got \"spread\""},
+    {"SamplePeriodTooLong", R"({"name": "x", "defaults": {"metrics": {"sample_period_ms": 90000}}})",
+     "/defaults/metrics/sample_period_ms: must be in [0, 60000] (0 turns sampling off; energy counters "
+     "need a read every 60 s), got 90000"},
+    {"PowerModelHalfSet", R"({"name": "x", "defaults": {"metrics": {"p_max_w": 200}}})",
+     "/defaults/metrics/p_max_w: p_idle_w (0) and p_max_w (200) must both be 0 (the CPU model's "
+     "defaults) or satisfy 0 < p_idle_w <= p_max_w"},
+    {"PowerModelIdleAboveMax", R"({"name": "x", "runs": [{"name": "a", "metrics": {"p_idle_w": 300, "p_max_w": 200}}]})",
+     "/runs/0/metrics/p_max_w: p_idle_w (300) and p_max_w (200) must both be 0 (the CPU model's "
+     "defaults) or satisfy 0 < p_idle_w <= p_max_w"},
     {"GridValuesNotArray", R"({"name": "x", "grid": {"model.n_layers": 2}})",
      "/grid/model.n_layers: must be a non-empty array of values, got number 2"},
     {"GridBadValue", R"({"name": "x", "grid": {"model.n_layers": [2, 0]}})",
@@ -297,7 +351,10 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
     "name": "quick",
     "model": {"vocab_size": 256, "n_layers": 6, "d_model": 384, "n_heads": 6, "d_ff": 1536,
               "seq_len": 256, "norm": "layernorm", "activation": "gelu", "positions": "learned",
-              "rope_base": 10000.0, "norm_eps": 1e-5, "init_std": 0.02},
+              "rope_base": 10000.0, "norm_eps": 1e-5, "init_std": 0.02, "attention": "gqa",
+              "n_kv_heads": 0, "window": 0, "mla_kv_latent": 128, "mla_q_latent": 0,
+              "mla_rope_dim": 16, "nsa_block": 32, "nsa_stride": 16, "nsa_select_block": 64,
+              "nsa_select_n": 16, "nsa_window": 512},
     "training": {"steps": 200, "batch_size": 8, "lr": 0.001, "min_lr": 0.0001, "warmup_steps": 20,
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,
@@ -306,7 +363,9 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
                         "/usr/share/games/fortunes/wisdom", "/usr/share/games/fortunes/people",
                         "/usr/share/games/fortunes/humorists", "/usr/share/games/fortunes/science"],
              "val_fraction": 0.05},
-    "parallel": {"dp": 1, "bucket_mib": 1.0}})"));
+    "parallel": {"dp": 1, "tp": 1, "bucket_mib": 1.0},
+    "topology": {"policy": "inherit"},
+    "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0}})"));
 }
 
 TEST(GoodJob, RunsAreDeepMergedOverDefaults) {

@@ -94,18 +94,20 @@ TEST(GradCheck, SwiGLU) {
   expect_gradient_matches(inp, dinp, loss, "dinp");
 }
 
-TEST(GradCheck, Embedding) {
-  const int B = 2, T = 5, C = 4, V = 7;
+TEST(GradCheck, EmbeddingOfOneVocabularyShardAndPositions) {
+  const int B = 2, T = 5, C = 4, V = 7, v0 = 2, v1 = 6;  // this shard holds tokens 2…5
   const std::vector<int> tokens = {0, 3, 6, 3, 1, 2, 2, 5, 0, 4};
-  Vec wte = random_doubles(V * C, 16), wpe = random_doubles(T * C, 17);
+  Vec wte = random_doubles((v1 - v0) * C, 16), wpe = random_doubles(T * C, 17);
   const Vec w = random_doubles(B * T * C, 18);
   Vec out(B * T * C);
   auto loss = [&] {
-    layers::embedding_forward(out.data(), tokens.data(), wte.data(), wpe.data(), B, T, C);
+    layers::embedding_forward(out.data(), tokens.data(), wte.data(), B, T, C, v0, v1);
+    layers::positions_forward(out.data(), wpe.data(), B, T, C);
     return weighted_sum(out, w);
   };
-  Vec dwte(V * C, 0.0), dwpe(T * C, 0.0);
-  layers::embedding_backward(dwte.data(), dwpe.data(), w.data(), tokens.data(), B, T, C);
+  Vec dwte(wte.size(), 0.0), dwpe(T * C, 0.0);
+  layers::embedding_backward(dwte.data(), w.data(), tokens.data(), B, T, C, v0, v1);
+  layers::positions_backward(dwpe.data(), w.data(), B, T, C);
   expect_gradient_matches(wte, dwte, loss, "dwte");
   expect_gradient_matches(wpe, dwpe, loss, "dwpe");
 }
@@ -117,16 +119,16 @@ TEST(GradCheck, RoPE) {
   Vec rotated;
   auto loss = [&] {
     rotated = qkv;
-    layers::rope_forward(rotated.data(), B, T, H, Hkv, hs, 100.0);
+    layers::rope_forward(rotated.data(), B, T, row, H + Hkv, hs, 100.0);
     return weighted_sum(rotated, w);
   };
   Vec d = w;
-  layers::rope_backward(d.data(), B, T, H, Hkv, hs, 100.0);
+  layers::rope_backward(d.data(), B, T, row, H + Hkv, hs, 100.0);
   expect_gradient_matches(qkv, d, loss, "dqkv");
 }
 
 TEST(GradCheck, TiledAttentionAcrossTilesWithGQA) {
-  const layers::AttentionShape s{2, 13, 4, 2, 4};
+  const layers::AttentionShape s{2, 13, 4, 2, 4, 4};
   const int tile = 4;  // several tiles and a ragged last one
   Vec qkv = random_doubles(std::size_t(s.B) * s.T * s.row(), 21);
   const Vec w = random_doubles(std::size_t(s.B) * s.T * s.out_row(), 22);
@@ -145,24 +147,16 @@ TEST(GradCheck, CrossEntropy) {
   const int N = 4, V = 6;
   const std::vector<int> targets = {1, 5, 0, 3};
   Vec logits = random_doubles(N * V, 23, 3.0);
-  Vec probs(N * V), losses(N);
+  Vec probs(N * V), losses(N), rows(3 * N);
   auto loss = [&] {
     probs = logits;
-    return layers::crossentropy_forward(probs.data(), losses.data(), targets.data(), N, V);
+    return layers::crossentropy_forward(probs.data(), losses.data(), targets.data(), N, V, 0, rows.data());
   };
   loss();
   Vec dlogits = probs;
-  layers::crossentropy_backward(dlogits.data(), targets.data(), N, V);
+  layers::crossentropy_backward(dlogits.data(), targets.data(), N, V, 0);
   expect_gradient_matches(logits, dlogits, loss, "dlogits");
 }
-
-}  // namespace
-
-void PrintTo(const ModelConfig& m, std::ostream* os) {  // found by ADL: must sit beside ModelConfig
-  *os << "L=" << m.n_layers << " C=" << m.d_model << " T=" << m.seq_len;
-}
-
-namespace {
 
 class ModelGradCheck : public ::testing::TestWithParam<ModelConfig> {};
 
@@ -215,15 +209,44 @@ ModelConfig tiny(Norm norm, Activation act, Positions pos) {
   return m;
 }
 
+// Attention variants on top of tiny(): heads, kv heads, window, latent sizes.
+ModelConfig variant(Positions pos, int n_heads, int n_kv_heads, int window = 0) {
+  ModelConfig m = tiny(Norm::RMSNorm, Activation::GELU, pos);
+  m.n_heads = n_heads;
+  m.n_kv_heads = n_kv_heads;
+  m.window = window;
+  return m;
+}
+ModelConfig mla(int q_latent) {
+  ModelConfig m = tiny(Norm::LayerNorm, Activation::SwiGLU, Positions::RoPE);
+  m.attention = AttentionKind::MLA;
+  m.mla_kv_latent = 6;
+  m.mla_q_latent = q_latent;
+  m.mla_rope_dim = 2;
+  return m;
+}
+
+std::string config_name(const ModelConfig& m) {
+  static const char* positions[] = {"Learned", "RoPE", "Sinusoidal", "ALiBi", "None"};
+  std::string name = m.attention == AttentionKind::MLA ? "MLA_q" + std::to_string(m.mla_q_latent)
+                                                        : "H" + std::to_string(m.n_heads) + "_KV" +
+                                                              std::to_string(m.kv_heads());
+  name += std::string("_") + (m.norm == Norm::LayerNorm ? "LayerNorm" : "RMSNorm") +
+          (m.activation == Activation::GELU ? "_GELU_" : "_SwiGLU_") + positions[int(m.positions)];
+  return m.window > 0 ? name + "_window" + std::to_string(m.window) : name;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Variants, ModelGradCheck,
     ::testing::Values(tiny(Norm::LayerNorm, Activation::GELU, Positions::Learned),
-                      tiny(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE)),
-    [](const ::testing::TestParamInfo<ModelConfig>& i) {
-      return std::string(i.param.norm == Norm::LayerNorm ? "LayerNorm" : "RMSNorm") +
-             (i.param.activation == Activation::GELU ? "_GELU" : "_SwiGLU") +
-             (i.param.positions == Positions::Learned ? "_Learned" : "_RoPE");
-    });
+                      tiny(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE),
+                      variant(Positions::RoPE, 4, 1),         // MQA
+                      variant(Positions::RoPE, 4, 2),         // GQA
+                      variant(Positions::None, 2, 0, 2),      // sliding window
+                      variant(Positions::ALiBi, 4, 2, 3),     // ALiBi with GQA and a window
+                      variant(Positions::Sinusoidal, 2, 0),   // fixed absolute positions
+                      mla(0), mla(4)),                        // MLA without / with query latent
+    [](const ::testing::TestParamInfo<ModelConfig>& i) { return config_name(i.param); });
 
 }  // namespace
 }  // namespace ellm

@@ -64,18 +64,24 @@ TEST(VMath, ExpFastSaturatesInsteadOfOverflowing) {
 }
 
 struct AttnCase {
-  int B, T, H, Hkv, hs, tile;
+  int B, T, H, Hkv, dk, dv, tile;
+  int window = 0;
+  bool alibi = false;
 };
 
 void PrintTo(const AttnCase& c, std::ostream* os) {
-  *os << "B=" << c.B << " T=" << c.T << " H=" << c.H << " Hkv=" << c.Hkv << " hs=" << c.hs << " tile=" << c.tile;
+  *os << "B=" << c.B << " T=" << c.T << " H=" << c.H << " Hkv=" << c.Hkv << " dk=" << c.dk
+      << " dv=" << c.dv << " tile=" << c.tile << " window=" << c.window << " alibi=" << c.alibi;
 }
 
 class TiledAttention : public ::testing::TestWithParam<AttnCase> {};
 
 TEST_P(TiledAttention, ForwardAndBackwardMatchNaive) {
   const AttnCase c = GetParam();
-  const layers::AttentionShape s{c.B, c.T, c.H, c.Hkv, c.hs};
+  std::vector<double> slopes(c.H);
+  layers::alibi_slopes(c.H, slopes.data());
+  const layers::AttentionShape s{c.B, c.T, c.H, c.Hkv, c.dk, c.dv, c.window,
+                                 c.alibi ? slopes.data() : nullptr};
   const std::size_t n_qkv = std::size_t(c.B) * c.T * s.row(), n_out = std::size_t(c.B) * c.T * s.out_row();
   const auto qkv = random_vector(n_qkv, 21, 0.8);
   const auto dout = random_vector(n_out, 22);
@@ -91,18 +97,70 @@ TEST_P(TiledAttention, ForwardAndBackwardMatchNaive) {
   EXPECT_LT(max_abs_diff(dqkv, dqkv_ref), 5e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, TiledAttention,
-                         ::testing::Values(AttnCase{2, 64, 4, 4, 16, 16},    // MHA, whole tiles
-                                           AttnCase{1, 70, 2, 2, 8, 16},     // ragged last tile
-                                           AttnCase{2, 33, 4, 2, 8, 64},     // GQA, one tile
-                                           AttnCase{1, 50, 4, 1, 12, 8},     // MQA, many tiles
-                                           AttnCase{1, 256, 2, 2, 32, 64}),  // default tile
-                         [](const ::testing::TestParamInfo<AttnCase>& i) {
-                           const AttnCase& c = i.param;
-                           return "B" + std::to_string(c.B) + "_T" + std::to_string(c.T) + "_H" +
-                                  std::to_string(c.H) + "_KV" + std::to_string(c.Hkv) + "_hs" +
-                                  std::to_string(c.hs) + "_tile" + std::to_string(c.tile);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, TiledAttention,
+    ::testing::Values(AttnCase{2, 64, 4, 4, 16, 16, 16},                // MHA, whole tiles
+                      AttnCase{1, 70, 2, 2, 8, 8, 16},                  // ragged last tile
+                      AttnCase{2, 33, 4, 2, 8, 8, 64},                  // GQA, one tile
+                      AttnCase{1, 50, 4, 1, 12, 12, 8},                 // MQA, many tiles
+                      AttnCase{1, 256, 2, 2, 32, 32, 64},               // default tile
+                      AttnCase{1, 45, 3, 3, 12, 8, 8},                  // dk != dv (MLA)
+                      AttnCase{2, 70, 4, 2, 8, 8, 16, 20},              // sliding window
+                      AttnCase{1, 40, 2, 1, 8, 8, 8, 3},                // window < tile
+                      AttnCase{1, 50, 6, 6, 8, 8, 16, 0, true},         // ALiBi, 6 heads
+                      AttnCase{1, 50, 4, 2, 8, 8, 16, 24, true}),       // window + ALiBi
+    [](const ::testing::TestParamInfo<AttnCase>& i) {
+      const AttnCase& c = i.param;
+      return "B" + std::to_string(c.B) + "_T" + std::to_string(c.T) + "_H" + std::to_string(c.H) +
+             "_KV" + std::to_string(c.Hkv) + "_dk" + std::to_string(c.dk) + "_dv" +
+             std::to_string(c.dv) + "_tile" + std::to_string(c.tile) + "_w" +
+             std::to_string(c.window) + (c.alibi ? "_alibi" : "");
+    });
+
+// GQA's head mapping: with Hkv < H, query head h must read kv head h / (H/Hkv) — the same as
+// MHA over kv heads duplicated per group.
+TEST(TiledAttention, GqaEqualsMhaWithDuplicatedKvHeads) {
+  const int B = 2, T = 37, H = 4, Hkv = 2, hs = 8;
+  const layers::AttentionShape gqa{B, T, H, Hkv, hs, hs}, mha{B, T, H, H, hs, hs};
+  const auto packed = random_vector(std::size_t(B) * T * gqa.row(), 31);
+  std::vector<float> expanded(std::size_t(B) * T * mha.row());
+  for (int n = 0; n < B * T; n++) {
+    const float* src = packed.data() + std::size_t(n) * gqa.row();
+    float* dst = expanded.data() + std::size_t(n) * mha.row();
+    std::copy_n(src, H * hs, dst);  // queries
+    for (int h = 0; h < H; h++) {
+      const int kv = h / (H / Hkv);
+      std::copy_n(src + (H + kv) * hs, hs, dst + (H + h) * hs);            // key of head h
+      std::copy_n(src + (H + Hkv + kv) * hs, hs, dst + (2 * H + h) * hs);  // value of head h
+    }
+  }
+  std::vector<float> out_gqa(std::size_t(B) * T * H * hs), out_mha(out_gqa.size()), lse(B * H * T);
+  layers::attention_forward(out_gqa.data(), lse.data(), packed.data(), gqa, 16);
+  layers::attention_forward(out_mha.data(), lse.data(), expanded.data(), mha, 16);
+  EXPECT_LT(max_abs_diff(out_gqa, out_mha), 1e-6);
+}
+
+TEST(TiledAttention, WindowAtLeastTEqualsFullCausal) {
+  const int T = 45;
+  const layers::AttentionShape full{1, T, 2, 2, 8, 8}, windowed{1, T, 2, 2, 8, 8, T};
+  const auto qkv = random_vector(std::size_t(T) * full.row(), 32);
+  std::vector<float> a(std::size_t(T) * 16), b(a.size()), lse(2 * T);
+  layers::attention_forward(a.data(), lse.data(), qkv.data(), full, 16);
+  layers::attention_forward(b.data(), lse.data(), qkv.data(), windowed, 16);
+  EXPECT_EQ(a, b);
+}
+
+TEST(Alibi, SlopesFollowThePaper) {
+  double s8[8], s6[6];
+  layers::alibi_slopes(8, s8);
+  EXPECT_DOUBLE_EQ(s8[0], 0.5);  // 2^(-8/8)
+  EXPECT_DOUBLE_EQ(s8[7], 1.0 / 256);
+  layers::alibi_slopes(6, s6);  // 4 from 2^(-8/4·k), then odd ones of the 8-head sequence
+  EXPECT_DOUBLE_EQ(s6[0], 0.25);
+  EXPECT_DOUBLE_EQ(s6[3], 1.0 / 256);
+  EXPECT_DOUBLE_EQ(s6[4], 0.5);
+  EXPECT_DOUBLE_EQ(s6[5], 0.125);
+}
 
 }  // namespace
 }  // namespace ellm

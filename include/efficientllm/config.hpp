@@ -13,7 +13,12 @@ namespace ellm {
 
 enum class Norm { LayerNorm, RMSNorm };
 enum class Activation { GELU, SwiGLU };
-enum class Positions { Learned, RoPE };
+// Learned absolute, rotary, fixed sinusoidal absolute (Vaswani et al.), ALiBi relative biases
+// (Press et al.), or none (causal masking alone carries order).
+enum class Positions { Learned, RoPE, Sinusoidal, ALiBi, None };
+// GQA covers MHA (n_kv_heads = n_heads) and MQA (n_kv_heads = 1), with an optional sliding window;
+// MLA is DeepSeek-V2's latent attention; NSA is native sparse attention (docs/ATTENTION.md).
+enum class AttentionKind { GQA, MLA, NSA };
 
 struct ModelConfig {
   int vocab_size = 256;  // byte-level; the only value allowed for now
@@ -28,6 +33,21 @@ struct ModelConfig {
   double rope_base = 10000.0;
   double norm_eps = 1e-5;
   double init_std = 0.02;
+
+  AttentionKind attention = AttentionKind::GQA;
+  int n_kv_heads = 0;  // 0: n_heads (MHA); 1: MQA; must divide n_heads
+  int window = 0;      // GQA sliding window (keys per query, itself included); 0: full causal
+  int mla_kv_latent = 128;  // d_c: the per-token latent the KV cache holds
+  int mla_q_latent = 0;     // d_c': query compression; 0: queries come from the input directly
+  int mla_rope_dim = 16;    // d_h^R: decoupled rotary dimensions per head (one shared key part)
+  int nsa_block = 32;         // l: compression block length
+  int nsa_stride = 16;        // d: compression stride
+  int nsa_select_block = 64;  // l': selection block size
+  int nsa_select_n = 16;      // n: selected blocks per query (first and 2 local ones included)
+  int nsa_window = 512;       // w: sliding-window branch width
+
+  int head_dim() const { return d_model / n_heads; }
+  int kv_heads() const { return n_kv_heads == 0 ? n_heads : n_kv_heads; }
 };
 
 struct TrainingConfig {
@@ -64,9 +84,29 @@ struct DataConfig {
   double val_fraction = 0.05;  // tail of every corpus file held out for validation
 };
 
+// The process grid: dp × tp ranks (tensor-parallel groups are consecutive ranks, so a group
+// shares a node when ranks are placed by node).
 struct ParallelConfig {
   int dp = 1;
+  int tp = 1;               // Megatron-style tensor parallelism (GQA attention only)
   double bucket_mib = 1.0;  // data-parallel gradient all-reduce bucket size
+};
+
+// Where each rank runs (topology/mapping.hpp): keep the launcher's binding, pack ranks onto
+// neighbouring cores, or spread them round-robin over packages and NUMA nodes.
+enum class MappingPolicy { Inherit, Compact, Scatter };
+
+struct TopologyConfig {
+  MappingPolicy policy = MappingPolicy::Inherit;
+};
+
+// The samplers behind AMU, PCU and AEC (docs/METRICS.md).
+struct MetricsConfig {
+  int sample_period_ms = 100;  // 0 turns the samplers off
+  // The energy estimate's node power (W) at idle and at full CPU load, used only when no energy
+  // counter can be read; 0 and 0 = the defaults for the CPU model.
+  double p_idle_w = 0;
+  double p_max_w = 0;
 };
 
 struct RunConfig {
@@ -75,6 +115,8 @@ struct RunConfig {
   TrainingConfig training;
   DataConfig data;
   ParallelConfig parallel;
+  TopologyConfig topology;
+  MetricsConfig metrics;
   nlohmann::json as_json;  // the fully resolved run (defaults filled in), as written to reports
 };
 
@@ -105,6 +147,11 @@ struct Override {
   std::string value;
 };
 Override parse_override(const std::string& text);  // throws JobError (file "--set") on "a=b" without '=' etc.
+
+// The job file's names of a mapping policy ("inherit", "compact", "scatter"), for reports and for
+// `efficientllm topo --policy`; parse_policy throws JobError(source, "", message) on other names.
+std::string policy_name(MappingPolicy policy);
+MappingPolicy parse_policy(const std::string& name, const std::string& source);
 
 // Reads, applies overrides (to the defaults and every run), expands, validates. Throws JobError.
 Job load_job(const std::filesystem::path& file, const std::vector<Override>& overrides = {});

@@ -11,18 +11,18 @@
 #include <vector>
 
 #include "build_info.hpp"
+#include "cli/node_setup.hpp"
+#include "cli/subcommands.hpp"
 #include "data/corpus.hpp"
 #include "efficientllm/config.hpp"
-#include "kernels/gemm.hpp"
 #include "metrics/flops.hpp"
-#include "metrics/peak.hpp"
-#include "model/layout.hpp"
+#include "metrics/memory.hpp"
+#include "model/plan.hpp"
 #include "mpi/comm.hpp"
 #include "report/progress.hpp"
 #include "report/provenance.hpp"
 #include "report/run_report.hpp"
 #include "report/writer.hpp"
-#include "topology/topology.hpp"
 #include "train/trainer.hpp"
 
 namespace ellm::cli {
@@ -32,8 +32,7 @@ using nlohmann::json;
 namespace {
 
 constexpr int kExitFailure = 1;
-constexpr int kExitBadInput = 2;
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 const char* kUsage =
     "usage: efficientllm <command> [options]\n"
@@ -41,6 +40,8 @@ const char* kUsage =
     "commands:\n"
     "  run JOB.json       train every run of the job and write its report (launch with mpirun)\n"
     "  validate JOB.json  check a job file and its corpus without running anything\n"
+    "  topo               the node's topology and where each rank runs (under mpirun: the cluster)\n"
+    "  report DIR...      re-render a report, or put several side by side (--format md|csv|json)\n"
     "\n"
     "  efficientllm <command> --help   options of a command\n"
     "  efficientllm --version          version and the git commit it was built from\n";
@@ -142,21 +143,14 @@ void check_layout(const Job& job, int world) {
   }
 }
 
-// BLAS threads: OPENBLAS_NUM_THREADS when the user set it; else the cores this rank is bound to;
-// else (unbound) the node's cores shared evenly between the ranks on the node.
-int choose_blas_threads(const mpi::Comm& comm) {
-  if (std::getenv("OPENBLAS_NUM_THREADS")) return kernels::blas_threads();
-  const topology::Binding b = topology::current_binding();
-  const int threads = b.restricted() ? b.bound_pus : b.node_pus / comm.local_size();
-  return std::max(1, threads);
-}
-
 std::string default_out_dir(const Job& job) {
   return "results/" + job.name + "-" + utc_timestamp("%Y%m%d-%H%M%S");
 }
 
+// The job's header: what every run shares. `nodes` is each node's node_info (with its lowest
+// rank's world rank as "node").
 json report_header(const Job& job, const std::vector<std::string>& argv, const std::vector<std::string>& hosts,
-                   int world) {
+                   const json& nodes) {
   json unique_hosts = json::array();
   for (const std::string& h : hosts) {
     if (std::find(unique_hosts.begin(), unique_hosts.end(), h) == unique_hosts.end()) unique_hosts.push_back(h);
@@ -165,9 +159,27 @@ json report_header(const Job& job, const std::vector<std::string>& argv, const s
           {"job", {{"name", job.name}, {"description", job.description}, {"file", job.file.string()}}},
           {"provenance", provenance(argv)},
           {"system", system_info()},
-          {"world", {{"ranks", world}, {"hosts", unique_hosts}, {"rank_hosts", hosts}}},
-          {"not_measured",
-           {{"energy", "AEC is not measured yet: no energy source is read by this version"}}}};
+          {"world", {{"ranks", hosts.size()}, {"hosts", unique_hosts}, {"rank_hosts", hosts}}},
+          {"topology", {{"nodes", nodes}}}};
+}
+
+// Every node's node_info at the root, in node order; the root also warns about oversubscription
+// on the console (the reports say it too).
+json gather_nodes(mpi::Comm& comm, const NodeContext& node) {
+  json info = node_info(node);
+  if (!info.is_null()) info["node"] = comm.rank();
+  json nodes = json::array();
+  for (const std::string& text : comm.gather_strings(info.is_null() ? "" : info.dump())) {
+    if (text.empty()) continue;
+    nodes.push_back(json::parse(text));
+    const json& n = nodes.back();
+    if (n["ranks_on_node"].get<int>() > n["topology"]["pus"].get<int>()) {
+      std::cerr << "efficientllm: warning: host " << n["host"].get<std::string>() << " runs "
+                << n["ranks_on_node"].get<int>() << " ranks on " << n["topology"]["pus"].get<int>()
+                << " hardware threads (oversubscribed): ranks share cores, and their timings show it\n";
+    }
+  }
+  return nodes;
 }
 
 int run(const Options& o, int argc, char** argv) {
@@ -175,18 +187,16 @@ int run(const Options& o, int argc, char** argv) {
   Job job;
   if (!agree(comm, [&] { job = load(o); check_layout(job, comm.size()); })) return kExitBadInput;
 
-  const int threads = choose_blas_threads(comm);
-  kernels::set_blas_threads(threads);
-  comm.barrier();  // calibrate together: each rank measures the cores it really gets
-  RankContext ctx{comm.rank(), comm.host(), threads, measure_sgemm_peak()};
-
-  const std::vector<std::string> hosts = comm.gather_strings(ctx.host);
+  NodeContext node = setup_node(comm);
+  const std::string host = comm.host();
+  const std::vector<std::string> hosts = comm.gather_strings(host);
+  const json nodes = gather_nodes(comm, node);
   std::optional<ReportWriter> writer;
   std::string setup_error;
   if (comm.is_root()) {
     try {
       writer.emplace(o.out.empty() ? default_out_dir(job) : o.out,
-                     report_header(job, std::vector<std::string>(argv, argv + argc), hosts, comm.size()));
+                     report_header(job, std::vector<std::string>(argv, argv + argc), hosts, nodes));
     } catch (const std::exception& e) {
       setup_error = e.what();
     }
@@ -205,9 +215,15 @@ int run(const Options& o, int argc, char** argv) {
     }
     if (comm.is_root()) progress.begin_run(int(i), int(job.runs.size()), rc);
     const bool root = comm.is_root();
+    RankContext ctx{comm.rank(), host, node.leader, node.node.rank(), node.node.size(), place_rank(node, rc.topology.policy),
+                    nullptr, node_info(node), 0};
+    const std::unique_ptr<Sampler> sampler = start_sampling(node, rc);
     const RunRecord rec = train_run(
         rc, corpus, comm, [&](int step, const StepSample& s) { if (root) progress.step(step, s); },
-        [&](const EvalSample& e) { if (root) progress.eval(e); });
+        [&](const EvalSample& e) { if (root) progress.eval(e); },
+        [&](std::uint64_t bytes) { if (sampler) sampler->set_tracked_bytes(bytes); });
+    ctx.sampling = sampling_record(node, sampler.get(), rc);
+    ctx.rss_hwm_bytes = peak_resident_bytes();
     const std::vector<std::string> records = comm.gather_strings(rank_record(rec, ctx).dump());
     if (root) {
       progress.end_run(rec.wall_seconds);
@@ -218,7 +234,7 @@ int run(const Options& o, int argc, char** argv) {
   }
   if (comm.is_root()) {
     std::cout << "\n" << render_summary_table(writer->report()) << "\nreport: "
-              << (writer->dir() / "report.md").string() << " (and report.json, runs.jsonl)\n";
+              << (writer->dir() / "report.md").string() << " (and report.json, report.csv, runs.jsonl)\n";
   }
   return 0;
 }
@@ -272,7 +288,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (first == "run" || first == "validate") return dispatch(first, argc, argv);
-  std::cerr << "efficientllm: unknown command '" << first << "' (allowed: run, validate)\n" << kUsage;
+  if (first == "topo") return topo_main(argc, argv);
+  if (first == "report") return report_main(argc, argv);
+  std::cerr << "efficientllm: unknown command '" << first << "' (allowed: run, validate, topo, report)\n" << kUsage;
   return kExitBadInput;
 }
 

@@ -46,8 +46,21 @@ constexpr std::array<std::pair<Norm, std::string_view>, 2> names_of(Norm) {
 constexpr std::array<std::pair<Activation, std::string_view>, 2> names_of(Activation) {
   return {{{Activation::GELU, "gelu"}, {Activation::SwiGLU, "swiglu"}}};
 }
-constexpr std::array<std::pair<Positions, std::string_view>, 2> names_of(Positions) {
-  return {{{Positions::Learned, "learned"}, {Positions::RoPE, "rope"}}};
+constexpr std::array<std::pair<Positions, std::string_view>, 5> names_of(Positions) {
+  return {{{Positions::Learned, "learned"},
+           {Positions::RoPE, "rope"},
+           {Positions::Sinusoidal, "sinusoidal"},
+           {Positions::ALiBi, "alibi"},
+           {Positions::None, "none"}}};
+}
+constexpr std::array<std::pair<AttentionKind, std::string_view>, 3> names_of(AttentionKind) {
+  return {{{AttentionKind::GQA, "gqa"}, {AttentionKind::MLA, "mla"}, {AttentionKind::NSA, "nsa"}}};
+}
+
+constexpr std::array<std::pair<MappingPolicy, std::string_view>, 3> names_of(MappingPolicy) {
+  return {{{MappingPolicy::Inherit, "inherit"},
+           {MappingPolicy::Compact, "compact"},
+           {MappingPolicy::Scatter, "scatter"}}};
 }
 
 template <class E>
@@ -243,6 +256,8 @@ const std::vector<FieldSpec>& fields() {
   static const SectionRows<TrainingConfig> training{"training", &RunConfig::training};
   static const SectionRows<DataConfig> data{"data", &RunConfig::data};
   static const SectionRows<ParallelConfig> parallel{"parallel", &RunConfig::parallel};
+  static const SectionRows<TopologyConfig> topology{"topology", &RunConfig::topology};
+  static const SectionRows<MetricsConfig> metrics{"metrics", &RunConfig::metrics};
   static const Bounds unit_interval{.lo = 0, .hi = 1, .hi_open = true};
   static const std::vector<FieldSpec> table = {
       model("vocab_size", &ModelConfig::vocab_size,
@@ -258,6 +273,17 @@ const std::vector<FieldSpec>& fields() {
       model("rope_base", &ModelConfig::rope_base, above(0)),
       model("norm_eps", &ModelConfig::norm_eps, above(0)),
       model("init_std", &ModelConfig::init_std, above(0)),
+      model("attention", &ModelConfig::attention),
+      model("n_kv_heads", &ModelConfig::n_kv_heads, at_least(0)),
+      model("window", &ModelConfig::window, at_least(0)),
+      model("mla_kv_latent", &ModelConfig::mla_kv_latent, at_least(1)),
+      model("mla_q_latent", &ModelConfig::mla_q_latent, at_least(0)),
+      model("mla_rope_dim", &ModelConfig::mla_rope_dim, at_least(2)),
+      model("nsa_block", &ModelConfig::nsa_block, at_least(1)),
+      model("nsa_stride", &ModelConfig::nsa_stride, at_least(1)),
+      model("nsa_select_block", &ModelConfig::nsa_select_block, at_least(1)),
+      model("nsa_select_n", &ModelConfig::nsa_select_n, at_least(1)),
+      model("nsa_window", &ModelConfig::nsa_window, at_least(1)),
       training("steps", &TrainingConfig::steps, at_least(1)),
       training("batch_size", &TrainingConfig::batch_size, at_least(1)),
       training("lr", &TrainingConfig::lr, above(0)),
@@ -276,7 +302,14 @@ const std::vector<FieldSpec>& fields() {
       data("corpus", &DataConfig::corpus),
       data("val_fraction", &DataConfig::val_fraction, {.lo = 0, .lo_open = true, .hi = 0.5}),
       parallel("dp", &ParallelConfig::dp, at_least(1)),
+      parallel("tp", &ParallelConfig::tp, at_least(1)),
       parallel("bucket_mib", &ParallelConfig::bucket_mib, {.lo = 0, .lo_open = true, .hi = 1024}),
+      topology("policy", &TopologyConfig::policy),
+      // RAPL counters wrap within minutes at full load: they must be read at least once a minute.
+      metrics("sample_period_ms", &MetricsConfig::sample_period_ms,
+              {.lo = 0, .hi = 60000, .why = "0 turns sampling off; energy counters need a read every 60 s"}),
+      metrics("p_idle_w", &MetricsConfig::p_idle_w, at_least(0)),
+      metrics("p_max_w", &MetricsConfig::p_max_w, at_least(0)),
   };
   return table;
 }
@@ -327,6 +360,55 @@ std::string blamed_pointer(std::initializer_list<std::string_view> involved,
   return blamed.pointer;
 }
 
+// The attention variant's own rules (docs/ATTENTION.md says why each exists).
+template <class Require>
+void check_attention(const ModelConfig& m, const Require& require) {
+  const bool gqa = m.attention == AttentionKind::GQA, mla = m.attention == AttentionKind::MLA,
+             nsa = m.attention == AttentionKind::NSA;
+  require(m.n_kv_heads == 0 || m.n_heads % m.n_kv_heads == 0, {"model.n_kv_heads", "model.n_heads"},
+          cat("n_heads (", m.n_heads, ") must be divisible by n_kv_heads (", m.n_kv_heads,
+              "); 0 means n_kv_heads = n_heads (MHA)"));
+  require(!mla || m.n_kv_heads == 0, {"model.n_kv_heads", "model.attention"},
+          "MLA has no kv heads of its own (its keys and values come from one latent): leave n_kv_heads at 0");
+  require(gqa || m.window == 0, {"model.window", "model.attention"},
+          "window applies to attention \"gqa\" (sliding-window attention); NSA's window branch is nsa_window");
+  require(m.positions != Positions::ALiBi || gqa, {"model.positions", "model.attention"},
+          "positions \"alibi\" is supported with attention \"gqa\" only");
+  require(!mla || m.positions == Positions::RoPE, {"model.positions", "model.attention"},
+          "attention \"mla\" uses decoupled RoPE: positions must be \"rope\"");
+  require(!mla || m.mla_rope_dim % 2 == 0, {"model.mla_rope_dim"},
+          cat("mla_rope_dim (", m.mla_rope_dim, ") must be even: RoPE rotates pairs"));
+  require(!nsa || m.nsa_block % m.nsa_stride == 0, {"model.nsa_block", "model.nsa_stride"},
+          cat("nsa_block (", m.nsa_block, ") must be a multiple of nsa_stride (", m.nsa_stride,
+              "): compression blocks overlap by whole strides"));
+  require(!nsa || m.nsa_select_block % m.nsa_stride == 0,
+          {"model.nsa_select_block", "model.nsa_stride"},
+          cat("nsa_select_block (", m.nsa_select_block, ") must be a multiple of nsa_stride (",
+              m.nsa_stride, ") to map compressed scores onto selection blocks"));
+  require(!nsa || m.nsa_select_n >= 3, {"model.nsa_select_n"},
+          cat("nsa_select_n (", m.nsa_select_n,
+              ") must be at least 3: the first block and two local blocks are always selected"));
+}
+
+// What a tensor-parallel split needs: whole heads, whole slices of d_ff and of the vocabulary.
+template <class Require>
+void check_tensor_parallel(const ModelConfig& m, int tp, const Require& require) {
+  if (tp == 1) return;
+  require(m.attention == AttentionKind::GQA, {"parallel.tp", "model.attention"},
+          cat("tensor parallelism (tp = ", tp, ") supports attention \"gqa\" (MHA, GQA, MQA) only; "
+              "MLA and NSA need tp = 1"));
+  require(m.n_heads % tp == 0, {"parallel.tp", "model.n_heads"},
+          cat("n_heads (", m.n_heads, ") must be divisible by tp (", tp, ")"));
+  const int kv = m.kv_heads();
+  require(kv >= tp ? kv % tp == 0 : tp % kv == 0, {"parallel.tp", "model.n_kv_heads"},
+          cat("kv heads (", kv, ") and tp (", tp, ") must divide one another: each rank keeps ",
+              "whole kv heads, or one replicated over tp / kv ranks"));
+  require(m.d_ff % tp == 0, {"parallel.tp", "model.d_ff"},
+          cat("d_ff (", m.d_ff, ") must be divisible by tp (", tp, ")"));
+  require(m.vocab_size % tp == 0, {"parallel.tp"},
+          cat("the vocabulary (", m.vocab_size, ") must be divisible by tp (", tp, ")"));
+}
+
 // The rules between fields, checked on the merged run, first broken rule reported.
 void check_consistency(const RunConfig& run, const Origins& origins, const Context& ctx) {
   const auto require = [&](bool holds, std::initializer_list<std::string_view> involved,
@@ -338,10 +420,14 @@ void check_consistency(const RunConfig& run, const Origins& origins, const Conte
   require(m.d_model % m.n_heads == 0, {"model.n_heads", "model.d_model"},
           cat("d_model (", m.d_model, ") must be divisible by n_heads (", m.n_heads, ")"));
   // RoPE rotates pairs of channels within each head.
-  require(m.positions != Positions::RoPE || (m.d_model / m.n_heads) % 2 == 0,
+  // (MLA rotates its own mla_rope_dim channels instead.)
+  require(m.positions != Positions::RoPE || m.attention == AttentionKind::MLA ||
+              (m.d_model / m.n_heads) % 2 == 0,
           {"model.n_heads", "model.d_model", "model.positions"},
           cat("with positions \"rope\" the head dimension d_model / n_heads (", m.d_model, " / ",
               m.n_heads, " = ", m.d_model / m.n_heads, ") must be even"));
+  check_attention(m, require);
+  check_tensor_parallel(m, run.parallel.tp, require);
   require(t.min_lr <= t.lr, {"training.min_lr", "training.lr"},
           cat("min_lr (", t.min_lr, ") must be <= lr (", t.lr, ")"));
   require(t.warmup_steps <= t.steps, {"training.warmup_steps", "training.steps"},
@@ -352,6 +438,11 @@ void check_consistency(const RunConfig& run, const Origins& origins, const Conte
   require(t.batch_size % run.parallel.dp == 0, {"training.batch_size", "parallel.dp"},
           cat("batch_size (", t.batch_size, ") must be divisible by parallel.dp (", run.parallel.dp,
               ")"));
+  const MetricsConfig& mc = run.metrics;
+  require((mc.p_idle_w == 0 && mc.p_max_w == 0) || (mc.p_idle_w > 0 && mc.p_max_w >= mc.p_idle_w),
+          {"metrics.p_max_w", "metrics.p_idle_w"},
+          cat("p_idle_w (", mc.p_idle_w, ") and p_max_w (", mc.p_max_w,
+              ") must both be 0 (the CPU model's defaults) or satisfy 0 < p_idle_w <= p_max_w"));
 }
 
 nlohmann::json resolved_json(const RunConfig& run) {
@@ -417,3 +508,19 @@ RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, c
 }
 
 }  // namespace ellm::config
+
+namespace ellm {
+
+std::string policy_name(MappingPolicy policy) { return config::name_of(policy); }
+
+MappingPolicy parse_policy(const std::string& name, const std::string& source) {
+  const std::vector<std::string> choices = config::choices_of<MappingPolicy>();
+  if (std::ranges::count(choices, name) == 0) {
+    std::vector<std::string> quoted;
+    for (const std::string& choice : choices) quoted.push_back(config::quote(choice));
+    throw JobError(source, "", "must be one of " + config::join(quoted, ", ") + "; got " + config::quote(name));
+  }
+  return config::enum_named<MappingPolicy>(name);
+}
+
+}  // namespace ellm

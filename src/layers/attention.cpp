@@ -24,12 +24,25 @@ template <class T>
 HeadView<T> head_view(T* qkv, const AttentionShape& s, int b, int h) {
   T* base = qkv + size_t(b) * s.T * s.row();
   const int kv = h / (s.H / s.Hkv);
-  return {base + size_t(h) * s.hs, base + size_t(s.H + kv) * s.hs,
-          base + size_t(s.H + s.Hkv + kv) * s.hs};
+  return {base + size_t(h) * s.dk, base + size_t(s.H + kv) * s.dk,
+          base + size_t(s.H + s.Hkv) * s.dk + size_t(kv) * s.dv};
 }
 
-// Causal mask inside a (query tile i0, key tile j0) pair: query row i0+r sees keys ≤ i0+r.
-inline int visible_keys(int i0, int r, int j0, int bc) { return std::clamp(i0 + r - j0 + 1, 0, bc); }
+// Keys of tile [j0, j0+bc) visible to query i: columns [lo, hi) of the tile (empty when lo ≥ hi).
+struct Visible {
+  int lo, hi;
+};
+inline Visible visible(const AttentionShape& s, int i, int j0, int bc) {
+  return {std::clamp(s.first_key(i) - j0, 0, bc), std::clamp(i - j0 + 1, 0, bc)};
+}
+
+// Adds the ALiBi bias of head h to one score row; the penalty grows with distance i − j.
+template <class T>
+void add_alibi(T* srow, const AttentionShape& s, int h, int i, int j0, Visible v) {
+  if (!s.alibi_slopes) return;
+  const T slope = T(s.alibi_slopes[h]);
+  for (int c = v.lo; c < v.hi; c++) srow[c] -= slope * T(i - (j0 + c));
+}
 
 // Per-thread scratch reused across calls, so the hot path does not allocate.
 template <class T>
@@ -43,49 +56,52 @@ std::vector<T>& scratch(int slot, size_t n) {
 
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile) {
-  const int R = s.row(), C = s.out_row(), hs = s.hs;
-  const T scale = T(1) / std::sqrt(T(hs));
+  const int R = s.row(), C = s.out_row(), dk = s.dk, dv = s.dv;
+  const T scale = T(1) / std::sqrt(T(dk));
   T* S = scratch<T>(0, size_t(tile) * tile).data();  // (tile,tile) scores, then probabilities
-  T* acc = scratch<T>(1, size_t(tile) * hs).data();  // (tile,hs) unnormalised output
+  T* acc = scratch<T>(1, size_t(tile) * dv).data();  // (tile,dv) unnormalised output
   T* m = scratch<T>(2, tile).data();                 // running row max
   T* l = scratch<T>(3, tile).data();                 // running row sum
   for (int b = 0; b < s.B; b++) {
     for (int h = 0; h < s.H; h++) {
       const HeadView<const T> hv = head_view(qkv, s, b, h);
-      T* o = out + size_t(b) * s.T * C + size_t(h) * hs;
+      T* o = out + size_t(b) * s.T * C + size_t(h) * dv;
       T* L = lse + (size_t(b) * s.H + h) * s.T;
       for (int i0 = 0; i0 < s.T; i0 += tile) {
         const int br = std::min(tile, s.T - i0);
         std::fill(m, m + br, T(-1e30));
         std::fill(l, l + br, T(0));
-        std::fill(acc, acc + size_t(br) * hs, T(0));
-        for (int j0 = 0; j0 < i0 + br; j0 += tile) {
+        std::fill(acc, acc + size_t(br) * dv, T(0));
+        // key tiles from the first key the tile's first query sees to its last query
+        for (int j0 = s.first_key(i0) / tile * tile; j0 < i0 + br; j0 += tile) {
           const int bc = std::min(tile, s.T - j0);
-          gemm<T>(false, true, br, bc, hs, scale, hv.q + size_t(i0) * R, R, hv.k + size_t(j0) * R,
+          gemm<T>(false, true, br, bc, dk, scale, hv.q + size_t(i0) * R, R, hv.k + size_t(j0) * R,
                   R, T(0), S, bc);
           for (int r = 0; r < br; r++) {
             T* srow = S + size_t(r) * bc;
-            const int nv = visible_keys(i0, r, j0, bc);
+            const Visible v = visible(s, i0 + r, j0, bc);
+            add_alibi(srow, s, h, i0 + r, j0, v);
             T mx = m[r];
-            for (int c = 0; c < nv; c++) mx = std::max(mx, srow[c]);
+            for (int c = v.lo; c < v.hi; c++) mx = std::max(mx, srow[c]);
             const T correction = kernels::vexp(m[r] - mx);
             T sum = 0;
-            for (int c = 0; c < nv; c++) {
+            for (int c = v.lo; c < v.hi; c++) {
               srow[c] = kernels::vexp(srow[c] - mx);
               sum += srow[c];
             }
-            std::fill(srow + nv, srow + bc, T(0));
+            std::fill(srow, srow + std::min(v.lo, bc), T(0));
+            std::fill(srow + std::max(v.hi, v.lo), srow + bc, T(0));
             l[r] = l[r] * correction + sum;
             m[r] = mx;
-            T* arow = acc + size_t(r) * hs;
-            for (int d = 0; d < hs; d++) arow[d] *= correction;
+            T* arow = acc + size_t(r) * dv;
+            for (int d = 0; d < dv; d++) arow[d] *= correction;
           }
-          gemm<T>(false, false, br, hs, bc, T(1), S, bc, hv.v + size_t(j0) * R, R, T(1), acc, hs);
+          gemm<T>(false, false, br, dv, bc, T(1), S, bc, hv.v + size_t(j0) * R, R, T(1), acc, dv);
         }
         for (int r = 0; r < br; r++) {
           const T inv = T(1) / l[r];
           T* orow = o + size_t(i0 + r) * C;
-          for (int d = 0; d < hs; d++) orow[d] = acc[size_t(r) * hs + d] * inv;
+          for (int d = 0; d < dv; d++) orow[d] = acc[size_t(r) * dv + d] * inv;
           L[i0 + r] = m[r] + std::log(l[r]);
         }
       }
@@ -96,77 +112,95 @@ void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, in
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv,
                         const AttentionShape& s, int tile) {
-  const int R = s.row(), C = s.out_row(), hs = s.hs;
-  const T scale = T(1) / std::sqrt(T(hs));
+  const int R = s.row(), C = s.out_row(), dk = s.dk, dv = s.dv;
+  const T scale = T(1) / std::sqrt(T(dk));
   T* P = scratch<T>(0, size_t(tile) * tile).data();   // (tile,tile) probabilities
   T* dS = scratch<T>(1, size_t(tile) * tile).data();  // (tile,tile) dP, then dS
   T* D = scratch<T>(2, s.T).data();                   // rowsum(dout ⊙ out) per query
   for (int b = 0; b < s.B; b++) {
     for (int h = 0; h < s.H; h++) {
       const HeadView<const T> hv = head_view(qkv, s, b, h);
-      const HeadView<T> dv = head_view(dqkv, s, b, h);
-      const T* dO = dout + size_t(b) * s.T * C + size_t(h) * hs;
-      const T* O = out + size_t(b) * s.T * C + size_t(h) * hs;
+      const HeadView<T> dh = head_view(dqkv, s, b, h);
+      const T* dO = dout + size_t(b) * s.T * C + size_t(h) * dv;
+      const T* O = out + size_t(b) * s.T * C + size_t(h) * dv;
       const T* L = lse + (size_t(b) * s.H + h) * s.T;
       for (int t = 0; t < s.T; t++) {
         T acc = 0;
-        for (int d = 0; d < hs; d++) acc += dO[size_t(t) * C + d] * O[size_t(t) * C + d];
+        for (int d = 0; d < dv; d++) acc += dO[size_t(t) * C + d] * O[size_t(t) * C + d];
         D[t] = acc;
       }
       for (int j0 = 0; j0 < s.T; j0 += tile) {
         const int bc = std::min(tile, s.T - j0);
-        for (int i0 = j0; i0 < s.T; i0 += tile) {  // earlier query tiles cannot see key tile j0
+        // Earlier query tiles cannot see key tile j0; with a window, later ones stop seeing it.
+        const int i_end = s.window > 0 ? std::min(s.T, j0 + bc - 1 + s.window) : s.T;
+        for (int i0 = j0; i0 < i_end; i0 += tile) {
           const int br = std::min(tile, s.T - i0);
-          gemm<T>(false, true, br, bc, hs, scale, hv.q + size_t(i0) * R, R, hv.k + size_t(j0) * R,
+          gemm<T>(false, true, br, bc, dk, scale, hv.q + size_t(i0) * R, R, hv.k + size_t(j0) * R,
                   R, T(0), P, bc);
           for (int r = 0; r < br; r++) {
             T* prow = P + size_t(r) * bc;
-            const int nv = visible_keys(i0, r, j0, bc);
-            for (int c = 0; c < nv; c++) prow[c] = kernels::vexp(prow[c] - L[i0 + r]);
-            std::fill(prow + nv, prow + bc, T(0));
+            const Visible v = visible(s, i0 + r, j0, bc);
+            add_alibi(prow, s, h, i0 + r, j0, v);
+            for (int c = v.lo; c < v.hi; c++) prow[c] = kernels::vexp(prow[c] - L[i0 + r]);
+            std::fill(prow, prow + std::min(v.lo, bc), T(0));
+            std::fill(prow + std::max(v.hi, v.lo), prow + bc, T(0));
           }
           // dV_j += Pᵀ dO_i ;  dP = dO_i V_jᵀ
-          gemm<T>(true, false, bc, hs, br, T(1), P, bc, dO + size_t(i0) * C, C, T(1),
-                  dv.v + size_t(j0) * R, R);
-          gemm<T>(false, true, br, bc, hs, T(1), dO + size_t(i0) * C, C, hv.v + size_t(j0) * R, R,
+          gemm<T>(true, false, bc, dv, br, T(1), P, bc, dO + size_t(i0) * C, C, T(1),
+                  dh.v + size_t(j0) * R, R);
+          gemm<T>(false, true, br, bc, dv, T(1), dO + size_t(i0) * C, C, hv.v + size_t(j0) * R, R,
                   T(0), dS, bc);
-          for (int r = 0; r < br; r++) {  // dS = P ⊙ (dP − D)
+          for (int r = 0; r < br; r++) {  // dS = P ⊙ (dP − D); the ALiBi bias is a constant
             for (int c = 0; c < bc; c++) {
               dS[size_t(r) * bc + c] = P[size_t(r) * bc + c] * (dS[size_t(r) * bc + c] - D[i0 + r]);
             }
           }
           // dQ_i += scale · dS K_j ;  dK_j += scale · dSᵀ Q_i
-          gemm<T>(false, false, br, hs, bc, scale, dS, bc, hv.k + size_t(j0) * R, R, T(1),
-                  dv.q + size_t(i0) * R, R);
-          gemm<T>(true, false, bc, hs, br, scale, dS, bc, hv.q + size_t(i0) * R, R, T(1),
-                  dv.k + size_t(j0) * R, R);
+          gemm<T>(false, false, br, dk, bc, scale, dS, bc, hv.k + size_t(j0) * R, R, T(1),
+                  dh.q + size_t(i0) * R, R);
+          gemm<T>(true, false, bc, dk, br, scale, dS, bc, hv.q + size_t(i0) * R, R, T(1),
+                  dh.k + size_t(j0) * R, R);
         }
       }
     }
   }
 }
 
+namespace {
+
+// Softmax probabilities of query t of head h over keys first_key(t) … t, into p; the reference
+// for both directions.
+template <class T>
+void naive_probabilities(const HeadView<const T>& hv, const AttentionShape& s, int h, int t,
+                         std::vector<double>& p) {
+  const int R = s.row();
+  const double scale = 1.0 / std::sqrt(double(s.dk));
+  double mx = -1e300, sum = 0;
+  for (int j = s.first_key(t); j <= t; j++) {
+    double dot = 0;
+    for (int d = 0; d < s.dk; d++) dot += double(hv.q[size_t(t) * R + d]) * hv.k[size_t(j) * R + d];
+    p[j] = dot * scale - (s.alibi_slopes ? s.alibi_slopes[h] * (t - j) : 0.0);
+    mx = std::max(mx, p[j]);
+  }
+  for (int j = s.first_key(t); j <= t; j++) sum += (p[j] = std::exp(p[j] - mx));
+  for (int j = s.first_key(t); j <= t; j++) p[j] /= sum;
+}
+
+}  // namespace
+
 template <class T>
 void attention_forward_naive(T* out, const T* qkv, const AttentionShape& s) {
-  const int C = s.out_row();
-  const double scale = 1.0 / std::sqrt(double(s.hs));
+  const int C = s.out_row(), R = s.row();
   std::vector<double> p(s.T);
   for (int b = 0; b < s.B; b++) {
     for (int h = 0; h < s.H; h++) {
       const HeadView<const T> hv = head_view(qkv, s, b, h);
       for (int t = 0; t < s.T; t++) {
-        double mx = -1e300, sum = 0;
-        for (int j = 0; j <= t; j++) {
-          double dot = 0;
-          for (int d = 0; d < s.hs; d++) dot += double(hv.q[size_t(t) * s.row() + d]) * hv.k[size_t(j) * s.row() + d];
-          p[j] = dot * scale;
-          mx = std::max(mx, p[j]);
-        }
-        for (int j = 0; j <= t; j++) sum += (p[j] = std::exp(p[j] - mx));
-        T* o = out + (size_t(b) * s.T + t) * C + size_t(h) * s.hs;
-        for (int d = 0; d < s.hs; d++) {
+        naive_probabilities(hv, s, h, t, p);
+        T* o = out + (size_t(b) * s.T + t) * C + size_t(h) * s.dv;
+        for (int d = 0; d < s.dv; d++) {
           double acc = 0;
-          for (int j = 0; j <= t; j++) acc += p[j] / sum * hv.v[size_t(j) * s.row() + d];
+          for (int j = s.first_key(t); j <= t; j++) acc += p[j] * hv.v[size_t(j) * R + d];
           o[d] = T(acc);
         }
       }
@@ -177,41 +211,41 @@ void attention_forward_naive(T* out, const T* qkv, const AttentionShape& s) {
 template <class T>
 void attention_backward_naive(T* dqkv, const T* dout, const T* qkv, const AttentionShape& s) {
   const int C = s.out_row(), R = s.row();
-  const double scale = 1.0 / std::sqrt(double(s.hs));
+  const double scale = 1.0 / std::sqrt(double(s.dk));
   std::vector<double> p(s.T), dp(s.T);
   for (int b = 0; b < s.B; b++) {
     for (int h = 0; h < s.H; h++) {
       const HeadView<const T> hv = head_view(qkv, s, b, h);
-      const HeadView<T> dv = head_view(dqkv, s, b, h);
+      const HeadView<T> dh = head_view(dqkv, s, b, h);
       for (int t = 0; t < s.T; t++) {
-        const T* dO = dout + (size_t(b) * s.T + t) * C + size_t(h) * s.hs;
-        double mx = -1e300, sum = 0;
-        for (int j = 0; j <= t; j++) {
-          double dot = 0;
-          for (int d = 0; d < s.hs; d++) dot += double(hv.q[size_t(t) * R + d]) * hv.k[size_t(j) * R + d];
-          p[j] = dot * scale;
-          mx = std::max(mx, p[j]);
-        }
-        for (int j = 0; j <= t; j++) sum += (p[j] = std::exp(p[j] - mx));
+        const T* dO = dout + (size_t(b) * s.T + t) * C + size_t(h) * s.dv;
+        naive_probabilities(hv, s, h, t, p);
         double pdp = 0;  // Σ_j p_j · dp_j, the softmax Jacobian's rank-one term
-        for (int j = 0; j <= t; j++) {
-          p[j] /= sum;
+        for (int j = s.first_key(t); j <= t; j++) {
           double dot = 0;
-          for (int d = 0; d < s.hs; d++) dot += double(dO[d]) * hv.v[size_t(j) * R + d];
+          for (int d = 0; d < s.dv; d++) dot += double(dO[d]) * hv.v[size_t(j) * R + d];
           dp[j] = dot;
           pdp += p[j] * dot;
         }
-        for (int j = 0; j <= t; j++) {
+        for (int j = s.first_key(t); j <= t; j++) {
           const double ds = p[j] * (dp[j] - pdp) * scale;
-          for (int d = 0; d < s.hs; d++) {
-            dv.v[size_t(j) * R + d] += T(p[j] * dO[d]);
-            dv.q[size_t(t) * R + d] += T(ds * hv.k[size_t(j) * R + d]);
-            dv.k[size_t(j) * R + d] += T(ds * hv.q[size_t(t) * R + d]);
+          for (int d = 0; d < s.dv; d++) dh.v[size_t(j) * R + d] += T(p[j] * dO[d]);
+          for (int d = 0; d < s.dk; d++) {
+            dh.q[size_t(t) * R + d] += T(ds * hv.k[size_t(j) * R + d]);
+            dh.k[size_t(j) * R + d] += T(ds * hv.q[size_t(t) * R + d]);
           }
         }
       }
     }
   }
+}
+
+void alibi_slopes(int H, double* slopes) {
+  int pow2 = 1;
+  while (pow2 * 2 <= H) pow2 *= 2;
+  for (int h = 0; h < pow2; h++) slopes[h] = std::pow(2.0, -8.0 / pow2 * (h + 1));
+  // Non-power-of-two H: the remaining heads take every other slope of the next power of two.
+  for (int h = pow2; h < H; h++) slopes[h] = std::pow(2.0, -8.0 / (2 * pow2) * (2 * (h - pow2) + 1));
 }
 
 #define ELLM_INSTANTIATE(T)                                                                       \

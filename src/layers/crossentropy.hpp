@@ -1,13 +1,24 @@
 // Softmax + cross-entropy over the vocabulary, fused: the logits buffer becomes the probabilities.
+// Vocabulary-parallel (Megatron): a rank holds the logits of vocabulary [vocab_begin, +V_local);
+// the row maxima are max-reduced and the exp-sums and target logits sum-reduced across the shards
+// (RowReduce), so full logits are never gathered. With one shard the reductions are identity.
 #pragma once
+#include <functional>
 
 namespace ellm::layers {
 
-// logits (N,V) are replaced by softmax probabilities; losses (N) = -log p[target]. Returns the mean.
 template <class T>
-double crossentropy_forward(T* logits_to_probs, T* losses, const int* targets, int N, int V);
-// probs (N,V) are replaced by dlogits = (probs - onehot(target)) * dloss, dloss = 1/N (mean loss).
+using RowReduce = std::function<void(T* values, int n)>;  // in place, across vocabulary shards
+
+// logits (N,V_local) are replaced by this shard's softmax probabilities; losses (N) =
+// −log p[target]. rows (3N) is workspace. Returns the mean loss.
 template <class T>
-void crossentropy_backward(T* probs_to_dlogits, const int* targets, int N, int V);
+double crossentropy_forward(T* logits_to_probs, T* losses, const int* targets, int N, int V_local,
+                            int vocab_begin, T* rows, const RowReduce<T>& max = {},
+                            const RowReduce<T>& sum = {});
+// probs (N,V_local) are replaced by dlogits = (probs − onehot(target)) / N (mean loss).
+template <class T>
+void crossentropy_backward(T* probs_to_dlogits, const int* targets, int N, int V_local,
+                           int vocab_begin);
 
 }  // namespace ellm::layers

@@ -1,41 +1,57 @@
 #include "layers/embedding.hpp"
 
+#include <algorithm>
 #include <cstddef>
+
 namespace ellm::layers {
 
 template <class T>
-void embedding_forward(T* out, const int* tokens, const T* wte, const T* wpe, int B, int Tn, int C) {
-  for (int b = 0; b < B; b++) {
-    for (int t = 0; t < Tn; t++) {
-      T* y = out + (size_t(b) * Tn + t) * C;
-      const T* e = wte + size_t(tokens[b * Tn + t]) * C;
-      for (int c = 0; c < C; c++) y[c] = e[c];
-      if (wpe) {
-        const T* p = wpe + size_t(t) * C;
-        for (int c = 0; c < C; c++) y[c] += p[c];
-      }
+void embedding_forward(T* out, const int* tokens, const T* wte, int B, int Tn, int C,
+                       int vocab_begin, int vocab_end) {
+  for (int n = 0; n < B * Tn; n++) {
+    T* y = out + std::size_t(n) * C;
+    const int tok = tokens[n];
+    if (tok >= vocab_begin && tok < vocab_end) {
+      std::copy_n(wte + std::size_t(tok - vocab_begin) * C, C, y);
+    } else {
+      std::fill_n(y, C, T(0));
     }
   }
 }
 
 template <class T>
-void embedding_backward(T* dwte, T* dwpe, const T* dout, const int* tokens, int B, int Tn, int C) {
-  for (int b = 0; b < B; b++) {
-    for (int t = 0; t < Tn; t++) {
-      const T* dy = dout + (size_t(b) * Tn + t) * C;
-      T* de = dwte + size_t(tokens[b * Tn + t]) * C;
-      for (int c = 0; c < C; c++) de[c] += dy[c];
-      if (dwpe) {
-        T* dp = dwpe + size_t(t) * C;
-        for (int c = 0; c < C; c++) dp[c] += dy[c];
-      }
-    }
+void embedding_backward(T* dwte, const T* dout, const int* tokens, int B, int Tn, int C,
+                        int vocab_begin, int vocab_end) {
+  for (int n = 0; n < B * Tn; n++) {
+    const int tok = tokens[n];
+    if (tok < vocab_begin || tok >= vocab_end) continue;
+    const T* dy = dout + std::size_t(n) * C;
+    T* de = dwte + std::size_t(tok - vocab_begin) * C;
+    for (int c = 0; c < C; c++) de[c] += dy[c];
   }
 }
 
-#define ELLM_INSTANTIATE(T)                                                                \
-  template void embedding_forward<T>(T*, const int*, const T*, const T*, int, int, int);  \
-  template void embedding_backward<T>(T*, T*, const T*, const int*, int, int, int);
+template <class T>
+void positions_forward(T* out, const T* pos, int B, int Tn, int C) {
+  for (int b = 0; b < B; b++) {
+    for (std::size_t i = 0; i < std::size_t(Tn) * C; i++)
+      out[std::size_t(b) * Tn * C + i] += pos[i];
+  }
+}
+
+template <class T>
+void positions_backward(T* dpos, const T* dout, int B, int Tn, int C) {
+  for (int b = 0; b < B; b++) {
+    for (std::size_t i = 0; i < std::size_t(Tn) * C; i++)
+      dpos[i] += dout[std::size_t(b) * Tn * C + i];
+  }
+}
+
+#define ELLM_INSTANTIATE(T)                                                               \
+  template void embedding_forward<T>(T*, const int*, const T*, int, int, int, int, int);  \
+  template void embedding_backward<T>(T*, const T*, const int*, int, int, int, int, int); \
+  template void positions_forward<T>(T*, const T*, int, int, int);                        \
+  template void positions_backward<T>(T*, const T*, int, int, int);
 ELLM_INSTANTIATE(float)
 ELLM_INSTANTIATE(double)
 #undef ELLM_INSTANTIATE

@@ -1,7 +1,7 @@
 #include "layers/linear.hpp"
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 
 #include "kernels/gemm.hpp"
 
@@ -31,9 +31,18 @@ void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T
   }
 }
 
-#define ELLM_INSTANTIATE(T)                                                                   \
-  template void linear_forward<T>(T*, const T*, const T*, const T*, int, int, int);           \
-  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);
+template <class T>
+void linear_backward_accumulate(T* dinp, T* tmp, T* dW, T* db, const T* dout, const T* inp,
+                                const T* W, int N, int C, int OC) {
+  linear_backward(tmp, dW, db, dout, inp, W, N, C, OC);
+  for (std::size_t i = 0; i < std::size_t(N) * C; i++) dinp[i] += tmp[i];
+}
+
+#define ELLM_INSTANTIATE(T)                                                                      \
+  template void linear_forward<T>(T*, const T*, const T*, const T*, int, int, int);              \
+  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);     \
+  template void linear_backward_accumulate<T>(T*, T*, T*, T*, const T*, const T*, const T*, int, \
+                                              int, int);
 ELLM_INSTANTIATE(float)
 ELLM_INSTANTIATE(double)
 #undef ELLM_INSTANTIATE

@@ -13,4 +13,10 @@ template <class T>
 void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T* W, int N, int C,
                      int OC);
 
+// As linear_backward, but dinp (N,C) += dout · W, by way of tmp (N,C): for an input that feeds
+// several projections (MLA's and NSA's latents and inputs).
+template <class T>
+void linear_backward_accumulate(T* dinp, T* tmp, T* dW, T* db, const T* dout, const T* inp,
+                                const T* W, int N, int C, int OC);
+
 }  // namespace ellm::layers

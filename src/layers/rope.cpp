@@ -7,11 +7,10 @@
 namespace ellm::layers {
 namespace {
 
-// Rotates the q and k heads of every row by +angle (sign = 1) or -angle (sign = -1).
+// Rotates the first n_heads heads of every row by +angle (sign = 1) or -angle (sign = -1).
 template <class T>
-void rotate(T* qkv, int B, int Tn, int H, int Hkv, int hs, double base, int sign) {
+void rotate(T* x, int B, int Tn, int row, int n_heads, int hs, double base, int sign) {
   const int half = hs / 2;
-  const int row = (H + 2 * Hkv) * hs;
   std::vector<T> cos_t(half), sin_t(half);
   for (int t = 0; t < Tn; t++) {
     for (int i = 0; i < half; i++) {
@@ -20,13 +19,13 @@ void rotate(T* qkv, int B, int Tn, int H, int Hkv, int hs, double base, int sign
       sin_t[i] = T(sign * std::sin(angle));
     }
     for (int b = 0; b < B; b++) {
-      T* r = qkv + (size_t(b) * Tn + t) * row;
-      for (int head = 0; head < H + Hkv; head++) {  // the q heads, then the k heads
-        T* x = r + size_t(head) * hs;
+      T* r = x + (size_t(b) * Tn + t) * row;
+      for (int head = 0; head < n_heads; head++) {
+        T* v = r + size_t(head) * hs;
         for (int i = 0; i < half; i++) {
-          const T x1 = x[i], x2 = x[i + half];
-          x[i] = x1 * cos_t[i] - x2 * sin_t[i];
-          x[i + half] = x1 * sin_t[i] + x2 * cos_t[i];
+          const T x1 = v[i], x2 = v[i + half];
+          v[i] = x1 * cos_t[i] - x2 * sin_t[i];
+          v[i + half] = x1 * sin_t[i] + x2 * cos_t[i];
         }
       }
     }
@@ -36,13 +35,13 @@ void rotate(T* qkv, int B, int Tn, int H, int Hkv, int hs, double base, int sign
 }  // namespace
 
 template <class T>
-void rope_forward(T* qkv, int B, int Tn, int H, int Hkv, int hs, double base) {
-  rotate(qkv, B, Tn, H, Hkv, hs, base, +1);
+void rope_forward(T* x, int B, int Tn, int row, int n_heads, int hs, double base) {
+  rotate(x, B, Tn, row, n_heads, hs, base, +1);
 }
 
 template <class T>
-void rope_backward(T* dqkv, int B, int Tn, int H, int Hkv, int hs, double base) {
-  rotate(dqkv, B, Tn, H, Hkv, hs, base, -1);
+void rope_backward(T* dx, int B, int Tn, int row, int n_heads, int hs, double base) {
+  rotate(dx, B, Tn, row, n_heads, hs, base, -1);
 }
 
 #define ELLM_INSTANTIATE(T)                                                  \

@@ -4,11 +4,12 @@
 
 namespace ellm::layers {
 
-// qkv (B,T,(H+2·Hkv)·hs) rows hold [q heads | k heads | v heads]; q and k are rotated in place.
+// x (B,T,row): the first n_heads heads of size hs of every row are rotated in place (for a packed
+// [q | k | v] buffer: n_heads = H + Hkv, so q and k turn and v does not).
 template <class T>
-void rope_forward(T* qkv, int B, int Tn, int H, int Hkv, int hs, double base);
-// The rotation is orthogonal, so its backward rotates dqkv in place by the opposite angle.
+void rope_forward(T* x, int B, int Tn, int row, int n_heads, int hs, double base);
+// The rotation is orthogonal, so its backward rotates dx in place by the opposite angle.
 template <class T>
-void rope_backward(T* dqkv, int B, int Tn, int H, int Hkv, int hs, double base);
+void rope_backward(T* dx, int B, int Tn, int row, int n_heads, int hs, double base);
 
 }  // namespace ellm::layers

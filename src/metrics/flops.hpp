@@ -1,11 +1,13 @@
 // The FLOPs convention, written down once (docs/ARCHITECTURE.md repeats it):
 // a multiply-add is 2 FLOPs; training costs 3× the forward (backward = 2× forward);
 // forward FLOPs per token = 2 · (weights used in matrix products, LM head included)
-//                         + 2 · n_layers · seq_len · d_model for causal attention (QKᵀ and PV,
-//                           each over the T/2 keys a token sees on average).
+//                         + the attention variant's score and value products: 2 · H · (dk + dv)
+//                           · (keys a query sees, averaged over positions 0…T−1) per layer —
+//                           (T+1)/2 keys for full causal attention, fewer with a window or NSA
+//                           (model/mixer_*.cpp: *_cost).
 // Elementwise work (norms, activations, softmax, optimizer) is not counted.
-// The 12·L·T·C attention term of PaLM's convention counts the masked half too; we count what a
-// causal kernel that skips masked tiles must compute.
+// PaLM's 12·L·T·C attention term counts the masked half too; we count what a causal kernel
+// that skips masked entries must compute.
 #pragma once
 #include "efficientllm/config.hpp"
 
@@ -14,5 +16,7 @@ namespace ellm {
 double matmul_weights(const ModelConfig& m);           // parameters that take part in GEMMs
 double forward_flops_per_token(const ModelConfig& m);
 double training_flops_per_token(const ModelConfig& m);  // 3 × forward
+// KV-cache bytes one past token costs at inference, all layers (per variant: docs/ATTENTION.md).
+double kv_cache_bytes_per_token(const ModelConfig& m, int bytes_per_element = 4);
 
 }  // namespace ellm

@@ -5,32 +5,62 @@
 #include <stdexcept>
 
 #include "layers/activation.hpp"
-#include "layers/attention.hpp"
 #include "layers/crossentropy.hpp"
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "layers/norm.hpp"
-#include "layers/rope.hpp"
 #include "util/rng.hpp"
 
 namespace ellm {
 using namespace layers;
 
+namespace {
+
+// Vaswani et al.'s fixed encoding: channel 2i is sin(t / 10000^(2i/C)), channel 2i+1 the cosine.
 template <class T>
-GPT<T>::GPT(const ModelConfig& cfg, int max_batch)
-    : cfg_(cfg), max_batch_(max_batch), pl_(make_param_layout(cfg)),
-      al_(make_act_layout(cfg, max_batch)) {
+std::vector<T> sinusoid_table(int Tn, int C) {
+  std::vector<T> table(std::size_t(Tn) * C);
+  for (int t = 0; t < Tn; t++) {
+    for (int c = 0; c < C; c++) {
+      const double angle = t / std::pow(10000.0, double(c - c % 2) / C);
+      table[std::size_t(t) * C + c] = T(c % 2 == 0 ? std::sin(angle) : std::cos(angle));
+    }
+  }
+  return table;
+}
+
+}  // namespace
+
+template <class T>
+GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
+    : cfg_(cfg), max_batch_(max_batch), tp_(std::move(tp)),
+      vocab_begin_(tp_.shard.part(cfg.vocab_size).first),
+      vocab_local_(cfg.vocab_size / tp_.shard.size), ff_local_(cfg.d_ff / tp_.shard.size) {
+  ModelPlan<T> plan = plan_model<T>(cfg, max_batch, tp_);
+  pl_ = std::move(plan.params);
+  al_ = std::move(plan.acts);
+  mixers_ = std::move(plan.mixers);
   params_.assign(pl_.arena.total(), T(0));
   grads_.assign(pl_.arena.total(), T(0));
   acts_.assign(al_.arena.total(), T(0));
+  if (cfg.positions == Positions::Sinusoidal) positions_ = sinusoid_table<T>(cfg.seq_len, cfg.d_model);
+
   const std::size_t N = std::size_t(max_batch) * cfg.seq_len, C = cfg.d_model;
-  const std::size_t sizes[] = {N * C, N * C, N * C, N * 3 * C, N * fc_in_width(cfg), N * cfg.d_ff};
-  T** views[] = {&dres_, &dln_, &datty_, &dqkv_, &dfch_, &dfch_act_};
+  std::size_t width = 0, mixer_scratch = 0;
+  for (const auto& m : mixers_) {
+    width = std::max<std::size_t>(width, m->width());
+    mixer_scratch = std::max(mixer_scratch, m->scratch_elems(max_batch));
+  }
+  mixer_scratch_.assign(mixer_scratch, T(0));
+  ce_rows_.assign(3 * N, T(0));
+  const std::size_t sizes[] = {N * C, N * C, N * width, N * fc_in_width(cfg) / tp_.shard.size,
+                               N * std::size_t(ff_local_)};
+  T** views[] = {&dres_, &dln_, &datty_, &dfch_, &dfch_act_};
   std::size_t total = 0;
   for (std::size_t s : sizes) total += s;
   scratch_.assign(total, T(0));
   std::size_t off = 0;
-  for (int i = 0; i < 6; i++) {
+  for (int i = 0; i < 5; i++) {
     *views[i] = scratch_.data() + off;
     off += sizes[i];
   }
@@ -40,6 +70,7 @@ template <class T>
 void GPT<T>::init_params(std::uint64_t seed) {
   Rng rng(seed);
   const double residual_scale = 1.0 / std::sqrt(2.0 * cfg_.n_layers);
+  std::vector<T> full;
   for (const TensorInfo& t : pl_.arena.tensors()) {
     T* w = params_.data() + t.offset;
     const bool is_norm_gain = t.shape.size() == 1 && t.name.find("ln") != std::string::npos &&
@@ -50,7 +81,9 @@ void GPT<T>::init_params(std::uint64_t seed) {
     }
     const bool residual_out = t.name.ends_with("attn.out.w") || t.name.ends_with("mlp.out.w");
     const double std = cfg_.init_std * (residual_out ? residual_scale : 1.0);
-    for (std::size_t i = 0; i < t.numel; i++) w[i] = T(rng.normal() * std);
+    full.resize(std::size_t(t.full_shape[0]) * t.full_shape[1]);
+    for (T& x : full) x = T(rng.normal() * std);
+    extract_shard(full.data(), t, w);
   }
 }
 
@@ -76,40 +109,43 @@ void GPT<T>::norm_backward(T* dinp, std::size_t w, std::size_t b, const T* dout,
 
 template <class T>
 void GPT<T>::block_forward(int l, const T* x, int B) {
-  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, F = cfg_.d_ff, Fin = fc_in_width(cfg_);
-  const int H = cfg_.n_heads, hs = C / H;
+  const int C = cfg_.d_model, N = B * cfg_.seq_len, F = ff_local_, Fin = fc_in_width(cfg_) / tp_.shard.size;
   const BlockParams& bp = pl_.blocks[l];
   const BlockActs& ba = al_.blocks[l];
-  const AttentionShape shape{B, Tn, H, H, hs};
+  const int W = mixers_[l]->width();
+  const bool bias_here = tp_.shard.rank == 0;  // row-parallel outputs are summed: add biases once
 
   norm_forward(a(ba.ln1), a(ba.ln1_mean), a(ba.ln1_rstd), x, bp.ln1_w, bp.ln1_b, N);
-  linear_forward(a(ba.qkv), a(ba.ln1), p(bp.qkv_w), p(bp.qkv_b), N, C, 3 * C);  // (N,3C)
-  if (cfg_.positions == Positions::RoPE) rope_forward(a(ba.qkv), B, Tn, H, H, hs, cfg_.rope_base);
-  attention_forward(a(ba.atty), a(ba.lse), a(ba.qkv), shape);                   // (N,C)
+  mixers_[l]->forward(arenas(), a(ba.ln1), a(ba.atty), B);                      // (N,W)
   T* res2 = a(ba.res2);
-  linear_forward(res2, a(ba.atty), p(bp.attn_out_w), p(bp.attn_out_b), N, C, C);
+  linear_forward(res2, a(ba.atty), p(bp.attn_out_w), bias_here ? p(bp.attn_out_b) : nullptr, N, W, C);
+  tp_.all_reduce_sum(res2, std::size_t(N) * C);  // row-parallel: sum the heads' contributions
   for (std::size_t i = 0; i < std::size_t(N) * C; i++) res2[i] += x[i];
   norm_forward(a(ba.ln2), a(ba.ln2_mean), a(ba.ln2_rstd), res2, bp.ln2_w, bp.ln2_b, N);
-  linear_forward(a(ba.fch), a(ba.ln2), p(bp.fc_w), p(bp.fc_b), N, C, Fin);       // (N,F_in)
+  linear_forward(a(ba.fch), a(ba.ln2), p(bp.fc_w), p(bp.fc_b), N, C, Fin);      // (N,F_in)
   if (cfg_.activation == Activation::SwiGLU) {
     swiglu_forward(a(ba.fch_act), a(ba.fch), N, F);
   } else {
     gelu_forward(a(ba.fch_act), a(ba.fch), long(N) * F);
   }
   T* res3 = a(ba.res3);
-  linear_forward(res3, a(ba.fch_act), p(bp.fc_out_w), p(bp.fc_out_b), N, F, C);
+  linear_forward(res3, a(ba.fch_act), p(bp.fc_out_w), bias_here ? p(bp.fc_out_b) : nullptr, N, F, C);
+  tp_.all_reduce_sum(res3, std::size_t(N) * C);
   for (std::size_t i = 0; i < std::size_t(N) * C; i++) res3[i] += res2[i];
 }
 
 template <class T>
 double GPT<T>::forward(const int* tokens, const int* targets, int B) {
   if (B < 1 || B > max_batch_) throw std::invalid_argument("GPT::forward: batch exceeds max_batch");
-  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = cfg_.vocab_size;
+  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = vocab_local_;
   batch_ = B;
   tokens_.assign(tokens, tokens + N);
   targets_.assign(targets, targets + N);
 
-  embedding_forward(a(al_.encoded), tokens, p(pl_.wte), p(pl_.wpe), B, Tn, C);
+  embedding_forward(a(al_.encoded), tokens, p(pl_.wte), B, Tn, C, vocab_begin_, vocab_begin_ + vocab_local_);
+  tp_.all_reduce_sum(a(al_.encoded), std::size_t(N) * C);  // vocabulary-parallel lookup
+  const T* positions = positions_.empty() ? p(pl_.wpe) : positions_.data();
+  if (positions) positions_forward(a(al_.encoded), positions, B, Tn, C);
   const T* x = a(al_.encoded);
   for (int l = 0; l < cfg_.n_layers; l++) {
     block_forward(l, x, B);
@@ -117,16 +153,19 @@ double GPT<T>::forward(const int* tokens, const int* targets, int B) {
   }
   norm_forward(a(al_.lnf), a(al_.lnf_mean), a(al_.lnf_rstd), x, pl_.lnf_w, pl_.lnf_b, N);
   linear_forward(a(al_.logits), a(al_.lnf), p(pl_.wte), static_cast<T*>(nullptr), N, C, V);
-  return crossentropy_forward(a(al_.logits), a(al_.losses), targets, N, V);
+  const TensorParallel<T>& tp = tp_;
+  return crossentropy_forward<T>(
+      a(al_.logits), a(al_.losses), targets, N, V, vocab_begin_, ce_rows_.data(),
+      [&tp](T* x, int n) { tp.all_reduce_max(x, std::size_t(n)); },
+      [&tp](T* x, int n) { tp.all_reduce_sum(x, std::size_t(n)); });
 }
 
 template <class T>
 void GPT<T>::block_backward(int l, const T* x, T* dres, int B) {
-  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, F = cfg_.d_ff, Fin = fc_in_width(cfg_);
-  const int H = cfg_.n_heads, hs = C / H;
+  const int C = cfg_.d_model, N = B * cfg_.seq_len, F = ff_local_, Fin = fc_in_width(cfg_) / tp_.shard.size;
   const BlockParams& bp = pl_.blocks[l];
   const BlockActs& ba = al_.blocks[l];
-  const AttentionShape shape{B, Tn, H, H, hs};
+  const int W = mixers_[l]->width();
 
   // dres holds d(res3); res3 = res2 + mlp(ln2(res2))
   linear_backward(dfch_act_, g(bp.fc_out_w), g(bp.fc_out_b), dres, a(ba.fch_act), p(bp.fc_out_w), N,
@@ -137,14 +176,13 @@ void GPT<T>::block_backward(int l, const T* x, T* dres, int B) {
     gelu_backward(dfch_, a(ba.fch), dfch_act_, long(N) * F);
   }
   linear_backward(dln_, g(bp.fc_w), g(bp.fc_b), dfch_, a(ba.ln2), p(bp.fc_w), N, C, Fin);
+  tp_.all_reduce_sum(dln_, std::size_t(N) * C);  // column-parallel: sum the slices' input gradients
   norm_backward(dres, bp.ln2_w, bp.ln2_b, dln_, a(ba.res2), a(ba.ln2_mean), a(ba.ln2_rstd), N);
-  // dres holds d(res2); res2 = x + attn_out(attention(qkv(ln1(x))))
+  // dres holds d(res2); res2 = x + attn_out(mixer(ln1(x)))
   linear_backward(datty_, g(bp.attn_out_w), g(bp.attn_out_b), dres, a(ba.atty), p(bp.attn_out_w),
-                  N, C, C);
-  std::fill(dqkv_, dqkv_ + std::size_t(N) * 3 * C, T(0));
-  attention_backward(dqkv_, datty_, a(ba.atty), a(ba.lse), a(ba.qkv), shape);
-  if (cfg_.positions == Positions::RoPE) rope_backward(dqkv_, B, Tn, H, H, hs, cfg_.rope_base);
-  linear_backward(dln_, g(bp.qkv_w), g(bp.qkv_b), dqkv_, a(ba.ln1), p(bp.qkv_w), N, C, 3 * C);
+                  N, W, C);
+  mixers_[l]->backward(arenas(), a(ba.ln1), a(ba.atty), datty_, dln_, B);
+  tp_.all_reduce_sum(dln_, std::size_t(N) * C);
   norm_backward(dres, bp.ln1_w, bp.ln1_b, dln_, x, a(ba.ln1_mean), a(ba.ln1_rstd), N);
   // dres holds d(x)
 }
@@ -152,11 +190,12 @@ void GPT<T>::block_backward(int l, const T* x, T* dres, int B) {
 template <class T>
 void GPT<T>::backward() {
   if (batch_ == 0) throw std::logic_error("GPT::backward called before forward");
-  const int B = batch_, Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = cfg_.vocab_size;
+  const int B = batch_, Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = vocab_local_;
   T* dlogits = a(al_.logits);  // probabilities become their own gradient
-  crossentropy_backward(dlogits, targets_.data(), N, V);
+  crossentropy_backward(dlogits, targets_.data(), N, V, vocab_begin_);
   linear_backward(dln_, g(pl_.wte), static_cast<T*>(nullptr), dlogits, a(al_.lnf), p(pl_.wte), N,
                   C, V);
+  tp_.all_reduce_sum(dln_, std::size_t(N) * C);  // vocabulary-parallel head
   std::fill(dres_, dres_ + std::size_t(N) * C, T(0));
   const T* x_last = cfg_.n_layers > 0 ? a(al_.blocks.back().res3) : a(al_.encoded);
   norm_backward(dres_, pl_.lnf_w, pl_.lnf_b, dln_, x_last, a(al_.lnf_mean), a(al_.lnf_rstd), N);
@@ -164,7 +203,8 @@ void GPT<T>::backward() {
     const T* x = l == 0 ? a(al_.encoded) : a(al_.blocks[l - 1].res3);
     block_backward(l, x, dres_, B);
   }
-  embedding_backward(g(pl_.wte), g(pl_.wpe), dres_, tokens_.data(), B, Tn, C);
+  embedding_backward(g(pl_.wte), dres_, tokens_.data(), B, Tn, C, vocab_begin_, vocab_begin_ + vocab_local_);
+  if (pl_.wpe != kAbsent) positions_backward(g(pl_.wpe), dres_, B, Tn, C);
   batch_ = 0;  // the probabilities were consumed: a second backward needs a new forward
 }
 

@@ -7,17 +7,19 @@
 #include <vector>
 
 #include "efficientllm/config.hpp"
-#include "model/layout.hpp"
+#include "model/plan.hpp"
 
 namespace ellm {
 
 template <class T>
 class GPT {
  public:
-  GPT(const ModelConfig& cfg, int max_batch);
+  // tp: this rank's tensor-parallel shard and collectives (default: the whole model).
+  GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp = {});
 
   // Weights N(0, init_std), residual output projections scaled by 1/sqrt(2·n_layers) (GPT-2),
-  // biases 0, norm gains 1.
+  // biases 0, norm gains 1. Every tensor is drawn whole and this rank keeps its shard, so any
+  // tensor-parallel layout starts from the same model.
   void init_params(std::uint64_t seed);
 
   // tokens, targets (B,T) with B ≤ max_batch; returns the mean cross-entropy.
@@ -27,6 +29,7 @@ class GPT {
   void zero_grad();
 
   const ModelConfig& config() const { return cfg_; }
+  const TensorParallel<T>& tensor_parallel() const { return tp_; }
   const ParamLayout& param_layout() const { return pl_; }
   T* params() { return params_.data(); }
   T* grads() { return grads_.data(); }
@@ -38,6 +41,7 @@ class GPT {
   T* p(std::size_t off) { return off == kAbsent ? nullptr : params_.data() + off; }
   T* g(std::size_t off) { return off == kAbsent ? nullptr : grads_.data() + off; }
   T* a(std::size_t off) { return acts_.data() + off; }
+  Arenas<T> arenas() { return {params_.data(), grads_.data(), acts_.data(), mixer_scratch_.data()}; }
   void norm_forward(T* out, T* mean, T* rstd, const T* inp, std::size_t w, std::size_t b, int N);
   void norm_backward(T* dinp, std::size_t w, std::size_t b, const T* dout, const T* inp,
                      const T* mean, const T* rstd, int N);
@@ -46,13 +50,17 @@ class GPT {
 
   ModelConfig cfg_;
   int max_batch_;
+  TensorParallel<T> tp_;
+  int vocab_begin_, vocab_local_, ff_local_;  // this rank's slices of the vocabulary and of d_ff
   ParamLayout pl_;
   ActLayout al_;
+  std::vector<std::unique_ptr<AttentionMixer<T>>> mixers_;
   std::vector<T> params_, grads_, acts_;
-  // Activation gradients, reused by every block: dres, dln (N,C); datty (N,C); dqkv (N,3C);
-  // dfch (N,F_in); dfch_act (N,d_ff).
-  std::vector<T> scratch_;
-  T *dres_, *dln_, *datty_, *dqkv_, *dfch_, *dfch_act_;
+  std::vector<T> positions_;  // (T,C) fixed sinusoidal table, or empty
+  // Activation gradients, reused by every block: dres, dln (N,C); datty (N,width); dfch (N,F_in);
+  // dfch_act (N,d_ff); and the mixers' backward workspace.
+  std::vector<T> scratch_, mixer_scratch_, ce_rows_;
+  T *dres_, *dln_, *datty_, *dfch_, *dfch_act_;
   std::vector<int> tokens_, targets_;
   int batch_ = 0;
 };

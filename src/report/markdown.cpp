@@ -1,96 +1,151 @@
 // report.md: the summary a person reads; every figure comes from report.json.
-#include <cstdio>
 #include <sstream>
 #include <string>
 
+#include "report/table.hpp"
 #include "report/writer.hpp"
 
 namespace ellm {
 namespace {
 using nlohmann::json;
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-std::string mib(double bytes) { return fmt("%.0f", bytes / (1024.0 * 1024.0)); }
-std::string ms(double seconds) { return fmt("%.1f", seconds * 1e3); }
+std::string text(const json& v) { return v.is_string() ? v.get<std::string>() : raw(v); }
 
-std::string row(std::initializer_list<std::string> cells) {
-  std::string s = "|";
-  for (const std::string& c : cells) s += " " + c + " |";
-  return s + "\n";
+std::string energy_cell(const json& energy, const char* key, const char* format) {
+  const std::string v = fmt(format, energy[key]);
+  return v == "–" || !energy["estimated"].get<bool>() ? v : v + " (est.)";
+}
+
+std::string list(const json& array) {
+  std::string s;
+  for (const json& v : array) s += (s.empty() ? std::string() : ",") + text(v);
+  return s;
+}
+
+void render_energy(std::ostringstream& md, const json& run) {
+  for (const json& n : run["nodes"]) {
+    const json& e = n["energy"];
+    md << "- energy, " << text(n["host"]) << ": ";
+    if (e.is_null()) {
+      md << "not sampled (metrics.sample_period_ms = 0)\n";
+      continue;
+    }
+    md << fmt("%.1f", e["joules"]) << " J over " << fmt("%.1f", e["seconds"]) << " s = AEC " << fmt("%.1f", e["aec_w"])
+       << " W, " << fmt("%.3g", e["j_per_token"]) << " J/token; sources " << list(e["sources"]) << ", sampled every "
+       << fmt("%.3g", e["period_s"]) << " s" << (e["estimated"].get<bool>() ? ", **estimated**" : "") << "; domains:";
+    for (const json& d : e["domains"]) md << " " << text(d["name"]) << " " << fmt("%.1f", d["joules"]) << " J;";
+    if (!e["model"].is_null()) {
+      md << " model " << text(e["model"]["formula"]) << " with P_idle " << fmt("%.1f", e["model"]["p_idle_w"]) << " W, P_max "
+         << fmt("%.1f", e["model"]["p_max_w"]) << " W (" << text(e["model"]["constants_source"]) << ")";
+    }
+    md << "\n";
+    for (const json& f : e["fallbacks"]) md << "  - " << text(f["source"]) << " not used: " << text(f["reason"]) << "\n";
+  }
 }
 
 void render_run_detail(std::ostringstream& md, const json& run) {
-  md << "\n### " << run["name"].get<std::string>() << "\n\n";
+  md << "\n### " << text(run["name"]) << "\n\n";
   const json& lat = run["latency"];
-  md << "Latency over " << lat["measured_iters"].get<int>() << " iterations ("
-     << lat["warmup_iters_excluded"].get<int>() << " warm-up iterations excluded): p50 "
-     << ms(lat["step"]["p50"]) << " ms, p95 " << ms(lat["step"]["p95"]) << " ms, max "
-     << ms(lat["step"]["max"]) << " ms. Validation perplexity:";
-  for (const json& v : run["validation"]) {
-    md << " " << fmt("%.3f", v["perplexity"]) << " after step " << v["step"].get<int>()
-       << (&v == &run["validation"].back() ? "." : ";");
-  }
-  md << "\n\n";
-  md << row({"rank", "host", "BLAS threads", "step ms (mean)", "compute ms", "comm ms", "tokens/s",
-             "TT (tok/param/s)", "MFU (measured peak)", "RSS MiB (mean / peak)"});
-  md << row({"---", "---", "---", "---", "---", "---", "---", "---", "---", "---"});
-  const double params = run["model"]["parameters"].get<double>();
+  md << "- latency over " << lat["measured_iters"] << " iterations (" << lat["warmup_iters_excluded"]
+     << " warm-up iterations excluded), ms: step p50 " << ms(lat["step"]["p50"]) << ", p95 " << ms(lat["step"]["p95"])
+     << ", max " << ms(lat["step"]["max"]) << ", imbalance " << fmt("%.3f", lat["step"]["imbalance"]) << "; compute mean "
+     << ms(lat["compute"]["mean"]) << ", p95 " << ms(lat["compute"]["p95"]) << ", max " << ms(lat["compute"]["max"])
+     << ", imbalance " << fmt("%.3f", lat["compute"]["imbalance"]) << "; communication mean "
+     << ms(lat["communication"]["mean"]) << ", p95 " << ms(lat["communication"]["p95"]) << ", max "
+     << ms(lat["communication"]["max"]) << ", imbalance " << fmt("%.3f", lat["communication"]["imbalance"]) << "\n";
+  md << "- validation perplexity:";
+  for (const json& v : run["validation"]) md << " " << fmt("%.3f", v["perplexity"]) << " after step " << v["step"] << ";";
+  md << "\n";
+  render_energy(md, run);
+  if (run["oversubscribed"].get<bool>()) md << "- **oversubscribed**: more ranks than hardware threads on a node\n";
+
+  md << "\nPlacement:\n\n" << render_placements(run["ranks"]);
+  md << "\nPer rank:\n\n";
+  Table ranks{{"rank", "step ms (mean / p95)", "compute ms", "comm ms", "tokens/s", "TT (tok/param/s)", "MFU (measured)",
+               "MFU (theoretical, est.)", "PCU (busy)", "AMU", "RSS MiB (mean / peak)"}, {}};
+  const json params = run["model"]["parameters"];
   for (const json& r : run["ranks"]) {
-    md << row({std::to_string(r["rank"].get<int>()), r["host"].get<std::string>(),
-               std::to_string(r["blas_threads"].get<int>()), ms(r["step_seconds"]["mean"]),
-               ms(r["compute_seconds"]["mean"]), ms(r["comm_seconds"]["mean"]),
-               fmt("%.0f", r["tokens_per_s"]), fmt("%.2e", r["tokens_per_s"].get<double>() / params),
-               fmt("%.1f%%", 100.0 * r["mfu_vs_measured_peak"].get<double>()),
-               mib(r["rss_mean_bytes"]) + " / " + mib(r["rss_peak_bytes"])});
+    ranks.rows.push_back({text(r["rank"]), ms(r["step_seconds"]["mean"]) + " / " + ms(r["step_seconds"]["p95"]),
+                          ms(r["compute_seconds"]["mean"]), ms(r["comm_seconds"]["mean"]), fmt("%.0f", r["tokens_per_s"]),
+                          fmt("%.2e", r["tt_tokens_per_param_per_s"]), pct(r["mfu_vs_measured_peak"]),
+                          pct(r["mfu_vs_theoretical_peak"]), pct(r["pcu_busy_fraction"]), pct(at(r, "/memory/amu")),
+                          mib(at(r, "/memory/rss_mean_bytes")) + " / " + mib(at(r, "/memory/rss_peak_bytes"))});
   }
+  md << ranks.markdown();
 }
 
 }  // namespace
 
-std::string render_summary_table(const json& report) {
+std::string render_topology(const json& nodes) {
   std::ostringstream md;
-  md << row({"run", "params", "steps", "train loss", "val ppl", "step ms (mean / p95)", "comm %",
-             "tokens/s", "TT (tok/param/s)", "MFU", "peak RSS MiB (max rank)"});
-  md << row({"---", "---", "---", "---", "---", "---", "---", "---", "---", "---", "---"});
-  for (const json& run : report["runs"]) {
-    const json& lat = run["latency"];
-    md << row({run["name"].get<std::string>(), fmt("%.2fM", run["model"]["parameters"].get<double>() / 1e6),
-               std::to_string(run["config"]["training"]["steps"].get<int>()),
-               fmt("%.3f", run["quality"]["train_loss_final"]),
-               fmt("%.3f", run["quality"]["val_perplexity_final"]),
-               ms(lat["step"]["mean"]) + " / " + ms(lat["step"]["p95"]),
-               fmt("%.1f", 100.0 * lat["communication_share"].get<double>()),
-               fmt("%.0f", run["throughput"]["tokens_per_s"]),
-               fmt("%.2e", run["throughput"]["tt_tokens_per_param_per_s"]),
-               fmt("%.1f%%", 100.0 * run["compute"]["mfu_vs_measured_peak"].get<double>()),
-               mib(run["memory"]["rss_peak_bytes"]["max"])});
+  for (const json& n : nodes) {
+    const json& t = n["topology"];
+    md << "\n**" << text(n["host"]) << "** (node " << n["node"] << ", " << n["ranks_on_node"] << " rank(s)): "
+       << text(t["cpu_model"]) << "; " << t["packages"] << " package(s), " << t["numa_nodes"] << " NUMA node(s), "
+       << t["cores"] << " cores, " << t["pus"] << " hardware threads; caches:";
+    for (const json& c : t["caches"]) md << " " << text(c["name"]) << " " << fmt("%.0f", c["size_bytes"].get<double>() / 1024) << " KiB ×" << c["count"];
+    md << "; GPUs: " << (t["gpus"].empty() ? "none" : "");
+    for (const json& g : t["gpus"]) md << text(g["model"]) << " (" << text(g["pci_busid"]) << ") ";
+    md << "\n\n";
+    Table domains{{"package", "NUMA node", "cores", "hardware threads (PU OS indexes)"}, {}};
+    for (const json& d : t["domains"]) domains.rows.push_back({text(d["package"]), text(d["numa"]), text(d["cores"]), text(d["pus"])});
+    md << domains.markdown();
   }
   return md.str();
+}
+
+
+std::string render_placements(const json& rank_rows) {
+  Table map{{"rank", "host", "policy", "binding", "PUs", "cores", "package", "NUMA", "GPU", "BLAS threads", "threads bound"}, {}};
+  for (const json& r : rank_rows) {
+    const json& p = r["placement"];
+    map.rows.push_back({text(r["rank"]), text(r["host"]), text(p["policy"]), text(p["binding"]), text(p["pus"]), text(p["cores"]),
+                        list(p["packages"]), list(p["numa_nodes"]), p["gpu"].is_null() ? "–" : text(p["gpu"]["index"]),
+                        text(p["blas_threads"]), text(p["threads_bound"]["inside"]) + "/" + text(p["threads_bound"]["total"])});
+  }
+  return map.markdown();
+}
+
+std::string render_summary_table(const json& report) {
+  Table t{{"run", "ranks", "params", "steps", "train loss", "val ppl", "step ms (mean / p95)", "step imbalance", "comm %",
+           "tokens/s", "TT (tok/param/s)", "MFU (measured / theoretical)", "PCU", "AMU (mean rank)", "peak RSS MiB (max rank)",
+           "J/token", "AEC W"},
+          {}};
+  for (const json& run : report["runs"]) {
+    const json& lat = run["latency"];
+    t.rows.push_back({text(run["name"]), text(report["world"]["ranks"]), fmt("%.2fM", run["model"]["parameters"].get<double>() / 1e6),
+                      text(run["config"]["training"]["steps"]), fmt("%.3f", run["quality"]["train_loss_final"]),
+                      fmt("%.3f", run["quality"]["val_perplexity_final"]),
+                      ms(lat["step"]["mean"]) + " / " + ms(lat["step"]["p95"]), fmt("%.3f", lat["step"]["imbalance"]),
+                      pct(lat["communication_share"]), fmt("%.0f", run["throughput"]["tokens_per_s"]),
+                      fmt("%.2e", run["throughput"]["tt_tokens_per_param_per_s"]),
+                      pct(run["compute"]["mfu_vs_measured_peak"]) + " / " + pct(run["compute"]["mfu_vs_theoretical_peak"]),
+                      pct(at(run, "/compute/pcu_busy_fraction/mean")), pct(at(run, "/memory/amu/mean")),
+                      mib(at(run, "/memory/rss_peak_bytes/max")), energy_cell(run["energy"], "j_per_token", "%.3g"),
+                      energy_cell(run["energy"], "aec_w", "%.1f")});
+  }
+  return t.markdown();
 }
 
 std::string render_markdown(const json& report) {
   std::ostringstream md;
   const json& prov = report["provenance"];
   const json& sys = report["system"];
-  md << "# efficientllm report: " << report["job"]["name"].get<std::string>() << "\n\n";
-  md << "- date (UTC): " << prov["date_utc"].get<std::string>() << "\n";
-  md << "- efficientllm " << prov["efficientllm_version"].get<std::string>() << ", commit "
-     << prov["git_commit"].get<std::string>() << (prov["git_dirty"].get<bool>() ? " (dirty)" : "")
-     << ", " << prov["compiler"].get<std::string>() << "\n";
-  md << "- " << prov["mpi_library"].get<std::string>() << "; " << prov["openblas"].get<std::string>()
-     << " (kernels: " << prov["openblas_core"].get<std::string>() << "); hwloc "
-     << prov["hwloc"].get<std::string>() << "\n";
-  md << "- system: " << sys["cpu_model"].get<std::string>() << ", " << sys["cores"].get<int>()
-     << " cores, " << mib(sys["memory_bytes"]) << " MiB; " << report["world"]["ranks"].get<int>()
-     << " MPI ranks on " << report["world"]["hosts"].size() << " host(s)\n";
-  md << "- job file: " << report["job"]["file"].get<std::string>() << "\n\n";
+  md << "# efficientllm report: " << text(report["job"]["name"]) << "\n\n";
+  md << "- date (UTC): " << text(prov["date_utc"]) << "\n";
+  md << "- efficientllm " << text(prov["efficientllm_version"]) << ", commit " << text(prov["git_commit"])
+     << (prov["git_dirty"].get<bool>() ? " (dirty)" : "") << ", " << text(prov["compiler"]) << "\n";
+  md << "- " << text(prov["mpi_library"]) << "; " << text(prov["openblas"]) << " (kernels: " << text(prov["openblas_core"])
+     << "); hwloc " << text(prov["hwloc"]) << "\n";
+  md << "- system: " << text(sys["cpu_model"]) << ", " << sys["cores"] << " cores, " << mib(sys["memory_bytes"]) << " MiB; "
+     << report["world"]["ranks"] << " MPI ranks on " << report["world"]["hosts"].size() << " host(s)\n";
+  md << "- job file: " << text(report["job"]["file"]) << "\n\n";
   md << "## Summary\n\n" << render_summary_table(report);
-  md << "\nMFU is model FLOP/s (docs/ARCHITECTURE.md#flops-convention) over the summed measured "
-        "sgemm peak of the ranks' cores. Energy (AEC) is not measured yet.\n";
+  md << "\nMFU is model FLOP/s (docs/ARCHITECTURE.md#flops-convention) over the ranks' summed peak: measured "
+        "(a calibration sgemm on each node's cores) and theoretical (cores × SIMD lanes × FMA units × 2 × clock, "
+        "an estimate). PCU is the busy share of each rank's cores, AMU its resident set over the memory available to it "
+        "(docs/METRICS.md). Energy figures marked (est.) come from the power model, not from a counter.\n";
+  md << "\n## Topology\n" << render_topology(report["topology"]["nodes"]);
   md << "\n## Runs\n";
   for (const json& run : report["runs"]) render_run_detail(md, run);
   return md.str();

@@ -84,12 +84,12 @@ nlohmann::json provenance(const std::vector<std::string>& argv) {
 nlohmann::json system_info() {
   utsname u{};
   uname(&u);
-  const topology::NodeSummary node = topology::summarize_node();
+  const topology::NodeTopology node = topology::discover();
   return {{"cpu_model", cpuinfo_field("model name")},
           {"packages", node.packages},
           {"numa_nodes", node.numa_nodes},
-          {"cores", node.cores},
-          {"hardware_threads", node.pus},
+          {"cores", node.cores.size()},
+          {"hardware_threads", node.pu_count()},
           {"memory_bytes", meminfo_total_bytes()},
           {"kernel", std::string(u.sysname) + " " + u.release},
           {"machine", u.machine}};

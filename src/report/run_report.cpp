@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "metrics/flops.hpp"
 #include "metrics/stats.hpp"
+#include "report/aggregate.hpp"
 
 namespace ellm {
 namespace {
@@ -16,13 +16,20 @@ std::vector<double> measured(const std::vector<double>& all, int warmup) {
   return {all.begin() + std::min<std::size_t>(warmup, all.size()), all.end()};
 }
 
-// min / mean / max / sum across ranks of one number per rank.
-json across_ranks(const std::vector<double>& v) {
-  const double sum = std::accumulate(v.begin(), v.end(), 0.0);
-  const double mean = sum / v.size();
-  const double max = *std::max_element(v.begin(), v.end());
-  return {{"min", *std::min_element(v.begin(), v.end())}, {"mean", mean}, {"max", max},
-          {"sum", sum}, {"imbalance", mean > 0 ? max / mean : 0.0}};
+// A latency component: the percentiles of every rank's measured iterations pooled, and the
+// imbalance of the ranks' means (max ÷ mean).
+json component(const std::vector<double>& pooled, const std::vector<double>& rank_means) {
+  json j = to_json(summarize(pooled));
+  j["imbalance"] = across_ranks(rank_means)["imbalance"];
+  return j;
+}
+
+json or_null(bool present, double value) { return present ? json(value) : json(nullptr); }
+
+json curve(const std::vector<StepSample>& steps, double StepSample::*field) {
+  json out = json::array();
+  for (const StepSample& s : steps) out.push_back(s.*field);
+  return out;
 }
 
 }  // namespace
@@ -35,89 +42,116 @@ json rank_record(const RunRecord& rec, const RankContext& ctx) {
   }
   return {{"rank", ctx.rank},
           {"host", ctx.host},
-          {"blas_threads", ctx.blas_threads},
-          {"sgemm_peak_flops_per_s", ctx.sgemm_peak_flops},
+          {"node", ctx.node},
+          {"local_rank", ctx.local_rank},
+          {"local_size", ctx.local_size},
+          {"placement", ctx.placement},
+          {"sampling", ctx.sampling},
+          {"node_info", ctx.node_info},
+          {"rss_hwm_bytes", ctx.rss_hwm_bytes},
           {"step_seconds", step_s},
           {"comm_seconds", comm_s},
           {"wall_seconds", rec.wall_seconds},
           {"param_fingerprint", rec.param_fingerprint},
-          {"rss_peak_bytes", rec.rss_peak_bytes},
-          {"rss_mean_bytes", rec.rss_mean_bytes},
           {"arena_bytes", rec.arena_bytes}};
 }
 
-json build_run_report(const RunConfig& run, int index, const RunRecord& root,
-                      const std::vector<json>& ranks) {
+json build_run_report(const RunConfig& run, int index, const RunRecord& root, const std::vector<json>& ranks) {
   const TrainingConfig& t = run.training;
   const int warmup = t.warmup_iters;
   const int dp = int(ranks.size());
   const double tokens_per_step = double(t.batch_size) * run.model.seq_len;
   const double flops_per_token = training_flops_per_token(run.model);
+  const RankPeaks peaks = rank_peaks(ranks);
+  const bool sampled = std::ranges::all_of(ranks, [](const json& r) { return !r["sampling"].is_null(); });
 
   // A step of the cluster ends when its slowest rank ends: per iteration, the max over ranks.
-  std::vector<double> cluster_step(t.steps, 0.0);
-  std::vector<double> rank_tokens_s, rank_flops_s, rank_peak, rank_rss_peak, rank_rss_mean,
-      rank_step_mean, rank_compute_mean, rank_comm_mean;
-  json rank_rows = json::array();
+  std::vector<double> cluster_step(t.steps, 0.0), pooled_compute, pooled_comm;
+  std::vector<double> tokens_s, flops_s, step_mean, compute_mean, comm_mean, pcu, amu, rss_mean,
+      rss_peak, tracked_peak, available, rss_hwm;
+  json rank_rows = json::array(), raw_steps = json::array(), raw_comms = json::array(), series = json::array();
   bool replicas_identical = true;  // data parallelism must keep every replica bit-identical
-  json raw_steps = json::array(), raw_comms = json::array();  // per rank, every iteration
-  for (const json& r : ranks) {
+  for (int i = 0; i < dp; i++) {
+    const json& r = ranks[i];
     raw_steps.push_back(r["step_seconds"]);
     raw_comms.push_back(r["comm_seconds"]);
     const auto steps = r["step_seconds"].get<std::vector<double>>();
     const auto comms = r["comm_seconds"].get<std::vector<double>>();
-    for (int i = 0; i < t.steps; i++) cluster_step[i] = std::max(cluster_step[i], steps[i]);
+    for (int s = 0; s < t.steps; s++) cluster_step[s] = std::max(cluster_step[s], steps[s]);
     std::vector<double> compute(steps.size());
-    for (std::size_t i = 0; i < steps.size(); i++) compute[i] = steps[i] - comms[i];
-    const Summary st = summarize(measured(steps, warmup));
-    const Summary cm = summarize(measured(comms, warmup));
-    const Summary cp = summarize(measured(compute, warmup));
+    for (std::size_t s = 0; s < steps.size(); s++) compute[s] = steps[s] - comms[s];
+    const std::vector<double> m_steps = measured(steps, warmup), m_comms = measured(comms, warmup),
+                              m_compute = measured(compute, warmup);
+    pooled_compute.insert(pooled_compute.end(), m_compute.begin(), m_compute.end());
+    pooled_comm.insert(pooled_comm.end(), m_comms.begin(), m_comms.end());
+    const Summary st = summarize(m_steps), cm = summarize(m_comms), cp = summarize(m_compute);
     const double tok_s = tokens_per_step / dp / st.mean;
-    const double peak = r["sgemm_peak_flops_per_s"].get<double>();
-    rank_tokens_s.push_back(tok_s);
-    rank_flops_s.push_back(tok_s * flops_per_token);
-    rank_peak.push_back(peak);
-    rank_rss_peak.push_back(r["rss_peak_bytes"].get<double>());
-    rank_rss_mean.push_back(r["rss_mean_bytes"].get<double>());
-    rank_step_mean.push_back(st.mean);
-    rank_compute_mean.push_back(cp.mean);
-    rank_comm_mean.push_back(cm.mean);
+    tokens_s.push_back(tok_s);
+    flops_s.push_back(tok_s * flops_per_token);
+    step_mean.push_back(st.mean);
+    compute_mean.push_back(cp.mean);
+    comm_mean.push_back(cm.mean);
+    rss_hwm.push_back(r["rss_hwm_bytes"].get<double>());
+
+    json memory = nullptr;
+    json pcu_a = nullptr;
+    if (const json& sm = r["sampling"]; !sm.is_null()) {
+      pcu_a = peaks.core_share[i] > 0 ? json(sm["busy_cores"].get<double>() / peaks.core_share[i]) : json(nullptr);
+      if (!pcu_a.is_null()) pcu.push_back(pcu_a.get<double>());
+      if (!sm["amu"].is_null()) amu.push_back(sm["amu"].get<double>());
+      rss_mean.push_back(sm["rss_mean_bytes"].get<double>());
+      rss_peak.push_back(sm["rss_peak_bytes"].get<double>());
+      tracked_peak.push_back(sm["tracked_peak_bytes"].get<double>());
+      available.push_back(sm["available_bytes"].get<double>());
+      memory = {{"amu", sm["amu"]}, {"rss_mean_bytes", sm["rss_mean_bytes"]}, {"rss_peak_bytes", sm["rss_peak_bytes"]},
+                {"tracked_peak_bytes", sm["tracked_peak_bytes"]}, {"available_bytes", sm["available_bytes"]},
+                {"available_source", sm["available_source"]}};
+      series.push_back(sm["series"]);
+    } else {
+      series.push_back(nullptr);
+    }
     rank_rows.push_back({{"rank", r["rank"]},
                          {"host", r["host"]},
-                         {"blas_threads", r["blas_threads"]},
+                         {"node", r["node"]},
+                         {"local_rank", r["local_rank"]},
+                         {"placement", r["placement"]},
+                         {"core_share", peaks.core_share[i]},
                          {"step_seconds", to_json(st)},
                          {"compute_seconds", to_json(cp)},
                          {"comm_seconds", to_json(cm)},
                          {"tokens_per_s", tok_s},
                          {"tt_tokens_per_param_per_s", tok_s / double(root.num_params)},
                          {"model_flops_per_s", tok_s * flops_per_token},
-                         {"sgemm_peak_flops_per_s", peak},
-                         {"mfu_vs_measured_peak", peak > 0 ? tok_s * flops_per_token / peak : 0.0},
-                         {"rss_peak_bytes", r["rss_peak_bytes"]},
-                         {"rss_mean_bytes", r["rss_mean_bytes"]},
+                         {"measured_peak_flops_per_s", peaks.measured[i]},
+                         {"theoretical_peak_flops_per_s", peaks.theoretical[i]},
+                         {"mfu_vs_measured_peak", or_null(peaks.measured[i] > 0, tok_s * flops_per_token / peaks.measured[i])},
+                         {"mfu_vs_theoretical_peak", or_null(peaks.theoretical[i] > 0, tok_s * flops_per_token / peaks.theoretical[i])},
+                         {"pcu_busy_fraction", pcu_a},
+                         {"memory", memory},
+                         {"rss_hwm_bytes", r["rss_hwm_bytes"]},
                          {"arena_bytes", r["arena_bytes"]},
                          {"param_fingerprint", r["param_fingerprint"]}});
     replicas_identical = replicas_identical && r["param_fingerprint"] == ranks[0]["param_fingerprint"];
   }
 
   const Summary step = summarize(measured(cluster_step, warmup));
-  const double tokens_s = tokens_per_step / step.mean;
-  const double peak_sum = std::accumulate(rank_peak.begin(), rank_peak.end(), 0.0);
-  const double compute_mean = across_ranks(rank_compute_mean)["mean"];
-  const double comm_mean = across_ranks(rank_comm_mean)["mean"];
+  const double tokens_s_cluster = tokens_per_step / step.mean;
+  const double model_flops = tokens_s_cluster * flops_per_token;
+  const double peak_measured = across_ranks(peaks.measured)["sum"], peak_theoretical = across_ranks(peaks.theoretical)["sum"];
+  const double comm_share_mean = across_ranks(comm_mean)["mean"];
+  json nodes = node_sections(ranks, peaks, tokens_per_step / dp * t.steps);
 
-  json loss = json::array();
-  for (const StepSample& s : root.steps) loss.push_back(s.loss);
-  json lr = json::array(), grad_norm = json::array();
-  for (const StepSample& s : root.steps) {
-    lr.push_back(s.lr);
-    grad_norm.push_back(s.grad_norm);
-  }
   json validation = json::array();
   for (const EvalSample& e : root.evals) {
     validation.push_back({{"step", e.step}, {"loss", e.loss}, {"perplexity", std::exp(e.loss)}});
   }
-  const EvalSample& final_eval = root.evals.back();
+  json step_json = to_json(step);
+  step_json["imbalance"] = across_ranks(step_mean)["imbalance"];
+  json power = json::array();
+  for (const json& node : nodes["nodes"]) {
+    const json& sm = ranks[node["node"].get<int>()]["sampling"];
+    if (!sm.is_null() && !sm["energy"].is_null()) power.push_back({{"node", node["node"]}, {"samples", sm["energy"]["samples"]}});
+  }
 
   return {
       {"index", index},
@@ -132,38 +166,58 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root,
       {"quality",
        {{"train_loss_first", root.steps.front().loss},
         {"train_loss_final", root.steps.back().loss},
-        {"val_loss_final", final_eval.loss},
-        {"val_perplexity_final", std::exp(final_eval.loss)}}},
-      {"loss_per_step", loss},
-      {"lr_per_step", lr},
-      {"grad_norm_per_step", grad_norm},
+        {"val_loss_final", root.evals.back().loss},
+        {"val_perplexity_final", std::exp(root.evals.back().loss)}}},
+      {"loss_per_step", curve(root.steps, &StepSample::loss)},
+      {"lr_per_step", curve(root.steps, &StepSample::lr)},
+      {"grad_norm_per_step", curve(root.steps, &StepSample::grad_norm)},
       {"validation", validation},
       {"latency",
        {{"unit", "s/iteration"},
         {"warmup_iters_excluded", std::min(warmup, t.steps)},
         {"measured_iters", step.count},
-        {"step", to_json(step)},
-        {"compute_mean", compute_mean},
-        {"communication_mean", comm_mean},
-        {"communication_share", step.mean > 0 ? comm_mean / step.mean : 0.0},
-        {"note", "step = max over ranks per iteration; compute/communication = mean over ranks"}}},
+        {"step", step_json},
+        {"compute", component(pooled_compute, compute_mean)},
+        {"communication", component(pooled_comm, comm_mean)},
+        {"communication_share", step.mean > 0 ? comm_share_mean / step.mean : 0.0},
+        {"note", "step: per iteration the slowest rank; compute/communication: every rank's iterations pooled; "
+                 "imbalance: max ÷ mean of the ranks' means"}}},
       {"throughput",
-       {{"tokens_per_s", tokens_s},
-        {"tt_tokens_per_param_per_s", tokens_s / double(root.num_params)},
-        {"tokens_per_s_per_rank", across_ranks(rank_tokens_s)}}},
+       {{"tokens_per_s", tokens_s_cluster},
+        {"tt_tokens_per_param_per_s", tokens_s_cluster / double(root.num_params)},
+        {"tokens_per_s_per_rank", across_ranks(tokens_s)}}},
       {"compute",
-       {{"model_flops_per_s", tokens_s * flops_per_token},
-        {"sgemm_peak_flops_per_s", peak_sum},
-        {"mfu_vs_measured_peak", peak_sum > 0 ? tokens_s * flops_per_token / peak_sum : 0.0},
-        {"peak_source", "measured: 1024³ sgemm on each rank's BLAS threads at job start, summed"}}},
+       {{"model_flops_per_s", model_flops},
+        {"measured_peak_flops_per_s", peak_measured},
+        {"mfu_vs_measured_peak", or_null(peak_measured > 0, model_flops / peak_measured)},
+        {"theoretical_peak_flops_per_s", peak_theoretical},
+        {"mfu_vs_theoretical_peak", or_null(peak_theoretical > 0, model_flops / peak_theoretical)},
+        {"theoretical_peak_estimated", true},
+        {"theoretical_peak_model", "cores × SIMD lanes × FMA units × 2 × clock (factors per node in nodes[].theoretical_peak)"},
+        {"peak_note", "each rank's peak is its share of its node's cores × the node's per-core peak"},
+        {"pcu_busy_fraction", across_ranks(pcu)},
+        {"pcu_definition", "CPU time ÷ wall time ÷ the rank's core share, over the sampled run"}}},
       {"memory",
-       {{"rss_peak_bytes", across_ranks(rank_rss_peak)},
-        {"rss_mean_bytes", across_ranks(rank_rss_mean)},
-        {"sampling", "resident set read from /proc/self/statm after every step"}}},
+       {{"sampled", sampled},
+        {"period_s", run.metrics.sample_period_ms / 1000.0},
+        {"amu", across_ranks(amu)},
+        {"rss_mean_bytes", across_ranks(rss_mean)},
+        {"rss_peak_bytes", across_ranks(rss_peak)},
+        {"tracked_peak_bytes", across_ranks(tracked_peak)},
+        {"available_bytes", across_ranks(available)},
+        {"rss_hwm_bytes", across_ranks(rss_hwm)},
+        {"note", "AMU = time-weighted mean of resident set ÷ memory available to the rank"}}},
+      {"energy", nodes["energy"]},
+      {"nodes", nodes["nodes"]},
+      {"oversubscribed", std::ranges::any_of(nodes["nodes"], [](const json& n) { return n["oversubscribed"].get<bool>(); })},
       {"wall_seconds", root.wall_seconds},
       {"replicas_identical", replicas_identical},
       {"ranks", rank_rows},
-      {"samples", {{"step_seconds_per_rank", raw_steps}, {"comm_seconds_per_rank", raw_comms}}},
+      {"samples",
+       {{"step_seconds_per_rank", raw_steps},
+        {"comm_seconds_per_rank", raw_comms},
+        {"sampler_per_rank", series},
+        {"power_per_node", power}}},
   };
 }
 

@@ -1,6 +1,8 @@
 // Turns the measurements of one run on every rank into its entry in report.json / runs.jsonl.
-// Metric definitions: ../shared/METRICS.md; units are in the key names or in a "unit" field.
+// Metric definitions: docs/METRICS.md; the shape: docs/report.schema.json; units are in the key
+// names or in a "unit" field.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,8 +16,12 @@ namespace ellm {
 struct RankContext {
   int rank = 0;
   std::string host;
-  int blas_threads = 1;
-  double sgemm_peak_flops = 0;  // measured on this rank's threads at job start
+  int node = 0;  // world rank of the node's lowest rank: the node's id
+  int local_rank = 0, local_size = 1;
+  nlohmann::json placement;  // cli/node_setup.hpp place_rank
+  nlohmann::json sampling;   // cli/node_setup.hpp sampling_record (null: sampling off)
+  nlohmann::json node_info;  // the node's lowest rank only: topology, measured and theoretical peak
+  std::uint64_t rss_hwm_bytes = 0;
 };
 
 // This rank's record, serialised for the gather at the root (raw per-step samples included).

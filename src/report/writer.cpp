@@ -63,6 +63,7 @@ void ReportWriter::add_run(const nlohmann::json& run) {
 void ReportWriter::rewrite_reports() const {
   write_atomically(dir_ / "report.json", report_.dump(2) + "\n");
   write_atomically(dir_ / "report.md", render_markdown(report_));
+  write_atomically(dir_ / "report.csv", render_csv(report_));
 }
 
 }  // namespace ellm

@@ -1,5 +1,6 @@
 // The output directory of a job: report.json (whole job), runs.jsonl (one line per finished run,
-// on disk before the next run starts) and report.md (what a person reads). Root rank only.
+// on disk before the next run starts), report.md (what a person reads) and report.csv (cluster,
+// node and rank rows for spreadsheets). Root rank only.
 #pragma once
 #include <filesystem>
 #include <string>
@@ -27,5 +28,10 @@ class ReportWriter {
 std::string render_markdown(const nlohmann::json& report);
 // The one-line-per-run summary table of render_markdown (also printed at the end of `run`).
 std::string render_summary_table(const nlohmann::json& report);
+// The topology map: each node's hardware, and where each rank runs (also `efficientllm topo`).
+std::string render_topology(const nlohmann::json& nodes);
+std::string render_placements(const nlohmann::json& rank_rows);
+// report.csv from a report.json document.
+std::string render_csv(const nlohmann::json& report);
 
 }  // namespace ellm

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 
-#include "metrics/memory.hpp"
 #include "model/gpt.hpp"
 #include "train/optimizer.hpp"
 #include "util/rng.hpp"
@@ -38,7 +37,8 @@ double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingCo
 }  // namespace
 
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
-                    const StepCallback& on_step, const EvalCallback& on_eval) {
+                    const StepCallback& on_step, const EvalCallback& on_eval,
+                    const ArenaCallback& on_arenas) {
   const TrainingConfig& t = run.training;
   const int dp = comm.size();
   const int rows = t.batch_size / dp;  // this rank's micro-batch
@@ -56,7 +56,11 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
                      {"gradients", model.param_bytes()},
                      {"optimizer", opt.state_bytes()},
                      {"activations", model.activation_bytes()}};
-  double rss_sum = 0.0;
+  if (on_arenas) {
+    std::uint64_t total = 0;
+    for (const auto& [arena, bytes] : rec.arena_bytes.items()) total += bytes.get<std::uint64_t>();
+    on_arenas(total);
+  }
   const double run_start = now_seconds();
   comm.barrier();  // start the first timed step together (outside the timed region)
 
@@ -81,10 +85,6 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
     s.seconds = now_seconds() - t0;
     s.comm_seconds = comm.stats().seconds - comm0;
     rec.steps.push_back(s);
-
-    const std::uint64_t rss = resident_bytes();
-    rss_sum += double(rss);
-    rec.rss_peak_bytes = std::max(rec.rss_peak_bytes, rss);
     if (on_step) on_step(step, s);
 
     const bool last = step + 1 == t.steps;
@@ -94,7 +94,6 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
       if (on_eval) on_eval(e);
     }
   }
-  rec.rss_mean_bytes = rss_sum / t.steps;
   rec.wall_seconds = now_seconds() - run_start;
   rec.param_fingerprint = fingerprint(model.params(), model.num_params());
   return rec;

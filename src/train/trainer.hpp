@@ -31,8 +31,6 @@ struct RunRecord {
   std::vector<EvalSample> evals;
   std::size_t num_params = 0;
   double wall_seconds = 0;            // whole run on this rank, evaluation included
-  std::uint64_t rss_peak_bytes = 0;   // sampled once per step
-  double rss_mean_bytes = 0;
   nlohmann::json arena_bytes;         // parameters, gradients, optimizer, activations
   std::string param_fingerprint;      // FNV-1a of the final parameters: equal on every dp replica
 };
@@ -40,8 +38,11 @@ struct RunRecord {
 // Called on every rank after each step (the root prints progress from it).
 using StepCallback = std::function<void(int step, const StepSample&)>;
 using EvalCallback = std::function<void(const EvalSample&)>;
+// Called once the arenas are allocated, with their total bytes (the memory sampler tracks them).
+using ArenaCallback = std::function<void(std::uint64_t bytes)>;
 
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
-                    const StepCallback& on_step = {}, const EvalCallback& on_eval = {});
+                    const StepCallback& on_step = {}, const EvalCallback& on_eval = {},
+                    const ArenaCallback& on_arenas = {});
 
 }  // namespace ellm

@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""Validates efficientllm outputs against docs/report.schema.json (Debian's python3-jsonschema).
+
+  scripts/validate_report.py FILE...   report.json, `report --format json` output, or runs.jsonl
+                                       (each line is checked as the schema's $defs/run)
+Prints one line per problem and exits 1 if there is any.
+"""
+import json
+import pathlib
+import sys
+
+import jsonschema
+
+SCHEMA = json.loads((pathlib.Path(__file__).resolve().parent.parent / "docs/report.schema.json").read_text())
+
+
+def part(name):
+    """The schema narrowed to one of its $defs: errors then point inside it (the top-level oneOf
+    would only say that neither alternative matched)."""
+    return {"$schema": SCHEMA["$schema"], "$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{name}"}
+
+
+def violations(document, schema, where):
+    """Prints each violation of `schema`; returns how many there are."""
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(document), key=lambda e: list(e.absolute_path))
+    for e in errors:
+        print(f"{where}: /{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}")
+    return len(errors)
+
+
+def main(paths):
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    problems = 0
+    for path in paths:
+        text = pathlib.Path(path).read_text()
+        if path.endswith(".jsonl"):
+            for n, line in enumerate(text.splitlines(), 1):
+                problems += violations(json.loads(line), part("run"), f"{path}:{n}")
+        else:
+            document = json.loads(text)
+            problems += violations(document, part("comparison" if "comparison" in document else "report"), path)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,16 @@
+// The commands beside run and validate. Each takes main's argc/argv (argv[1] is the command)
+// and returns the exit code of commands.hpp: 0, 1 failure while running, 2 bad input.
+#pragma once
+
+namespace ellm::cli {
+
+constexpr int kExitBadInput = 2;
+
+// efficientllm topo [--policy P] [--json]: the node's topology and the rank → package / NUMA /
+// cores / GPU map; under mpirun the whole cluster's, printed by the root.
+int topo_main(int argc, char** argv);
+// efficientllm report DIR... [--format md|csv|json]: re-renders one report, or puts several
+// side by side with ratios against the first.
+int report_main(int argc, char** argv);
+
+}  // namespace ellm::cli

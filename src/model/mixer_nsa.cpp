@@ -1,0 +1,375 @@
+// Native sparse attention (Yuan et al., DeepSeek, arXiv 2502.11089). One query projection feeds
+// three branches, each with its own keys and values, mixed per token and head by sigmoid gates:
+//   cmp  attention over compressed tokens: token i = φ(raw keys / values [i·d, i·d + l)), for the
+//        blocks wholly at or before the query (i·d + l − 1 ≤ t; none yet while t < l − 1: o = 0);
+//   slc  attention over the raw tokens ≤ t of the top-n selection blocks of l' tokens, ranked by
+//        the cmp probabilities summed over a GQA group (one selection per group); block 0 and the
+//        two local blocks (t's and the one before) are always kept and count toward n;
+//   win  sliding-window attention over the last w tokens (the tiled kernel);
+//   y = g_cmp ⊙ o_cmp + g_slc ⊙ o_slc + g_win ⊙ o_win per head, g = sigmoid(W_g x + b_g) (N, 3·H):
+//        the paper's gate MLP at its smallest, one linear layer.
+// φ, one for keys and one for values, shared by the kv heads: the paper's "MLP with intra-block
+// position encoding" made concrete as the smallest MLP that weighs every position of every channel,
+//   φ(block) = W2 · GELU(W1 · flatten(block + pe) + b1) + b2,  pe (l, hs), W1 (hs, l·hs), W2 (hs, hs).
+// Positions: with RoPE, q, k_slc and k_win are rotated; the compressed keys are not (one key
+// stands for l positions): they carry order through pe instead. Learned, sinusoidal and no
+// positions need nothing here (the embedding adds them); ALiBi is refused by validation.
+// Backward runs through the three branches, the gates, φ and every projection; the selected
+// blocks are constants (top-n has no gradient), as in the paper.
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "kernels/vmath.hpp"
+#include "layers/activation.hpp"
+#include "layers/attention.hpp"
+#include "layers/linear.hpp"
+#include "layers/rope.hpp"
+#include "layers/sparse_attention.hpp"
+#include "model/mixer.hpp"
+
+namespace ellm {
+namespace {
+using namespace layers;
+
+// Compressed tokens a query at t sees: the blocks that end at or before it.
+int compressed_visible(const ModelConfig& m, int t) {
+  return t + 1 >= m.nsa_block ? (t + 1 - m.nsa_block) / m.nsa_stride + 1 : 0;
+}
+
+// Raw tokens ≤ t the selection branch reads: min(n, blocks so far) blocks, all whole but t's own.
+int selected_tokens(const ModelConfig& m, int t) {
+  const int ls = m.nsa_select_block, blocks = std::min(m.nsa_select_n, t / ls + 1);
+  return (blocks - 1) * ls + t % ls + 1;
+}
+
+enum Branch { kCmp, kSlc, kWin };
+
+template <class T>
+class NsaMixer final : public AttentionMixer<T> {
+ public:
+  NsaMixer(const ModelConfig& m, int layer, int max_batch, ArenaLayout& params, ArenaLayout& acts)
+      : m_(m), H_(m.n_heads), G_(m.kv_heads()), hs_(m.head_dim()),
+        nc_(compressed_visible(m, m.seq_len - 1)), qkv_row_((H_ + 2 * G_) * hs_), kv_row_(4 * G_ * hs_) {
+    const std::string pre = "h." + std::to_string(layer) + ".attn.nsa.";
+    const int C = m.d_model, N = max_batch * m.seq_len, M = max_batch * nc_ * G_, l = m.nsa_block;
+    qkv_w_ = params.add(pre + "qkv.w", {qkv_row_, C}, true, layer);
+    qkv_b_ = params.add(pre + "qkv.b", {qkv_row_}, false, layer);
+    kv_w_ = params.add(pre + "kv.w", {kv_row_, C}, true, layer);
+    kv_b_ = params.add(pre + "kv.b", {kv_row_}, false, layer);
+    gate_w_ = params.add(pre + "gate.w", {3 * H_, C}, true, layer);
+    gate_b_ = params.add(pre + "gate.b", {3 * H_}, false, layer);
+    qkv_ = acts.add(pre + "qkv", {N, qkv_row_}, false, layer);  // after RoPE
+    kv_ = acts.add(pre + "kv", {N, kv_row_}, false, layer);     // k_slc after RoPE
+    gate_ = acts.add(pre + "gate", {N, 3 * H_}, false, layer);  // after the sigmoid
+    for (int e = 0; e < 2; e++) {
+      const std::string phi = pre + (e == 0 ? "phi_k." : "phi_v.");
+      phi_[e] = {params.add(phi + "w1", {hs_, l * hs_}, true, layer),
+                 params.add(phi + "b1", {hs_}, false, layer),
+                 params.add(phi + "w2", {hs_, hs_}, true, layer),
+                 params.add(phi + "b2", {hs_}, false, layer),
+                 params.add(phi + "pe", {l, hs_}, true, layer)};
+      hid_[e] = acts.add(phi + "hid", {M, hs_}, false, layer);  // before the GELU
+      act_[e] = acts.add(phi + "act", {M, hs_}, false, layer);  // after it
+      cmp_[e] = acts.add(phi + "out", {M, hs_}, false, layer);  // (B, nc, Hkv·hs)
+    }
+    const char* names[] = {"cmp", "slc", "win"};
+    for (int c = 0; c < 3; c++) {
+      o_[c] = acts.add(pre + names[c] + ".out", {N, H_ * hs_}, false, layer);
+      lse_[c] = acts.add(pre + names[c] + ".lse", {max_batch, H_, m.seq_len}, false, layer);
+    }
+    // Integer state beside the arena: the cmp branch's key prefixes (fixed) and forward's
+    // selection, which backward reuses.
+    cmp_keys_.resize(std::size_t(N) * G_);
+    for (std::size_t i = 0; i < cmp_keys_.size(); i++) {
+      cmp_keys_[i] = {0, compressed_visible(m, int(i / G_ % m.seq_len))};
+    }
+    slc_keys_.resize(std::size_t(N) * G_ * m.nsa_select_n);
+  }
+
+  int width() const override { return H_ * hs_; }
+  std::size_t scratch_elems(int B) const override {
+    const std::size_t N = std::size_t(B) * m_.seq_len, M = std::size_t(B) * nc_ * G_;
+    return M * (2 * m_.nsa_block * hs_ + 4 * hs_) +
+           N * (H_ * hs_ + qkv_row_ + kv_row_ + 3 * H_ + m_.d_model);
+  }
+
+  void forward(const Arenas<T>& a, const T* x, T* y, int B) override {
+    const int N = B * m_.seq_len, C = m_.d_model;
+    T *qkv = a.a(qkv_), *kv = a.a(kv_), *gate = a.a(gate_);
+    linear_forward(qkv, x, a.p(qkv_w_), a.p(qkv_b_), N, C, qkv_row_);   // (N, [q|k_win|v_win])
+    linear_forward(kv, x, a.p(kv_w_), a.p(kv_b_), N, C, kv_row_);       // (N, [k|v_slc, k|v_cmp])
+    linear_forward(gate, x, a.p(gate_w_), a.p(gate_b_), N, C, 3 * H_);  // (N, [cmp|slc|win] heads)
+    for (std::size_t i = 0; i < std::size_t(N) * 3 * H_; i++) {
+      gate[i] = T(1) / (T(1) + kernels::vexp(-gate[i]));
+    }
+    if (m_.positions == Positions::RoPE) {
+      rope_forward(qkv, B, m_.seq_len, qkv_row_, H_ + G_, hs_, m_.rope_base);  // q, k_win
+      rope_forward(kv, B, m_.seq_len, kv_row_, G_, hs_, m_.rope_base);         // k_slc
+    }
+    const Work w = work(a.scratch, B);
+    for (int e = 0; e < 2; e++) compress_forward(a, w, e, B);
+    sparse_attention_forward(a.a(o_[kCmp]), a.a(lse_[kCmp]), qkv, a.a(cmp_[0]), a.a(cmp_[1]),
+                             cmp_keys_.data(), cmp_shape(B));
+    select_blocks(a, B);
+    sparse_attention_forward(a.a(o_[kSlc]), a.a(lse_[kSlc]), qkv, kv, kv + G_ * hs_, slc_keys_.data(),
+                             slc_shape(B));
+    attention_forward(a.a(o_[kWin]), a.a(lse_[kWin]), qkv, win_shape(B));
+    mix(a, y, N);
+  }
+
+  void backward(const Arenas<T>& a, const T* x, const T*, const T* dy, T* dx, int B) override {
+    const int N = B * m_.seq_len, C = m_.d_model;
+    const Work w = work(a.scratch, B);  // forward's φ input is dead: the space is reused
+    const T *qkv = a.a(qkv_), *kv = a.a(kv_);
+    std::fill(w.dqkv, w.dqkv + std::size_t(N) * qkv_row_, T(0));
+    std::fill(w.dkv, w.dkv + std::size_t(N) * kv_row_, T(0));
+    for (T* d : w.dcmp) std::fill(d, d + std::size_t(B) * nc_ * G_ * hs_, T(0));
+    ungate(a, w, dy, kCmp, N);
+    sparse_attention_backward(w.dqkv, w.dcmp[0], w.dcmp[1], w.dout, a.a(o_[kCmp]), a.a(lse_[kCmp]),
+                              qkv, a.a(cmp_[0]), a.a(cmp_[1]), cmp_keys_.data(), cmp_shape(B));
+    ungate(a, w, dy, kSlc, N);
+    sparse_attention_backward(w.dqkv, w.dkv, w.dkv + G_ * hs_, w.dout, a.a(o_[kSlc]), a.a(lse_[kSlc]),
+                              qkv, kv, kv + G_ * hs_, slc_keys_.data(), slc_shape(B));
+    ungate(a, w, dy, kWin, N);
+    attention_backward(w.dqkv, w.dout, a.a(o_[kWin]), a.a(lse_[kWin]), qkv, win_shape(B));
+    for (int e = 0; e < 2; e++) compress_backward(a, w, e, B);
+    if (m_.positions == Positions::RoPE) {
+      rope_backward(w.dqkv, B, m_.seq_len, qkv_row_, H_ + G_, hs_, m_.rope_base);
+      rope_backward(w.dkv, B, m_.seq_len, kv_row_, G_, hs_, m_.rope_base);
+    }
+    linear_backward(dx, a.g(qkv_w_), a.g(qkv_b_), w.dqkv, x, a.p(qkv_w_), N, C, qkv_row_);
+    linear_backward_accumulate(dx, w.tmp, a.g(kv_w_), a.g(kv_b_), w.dkv, x, a.p(kv_w_), N, C, kv_row_);
+    linear_backward_accumulate(dx, w.tmp, a.g(gate_w_), a.g(gate_b_), w.dgate, x, a.p(gate_w_), N, C, 3 * H_);
+  }
+
+ private:
+  struct Phi {
+    std::size_t w1, b1, w2, b2, pe;  // (hs, l·hs), (hs), (hs, hs), (hs), (l, hs)
+  };
+
+  // Views into the workspace (M = B·nc·Hkv compressed tokens): forward uses only `blocks`.
+  struct Work {
+    T *blocks, *dblocks;  // (M, l·hs) φ's input (raw blocks + pe), then its gradient
+    T *dhid, *dact;       // (M, hs) gradients of φ's hidden layer before and after the GELU
+    T* dcmp[2];           // (M, hs) each: gradients of the compressed keys and values
+    T* dout;              // (N, H·hs) one branch's output gradient
+    T *dqkv, *dkv, *dgate;  // (N, qkv row), (N, kv row), (N, 3H) gradients of the projections
+    T* tmp;               // (N, C)
+  };
+  Work work(T* base, int B) const {
+    const std::size_t N = std::size_t(B) * m_.seq_len, M = std::size_t(B) * nc_ * G_;
+    T* p = base;
+    const auto take = [&](std::size_t n) { T* out = p; p += n; return out; };
+    Work w;
+    w.blocks = take(M * m_.nsa_block * hs_);
+    w.dblocks = take(M * m_.nsa_block * hs_);
+    w.dhid = take(M * hs_);
+    w.dact = take(M * hs_);
+    w.dcmp[0] = take(M * hs_);
+    w.dcmp[1] = take(M * hs_);
+    w.dout = take(N * H_ * hs_);
+    w.dqkv = take(N * qkv_row_);
+    w.dkv = take(N * kv_row_);
+    w.dgate = take(N * 3 * H_);
+    w.tmp = take(N * m_.d_model);
+    return w;
+  }
+
+  // Calls f(block offset, kv offset, p) for position p of every compressed token's block: φ's
+  // input row (b, i, g) holds at p·hs raw token i·d + p of sequence b, kv head g, whose k_cmp
+  // (e = 0) or v_cmp (e = 1) sits at the kv offset.
+  template <class F>
+  void for_each_block_position(int B, int e, F&& f) const {
+    const int l = m_.nsa_block, col = (2 + e) * G_ * hs_;
+    for (int b = 0; b < B; b++) {
+      for (int i = 0; i < nc_; i++) {
+        for (int g = 0; g < G_; g++) {
+          const std::size_t row = (std::size_t(b) * nc_ + i) * G_ + g;
+          for (int p = 0; p < l; p++) {
+            const std::size_t tok = std::size_t(b) * m_.seq_len + i * m_.nsa_stride + p;
+            f((row * l + p) * hs_, tok * kv_row_ + col + g * hs_, p);
+          }
+        }
+      }
+    }
+  }
+
+  // φ's input X (M, l·hs): every compressed token's raw block plus pe, flattened. Rebuilt in
+  // backward rather than saved (it is l/d times the raw keys' size).
+  void gather_blocks(T* X, const Arenas<T>& a, int e, int B) const {
+    const T *kv = a.a(kv_), *pe = a.p(phi_[e].pe);
+    for_each_block_position(B, e, [&](std::size_t xo, std::size_t ko, int p) {
+      for (int c = 0; c < hs_; c++) X[xo + c] = kv[ko + c] + pe[p * hs_ + c];
+    });
+  }
+
+  // φ of the keys (e = 0) or values (e = 1): cmp_[e] (M, hs), i.e. (B, nc, Hkv·hs).
+  void compress_forward(const Arenas<T>& a, const Work& w, int e, int B) const {
+    const int M = B * nc_ * G_, in = m_.nsa_block * hs_;
+    if (M == 0) return;  // sequences shorter than one block
+    const Phi& f = phi_[e];
+    gather_blocks(w.blocks, a, e, B);                                               // (M, l·hs)
+    linear_forward(a.a(hid_[e]), w.blocks, a.p(f.w1), a.p(f.b1), M, in, hs_);         // (M, hs)
+    gelu_forward(a.a(act_[e]), a.a(hid_[e]), long(M) * hs_);                          // (M, hs)
+    linear_forward(a.a(cmp_[e]), a.a(act_[e]), a.p(f.w2), a.p(f.b2), M, hs_, hs_);    // (M, hs)
+  }
+
+  // From dcmp[e] (M, hs) into φ's parameters and the raw k_cmp / v_cmp columns of dkv.
+  void compress_backward(const Arenas<T>& a, const Work& w, int e, int B) const {
+    const int M = B * nc_ * G_, in = m_.nsa_block * hs_;
+    if (M == 0) return;
+    const Phi& f = phi_[e];
+    linear_backward(w.dact, a.g(f.w2), a.g(f.b2), w.dcmp[e], a.a(act_[e]), a.p(f.w2), M, hs_, hs_);
+    gelu_backward(w.dhid, a.a(hid_[e]), w.dact, long(M) * hs_);
+    gather_blocks(w.blocks, a, e, B);
+    linear_backward(w.dblocks, a.g(f.w1), a.g(f.b1), w.dhid, w.blocks, a.p(f.w1), M, in, hs_);
+    T* dpe = a.g(f.pe);
+    for_each_block_position(B, e, [&](std::size_t xo, std::size_t ko, int p) {
+      for (int c = 0; c < hs_; c++) {
+        w.dkv[ko + c] += w.dblocks[xo + c];
+        dpe[p * hs_ + c] += w.dblocks[xo + c];
+      }
+    });
+  }
+
+  // Eq. 9 of the paper: p_slc[j] = Σ_{m<l'/d} Σ_{n<l/d} p_cmp[·], over the `visible` compressed
+  // tokens (others skipped). With 0-based indices we use (l'/d)·(j+1) − 1 − m − n: exactly the
+  // compressed tokens whose blocks overlap selection block j (i·d < (j+1)·l' and i·d + l > j·l'),
+  // with the paper's triangular weights. The paper's (l'/d)·j − m − n, read 0-based, would credit
+  // tokens covering only block j−1 and miss the last one overlapping block j.
+  void block_scores(T* p_slc, const T* p_cmp, int visible, int blocks) const {
+    const int per_slc = m_.nsa_select_block / m_.nsa_stride, per_cmp = m_.nsa_block / m_.nsa_stride;
+    for (int j = 0; j < blocks; j++) {
+      T s = 0;
+      for (int mi = 0; mi < per_slc; mi++) {
+        for (int ni = 0; ni < per_cmp; ni++) {
+          const int c = per_slc * (j + 1) - 1 - mi - ni;
+          if (c >= 0 && c < visible) s += p_cmp[c];
+        }
+      }
+      p_slc[j] = s;
+    }
+  }
+
+  // slc_keys_ (B, T, Hkv, n): for every query and kv group, the key ranges ≤ t of its top-n
+  // blocks in ascending order (unused slots empty). Block 0 and the two local blocks are forced in
+  // with an infinite score; ties go to the earlier block.
+  void select_blocks(const Arenas<T>& a, int B) {
+    const int Tn = m_.seq_len, ls = m_.nsa_select_block, n = m_.nsa_select_n, group = H_ / G_;
+    const SparseShape cmp = cmp_shape(B);
+    std::vector<T> p_cmp(nc_), score(Tn / ls + 1);  // (nc) group probabilities, (blocks) scores
+    std::vector<int> order(score.size());
+    for (int b = 0; b < B; b++) {
+      for (int t = 0; t < Tn; t++) {
+        const int blocks = t / ls + 1, k = std::min(n, blocks);  // blocks holding keys ≤ t
+        for (int g = 0; g < G_; g++) {
+          std::fill(p_cmp.begin(), p_cmp.end(), T(0));
+          for (int h = g * group; h < (g + 1) * group; h++) {
+            sparse_attention_add_probabilities(p_cmp.data(), a.a(lse_[kCmp]), a.a(qkv_), a.a(cmp_[0]),
+                                               cmp_keys_.data(), cmp, b, t, h);
+          }
+          block_scores(score.data(), p_cmp.data(), compressed_visible(m_, t), blocks);
+          for (int j : {0, blocks - 2, blocks - 1}) {
+            if (j >= 0) score[j] = std::numeric_limits<T>::infinity();
+          }
+          std::iota(order.begin(), order.begin() + blocks, 0);
+          std::partial_sort(order.begin(), order.begin() + k, order.begin() + blocks, [&](int i, int j) {
+            return score[i] > score[j] || (score[i] == score[j] && i < j);
+          });
+          std::sort(order.begin(), order.begin() + k);
+          KeyRange* keys = slc_keys_.data() + ((std::size_t(b) * Tn + t) * G_ + g) * n;
+          for (int s = 0; s < n; s++) {
+            keys[s] = s < k ? KeyRange{order[s] * ls, std::min(order[s] * ls + ls, t + 1)} : KeyRange{};
+          }
+        }
+      }
+    }
+  }
+
+  // y (N, H·hs) = Σ_c g_c ⊙ o_c: one gate per token, head and branch.
+  void mix(const Arenas<T>& a, T* y, int N) const {
+    const T* gate = a.a(gate_);
+    const T *o0 = a.a(o_[kCmp]), *o1 = a.a(o_[kSlc]), *o2 = a.a(o_[kWin]);
+    for (int n = 0; n < N; n++) {
+      for (int h = 0; h < H_; h++) {
+        const T* g = gate + std::size_t(n) * 3 * H_ + h;
+        const std::size_t row = (std::size_t(n) * H_ + h) * hs_;
+        for (int d = 0; d < hs_; d++) {
+          y[row + d] = g[0] * o0[row + d] + g[H_] * o1[row + d] + g[2 * H_] * o2[row + d];
+        }
+      }
+    }
+  }
+
+  // Branch c's share of dy: w.dout (N, H·hs) = g_c ⊙ dy for the branch's backward, and the gate
+  // logits' gradient w.dgate (N, 3H) at column c·H + h = g (1 − g) · (dy · o_c) of that head.
+  void ungate(const Arenas<T>& a, const Work& w, const T* dy, Branch c, int N) const {
+    const T *gate = a.a(gate_), *o = a.a(o_[c]);
+    for (int n = 0; n < N; n++) {
+      for (int h = 0; h < H_; h++) {
+        const std::size_t row = (std::size_t(n) * H_ + h) * hs_;
+        const std::size_t gi = std::size_t(n) * 3 * H_ + c * H_ + h;
+        const T g = gate[gi];
+        T dg = 0;
+        for (int d = 0; d < hs_; d++) {
+          w.dout[row + d] = g * dy[row + d];
+          dg += dy[row + d] * o[row + d];
+        }
+        w.dgate[gi] = dg * g * (T(1) - g);
+      }
+    }
+  }
+
+  // cmp: q (rows of qkv) against the compressed tokens (B, nc, Hkv·hs), one prefix per query.
+  SparseShape cmp_shape(int B) const {
+    return {B, m_.seq_len, nc_, H_, G_, hs_, qkv_row_, G_ * hs_, H_ * hs_, 1};
+  }
+  // slc: q against k_slc, v_slc (rows of kv), n block ranges per query and kv group.
+  SparseShape slc_shape(int B) const {
+    return {B, m_.seq_len, m_.seq_len, H_, G_, hs_, qkv_row_, kv_row_, H_ * hs_, m_.nsa_select_n};
+  }
+  // win: the packed [q | k_win | v_win] buffer, as GQA with a sliding window.
+  AttentionShape win_shape(int B) const { return {B, m_.seq_len, H_, G_, hs_, hs_, m_.nsa_window}; }
+
+  ModelConfig m_;
+  int H_, G_, hs_, nc_, qkv_row_, kv_row_;  // nc_: compressed tokens per sequence
+  std::size_t qkv_w_, qkv_b_, kv_w_, kv_b_, gate_w_, gate_b_;
+  Phi phi_[2];  // keys, values
+  std::size_t qkv_, kv_, gate_, hid_[2], act_[2], cmp_[2], o_[3], lse_[3];
+  std::vector<KeyRange> cmp_keys_, slc_keys_;  // (B, T, Hkv, 1), (B, T, Hkv, n)
+};
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<AttentionMixer<T>> make_nsa_mixer(const ModelConfig& m, int layer, int max_batch,
+                                                  ArenaLayout& params, ArenaLayout& acts) {
+  return std::make_unique<NsaMixer<T>>(m, layer, max_batch, params, acts);
+}
+template std::unique_ptr<AttentionMixer<float>> make_nsa_mixer<float>(const ModelConfig&, int, int, ArenaLayout&, ArenaLayout&);
+template std::unique_ptr<AttentionMixer<double>> make_nsa_mixer<double>(const ModelConfig&, int, int, ArenaLayout&, ArenaLayout&);
+
+AttentionCost nsa_cost(const ModelConfig& m) {
+  const double C = m.d_model, H = m.n_heads, G = m.kv_heads(), hs = m.head_dim(), l = m.nsa_block,
+               d = m.nsa_stride;
+  AttentionCost c;
+  // Projections ([q | k_win | v_win], [k_slc | v_slc | k_cmp | v_cmp], gates), then φ for keys
+  // and values of every kv head once per compressed token, i.e. every d tokens: φ's weights are
+  // counted here, amortised per token, and not as attention.
+  c.matmul_weights = (H + 6 * G) * hs * C + 3 * H * C + 2 * G * (l * hs + hs) * hs / d;
+  // Keys per query: compressed tokens seen + selected raw tokens ≤ t + window. Re-scoring the
+  // compressed keys for the selection (one more q·k each) is this implementation's, not counted.
+  double sparse_keys = 0;
+  for (int t = 0; t < m.seq_len; t++) sparse_keys += compressed_visible(m, t) + selected_tokens(m, t);
+  const double keys = sparse_keys / m.seq_len + mean_visible_keys(m.seq_len, m.nsa_window);
+  c.attention_flops_per_token = 2.0 * H * (hs + hs) * keys;
+  // Inference keeps every past token's raw selection K/V (any block may be selected later) and
+  // one compressed K/V pair per d tokens. The window branch's K/V (and the raw cmp K/V waiting
+  // for their block to fill) are bounded by w (and l) per sequence, not per token: not counted.
+  c.kv_cache_elems_per_token = 2 * G * hs + 2 * G * hs / d;
+  return c;
+}
+
+}  // namespace ellm

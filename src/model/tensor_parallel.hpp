@@ -1,0 +1,51 @@
+// Megatron-style tensor parallelism as the model sees it: which shard this rank holds, and the
+// two collectives its layers need. The trainer fills the collectives from the tensor-parallel
+// MPI communicator; tests fill them with in-process threads. With size 1 they are never called.
+//
+// Sharding (Shoeybi et al. 2019): the attention's fused qkv and the MLP's first projection are
+// column-parallel (each rank computes its heads / its slice of d_ff), the attention output and the
+// MLP's second projection are row-parallel (partial sums, one all-reduce each in forward and one
+// for the input gradient in backward); the tied embedding / LM head is vocabulary-parallel, with
+// a cross-entropy that all-reduces row maxima and sums instead of gathering full logits.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <utility>
+
+#include "model/layout.hpp"
+
+namespace ellm {
+
+struct TpShard {
+  int rank = 0, size = 1;
+  // Part `rank` of `total` split into `size` equal contiguous parts.
+  std::pair<int, int> part(int total) const {
+    return {rank * total / size, (rank + 1) * total / size};
+  }
+  // A shard along `dim` made of this rank's part of each [offset, offset + length) segment;
+  // the whole tensor when size == 1.
+  Shard along(int dim, std::initializer_list<std::pair<int, int>> segments) const {
+    if (size == 1) return {};
+    Shard s{dim, {}};
+    for (const auto& [offset, length] : segments) {
+      const auto [b, e] = part(length);
+      s.ranges.push_back({offset + b, offset + e});
+    }
+    return s;
+  }
+};
+
+template <class T>
+struct TensorParallel {
+  TpShard shard;
+  std::function<void(T*, std::size_t)> sum;  // in place, element-wise across the group
+  std::function<void(T*, std::size_t)> max;
+  void all_reduce_sum(T* x, std::size_t n) const {
+    if (shard.size > 1) sum(x, n);
+  }
+  void all_reduce_max(T* x, std::size_t n) const {
+    if (shard.size > 1) max(x, n);
+  }
+};
+
+}  // namespace ellm

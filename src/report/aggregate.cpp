@@ -1,0 +1,106 @@
+#include "report/aggregate.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "topology/mapping.hpp"
+
+namespace ellm {
+using nlohmann::json;
+
+json across_ranks(const std::vector<double>& v) {
+  if (v.empty()) return nullptr;
+  const double sum = std::accumulate(v.begin(), v.end(), 0.0);
+  const double mean = sum / double(v.size());
+  const double max = *std::max_element(v.begin(), v.end());
+  return {{"min", *std::min_element(v.begin(), v.end())}, {"mean", mean}, {"max", max},
+          {"sum", sum}, {"imbalance", mean > 0 ? max / mean : 0.0}};
+}
+
+std::map<int, std::vector<int>> ranks_by_node(const std::vector<json>& ranks) {
+  std::map<int, std::vector<int>> nodes;
+  for (int i = 0; i < int(ranks.size()); i++) nodes[ranks[i]["node"].get<int>()].push_back(i);
+  return nodes;
+}
+
+RankPeaks rank_peaks(const std::vector<json>& ranks) {
+  const std::size_t n = ranks.size();
+  RankPeaks p{std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
+  for (const auto& [node, members] : ranks_by_node(ranks)) {
+    std::vector<std::vector<int>> cores;
+    for (const int i : members) cores.push_back(ranks[i]["placement"]["core_indexes"].get<std::vector<int>>());
+    const std::vector<double> shares = topology::core_shares(cores);
+    const json& info = ranks[node]["node_info"];  // node ids are world ranks: the leader's record
+    const double measured_per_core =
+        info["measured_peak"]["flops_per_s"].get<double>() / info["measured_peak"]["threads"].get<double>();
+    const double theoretical_per_core = info["theoretical_peak"]["flops_per_s_per_core"].get<double>();
+    for (std::size_t k = 0; k < members.size(); k++) {
+      p.core_share[members[k]] = shares[k];
+      p.measured[members[k]] = measured_per_core * shares[k];
+      p.theoretical[members[k]] = theoretical_per_core * shares[k];
+    }
+  }
+  return p;
+}
+
+namespace {
+
+// A node's energy row: its sampler's record without the raw series, plus tokens and J/token.
+json node_energy(const json& record, double tokens) {
+  if (record.is_null()) return nullptr;
+  json e = record;
+  e.erase("samples");
+  const bool measured = !e["joules"].is_null();
+  e["tokens"] = tokens;
+  e["j_per_token"] = measured && tokens > 0 ? json(e["joules"].get<double>() / tokens) : json(nullptr);
+  return e;
+}
+
+}  // namespace
+
+json node_sections(const std::vector<json>& ranks, const RankPeaks& peaks, double tokens_per_rank) {
+  json nodes = json::array();
+  double joules = 0, watts = 0, tokens = 0;
+  bool complete = true, estimated = false, sampled = true;
+  for (const auto& [node, members] : ranks_by_node(ranks)) {
+    const json& leader = ranks[node];
+    const json& info = leader["node_info"];
+    json rank_ids = json::array();
+    double share = 0;
+    for (const int i : members) {
+      rank_ids.push_back(ranks[i]["rank"]);
+      share += peaks.core_share[i];
+    }
+    const double node_tokens = tokens_per_rank * double(members.size());
+    const json energy = node_energy(leader["sampling"].is_null() ? json(nullptr) : leader["sampling"]["energy"], node_tokens);
+    sampled = sampled && !energy.is_null();
+    if (!energy.is_null() && !energy["joules"].is_null()) {
+      joules += energy["joules"].get<double>();
+      watts += energy["aec_w"].is_null() ? 0.0 : energy["aec_w"].get<double>();
+      tokens += node_tokens;
+      estimated = estimated || energy["estimated"].get<bool>();
+    } else {
+      complete = false;
+    }
+    nodes.push_back({{"node", node},
+                     {"host", leader["host"]},
+                     {"ranks", rank_ids},
+                     {"cores", info["topology"]["cores"]},
+                     {"pus", info["topology"]["pus"]},
+                     {"cores_in_use", share},
+                     {"oversubscribed", int(members.size()) > info["topology"]["pus"].get<int>()},
+                     {"measured_peak", info["measured_peak"]},
+                     {"theoretical_peak", info["theoretical_peak"]},
+                     {"energy", energy}});
+  }
+  json energy = {{"sampled", sampled}, {"complete", complete && sampled}, {"estimated", estimated},
+                 {"unit", "J; AEC in W (J/s over each node's sampled time, summed)"}};
+  const bool any = tokens > 0;
+  energy["joules"] = any ? json(joules) : json(nullptr);
+  energy["aec_w"] = any ? json(watts) : json(nullptr);
+  energy["j_per_token"] = any ? json(joules / tokens) : json(nullptr);
+  energy["note"] = "per node over the whole run (warm-up and evaluation included) ÷ the tokens its ranks trained on";
+  return {{"nodes", nodes}, {"energy", energy}};
+}
+
+}  // namespace ellm

@@ -1,0 +1,227 @@
+// Aggregation at the root on known inputs: latency percentiles and imbalance, per-rank peaks from
+// core shares, PCU, per-node energy and the cluster sums, CSV rows, the side-by-side comparison,
+// and every report written here is checked against docs/report.schema.json.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "report/aggregate.hpp"
+#include "report/compare.hpp"
+#include "report/provenance.hpp"
+#include "report/run_report.hpp"
+#include "report/writer.hpp"
+
+namespace ellm {
+namespace {
+using nlohmann::json;
+
+json node_info(int cores) {
+  return {{"host", "h"},
+          {"ranks_on_node", 2},
+          {"topology", {{"source", "test"}, {"cpu_model", "x"}, {"packages", 1}, {"numa_nodes", 1}, {"cores", cores},
+                        {"pus", cores}, {"caches", json::array()}, {"gpus", json::array()},
+                        {"domains", {{{"package", 0}, {"numa", 0}, {"cores", "0-3"}, {"pus", "0-3"}}}}}},
+          {"measured_peak", {{"flops_per_s", 400.0}, {"threads", cores}, {"matrix_n", 1024}, {"pus", "0-3"}, {"method", "test"}}},
+          {"theoretical_peak", {{"flops_per_s", 800.0}, {"flops_per_s_per_core", 200.0}, {"cores", cores},
+                                {"simd_lanes_fp32", 16}, {"fma_units", 2}, {"clock_hz", 1e9}, {"estimated", true},
+                                {"model", "m"}, {"sources", {{"simd_lanes", "a"}, {"fma_units", "b"}, {"clock", "c"}}}}}};
+}
+
+json energy(double joules, bool estimated) {
+  return {{"sources", {estimated ? "estimate" : "rapl"}}, {"estimated", estimated}, {"period_s", 0.1}, {"seconds", 10.0},
+          {"joules", joules}, {"aec_w", joules / 10}, {"domains", json::array()},
+          {"model", estimated ? json{{"formula", "f"}, {"p_idle_w", 1}, {"p_max_w", 2}, {"constants_source", "c"},
+                                     {"utilization_source", "u"}}
+                              : json(nullptr)},
+          {"fallbacks", json::array()}, {"failed_reads", 0}, {"last_error", ""},
+          {"samples", {{"t_s", {10.0}}, {"watts", {joules / 10}}}}};
+}
+
+// Rank r of 4 on two nodes (ranks 0-1 on node 0, bound to 2 cores each; ranks 2-3 on node 2,
+// unbound on its 4 cores).
+json record(int r, std::vector<double> steps, double busy_cores) {
+  const int node = r < 2 ? 0 : 2;
+  const bool leader = r == node;
+  const std::vector<int> cores = node == 0 ? std::vector<int>{2 * r, 2 * r + 1} : std::vector<int>{0, 1, 2, 3};
+  json placement = {{"policy", "compact"}, {"binding", "set"}, {"pus", "0-1"}, {"cores", "0-1"}, {"core_indexes", cores},
+                    {"packages", {0}}, {"numa_nodes", {0}}, {"gpu", nullptr}, {"blas_threads", 2},
+                    {"blas_threads_source", "s"}, {"threads_bound", {{"inside", 3}, {"total", 3}}}, {"oversubscribed", false}};
+  json sampling = {{"busy_cores", busy_cores}, {"amu", 0.1 * (r + 1)}, {"rss_mean_bytes", 100.0 * (r + 1)},
+                   {"rss_peak_bytes", 200 * (r + 1)}, {"tracked_peak_bytes", 50}, {"available_bytes", 1000},
+                   {"available_source", "test"}, {"series", {{"t_s", {0.0}}, {"rss_bytes", {1}}, {"tracked_bytes", {0}}, {"cpu_s", {0.0}}}},
+                   {"energy", leader ? energy(node == 0 ? 100 : 50, node == 2) : json(nullptr)}};
+  return {{"rank", r}, {"host", node == 0 ? "a" : "b"}, {"node", node}, {"local_rank", r % 2}, {"local_size", 2},
+          {"placement", placement}, {"sampling", sampling}, {"node_info", leader ? node_info(4) : json(nullptr)},
+          {"rss_hwm_bytes", 300}, {"step_seconds", steps}, {"comm_seconds", {0.0, 0.5, 0.5}}, {"wall_seconds", 10.0},
+          {"param_fingerprint", "f"}, {"arena_bytes", {{"parameters", 4}}}};
+}
+
+struct Fixture {
+  RunConfig run;
+  RunRecord root;
+  std::vector<json> ranks;
+  Fixture() {
+    run.name = "r";
+    run.training.steps = 3;
+    run.training.warmup_iters = 1;
+    run.training.batch_size = 8;
+    run.model.seq_len = 4;
+    run.as_json = {{"name", "r"}, {"training", {{"steps", 3}}}};
+    root.num_params = 1000;
+    root.steps = {StepSample{3.0}, StepSample{2.5}, StepSample{2.0}};
+    root.evals = {EvalSample{3, 2.0}};
+    // First iteration is warm-up (9 s everywhere); then ranks take 1/2/1+3/1 s.
+    ranks = {record(0, {9, 1, 1}, 1.0), record(1, {9, 2, 2}, 2.0), record(2, {9, 1, 3}, 1.0), record(3, {9, 1, 1}, 2.0)};
+  }
+};
+
+TEST(AcrossRanks, MinMeanMaxSumImbalance) {
+  const json a = across_ranks({1, 2, 3, 6});
+  EXPECT_EQ(a["min"], 1.0);
+  EXPECT_EQ(a["mean"], 3.0);
+  EXPECT_EQ(a["max"], 6.0);
+  EXPECT_EQ(a["sum"], 12.0);
+  EXPECT_EQ(a["imbalance"], 2.0);
+  EXPECT_TRUE(across_ranks({}).is_null());
+  EXPECT_EQ(across_ranks({0, 0})["imbalance"], 0.0);
+}
+
+TEST(RankPeaks, ShareOfTheNodesPerCorePeak) {
+  const Fixture f;
+  const RankPeaks p = rank_peaks(f.ranks);
+  EXPECT_EQ(p.core_share, (std::vector<double>{2, 2, 2, 2}));  // node 2: 4 shared cores ÷ 2 ranks
+  EXPECT_EQ(p.measured, (std::vector<double>{200, 200, 200, 200}));  // 400 FLOP/s ÷ 4 cores × 2
+  EXPECT_EQ(p.theoretical, (std::vector<double>{400, 400, 400, 400}));
+}
+
+TEST(RunReport, LatencyThroughputPeaksAndPcu) {
+  const Fixture f;
+  const json r = build_run_report(f.run, 0, f.root, f.ranks);
+  const json& lat = r["latency"];
+  EXPECT_EQ(lat["measured_iters"], 2);
+  EXPECT_DOUBLE_EQ(lat["step"]["mean"].get<double>(), 2.5);  // max over ranks: 2 then 3
+  EXPECT_DOUBLE_EQ(lat["step"]["max"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(lat["step"]["imbalance"].get<double>(), 2.0 / 1.5);  // rank means 1, 2, 2, 1
+  EXPECT_DOUBLE_EQ(lat["communication"]["mean"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(lat["communication"]["imbalance"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(lat["compute"]["max"].get<double>(), 2.5);  // rank 2's 3 s step minus 0.5 s
+  // Pooled compute samples 0.5 0.5 1.5 1.5 0.5 2.5 0.5 0.5: p95 by linear interpolation.
+  EXPECT_DOUBLE_EQ(lat["compute"]["p95"].get<double>(), 1.5 + 0.65 * 1.0);
+  EXPECT_DOUBLE_EQ(r["throughput"]["tokens_per_s"].get<double>(), 32 / 2.5);
+  EXPECT_DOUBLE_EQ(r["throughput"]["tokens_per_s_per_rank"]["sum"].get<double>(), 8 + 4 + 4 + 8);
+  EXPECT_DOUBLE_EQ(r["compute"]["measured_peak_flops_per_s"].get<double>(), 800);
+  EXPECT_DOUBLE_EQ(r["compute"]["theoretical_peak_flops_per_s"].get<double>(), 1600);
+  EXPECT_DOUBLE_EQ(r["ranks"][1]["pcu_busy_fraction"].get<double>(), 1.0);  // 2 busy cores of 2
+  EXPECT_DOUBLE_EQ(r["compute"]["pcu_busy_fraction"]["mean"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(r["memory"]["amu"]["mean"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(r["memory"]["rss_peak_bytes"]["max"].get<double>(), 800);
+  EXPECT_DOUBLE_EQ(r["memory"]["rss_mean_bytes"]["imbalance"].get<double>(), 400 / 250.0);
+}
+
+TEST(RunReport, NodeEnergyRowsAndClusterSums) {
+  const Fixture f;
+  const json r = build_run_report(f.run, 0, f.root, f.ranks);
+  ASSERT_EQ(r["nodes"].size(), 2u);
+  const json& n0 = r["nodes"][0];
+  EXPECT_EQ(n0["ranks"], json({0, 1}));
+  EXPECT_EQ(n0["cores_in_use"], 4.0);
+  const double node_tokens = 2 * 8 * 3;  // 2 ranks × 8 tokens a step × 3 steps
+  EXPECT_DOUBLE_EQ(n0["energy"]["j_per_token"].get<double>(), 100 / node_tokens);
+  EXPECT_FALSE(n0["energy"].contains("samples"));  // raw series live under samples.power_per_node
+  const json& e = r["energy"];
+  EXPECT_DOUBLE_EQ(e["joules"].get<double>(), 150);
+  EXPECT_DOUBLE_EQ(e["aec_w"].get<double>(), 15);
+  EXPECT_DOUBLE_EQ(e["j_per_token"].get<double>(), 150 / (2 * node_tokens));
+  EXPECT_TRUE(e["estimated"].get<bool>());  // node 2 had no counter
+  EXPECT_TRUE(e["complete"].get<bool>());
+  EXPECT_EQ(r["samples"]["power_per_node"].size(), 2u);
+}
+
+TEST(RunReport, SamplingOffLeavesSampledFiguresNull) {
+  Fixture f;
+  for (json& r : f.ranks) r["sampling"] = nullptr;
+  const json r = build_run_report(f.run, 0, f.root, f.ranks);
+  EXPECT_FALSE(r["memory"]["sampled"].get<bool>());
+  EXPECT_TRUE(r["memory"]["amu"].is_null());
+  EXPECT_TRUE(r["ranks"][0]["pcu_busy_fraction"].is_null());
+  EXPECT_TRUE(r["energy"]["joules"].is_null());
+  EXPECT_FALSE(r["energy"]["sampled"].get<bool>());
+  EXPECT_TRUE(r["nodes"][0]["energy"].is_null());
+}
+
+TEST(Csv, RunNodeAndRankRows) {
+  const Fixture f;
+  json report = {{"runs", {build_run_report(f.run, 0, f.root, f.ranks)}}};
+  const std::string csv = render_csv(report);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 1 + 2 + 4);  // header, run, 2 nodes, 4 ranks
+  EXPECT_TRUE(csv.starts_with("scope,run,node,rank,host,step_s_mean,step_s_p95,"));
+  EXPECT_NE(csv.find("\nnode,r,2,,b,"), std::string::npos);
+  EXPECT_NE(csv.find("\nrank,r,0,1,a,2.0,"), std::string::npos);  // rank 1's mean step: 2 s
+}
+
+// A full report.json through ReportWriter, checked against docs/report.schema.json.
+TEST(Schema, WrittenReportsValidate) {
+  const Fixture f;
+  json nodes = json::array();
+  for (const int leader : {0, 2}) {
+    json n = f.ranks[leader]["node_info"];
+    n["node"] = leader;
+    nodes.push_back(n);
+  }
+  json header = {{"schema_version", 2},
+                 {"job", {{"name", "t"}, {"description", ""}, {"file", "t.json"}}},
+                 {"provenance", provenance({"test"})},
+                 {"system", system_info()},
+                 {"world", {{"ranks", 4}, {"hosts", {"a", "b"}}, {"rank_hosts", {"a", "a", "b", "b"}}}},
+                 {"topology", {{"nodes", nodes}}}};
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("ellm_schema_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    ReportWriter w(dir, header);
+    json run = build_run_report(f.run, 0, f.root, f.ranks);
+    w.add_run(run);
+    Fixture off;
+    for (json& r : off.ranks) r["sampling"] = nullptr;
+    w.add_run(build_run_report(off.run, 1, off.root, off.ranks));
+  }
+  const std::string check = "/usr/bin/python3 " + std::string(ELLM_SOURCE_DIR) + "/scripts/validate_report.py " +
+                            (dir / "report.json").string() + " " + (dir / "runs.jsonl").string();
+  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+  // The schema is not vacuous: the same report without its energy figures fails.
+  json broken = json::parse(std::ifstream(dir / "report.json"));
+  broken["runs"][0]["energy"].erase("joules");
+  std::ofstream(dir / "broken.json") << broken.dump();
+  const std::string bad = "/usr/bin/python3 " + std::string(ELLM_SOURCE_DIR) + "/scripts/validate_report.py " +
+                          (dir / "broken.json").string() + " > /dev/null";
+  EXPECT_NE(std::system(bad.c_str()), 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Compare, EveryRunOfEveryReportWithRatiosAgainstTheFirst) {
+  const Fixture f;
+  const json run = build_run_report(f.run, 0, f.root, f.ranks);
+  json other = run;
+  other["throughput"]["tokens_per_s"] = run["throughput"]["tokens_per_s"].get<double>() * 2;
+  json renamed = run;
+  renamed["name"] = "only-here";
+  const json a = {{"world", {{"ranks", 4}, {"hosts", {"a", "b"}}}}, {"runs", {run}}};
+  const json b = {{"world", {{"ranks", 8}, {"hosts", {"c"}}}}, {"runs", {other, renamed}}};
+  const json c = compare_reports({{"dirA", a}, {"dirB", b}});
+  const json& rows = c["comparison"]["rows"];
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1]["world_ranks"], 8);
+  EXPECT_EQ(rows[1]["hosts"], json({"c"}));
+  EXPECT_DOUBLE_EQ(rows[0]["ratios"]["tokens_per_s"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(rows[1]["ratios"]["tokens_per_s"].get<double>(), 2.0);
+  EXPECT_EQ(rows[1]["baseline"], "dirA:r");
+  EXPECT_EQ(rows[2]["baseline"], "dirA:r");  // no run of that name in the first report
+  const Table md = comparison_table(c, false);
+  EXPECT_EQ(md.rows.size(), 3u);
+  EXPECT_EQ(md.rows[1][2], "c");
+  EXPECT_EQ(md.rows[1].back(), "1.000×");  // val perplexity ratio
+}
+
+}  // namespace
+}  // namespace ellm

@@ -1,0 +1,148 @@
+// Tensor parallelism at the model level, without MPI: tp ranks run as threads of this process
+// joined by an in-memory all-reduce. Every rank must compute the tp = 1 model's loss, and its
+// gradients must be exactly its shard of the tp = 1 gradients (double precision).
+#include <gtest/gtest.h>
+
+#include <barrier>
+#include <cmath>
+#include <thread>
+
+#include "model/gpt.hpp"
+#include "util/rng.hpp"
+
+namespace ellm {
+namespace {
+
+// All-reduce among `size` threads: each publishes its buffer, waits, combines all, waits again
+// (so no buffer is reused before everyone has read it).
+class ThreadGroup {
+ public:
+  explicit ThreadGroup(int size) : size_(size), buffers_(size), sync_(size) {}
+  template <class Op>
+  void all_reduce(int rank, double* x, std::size_t n, Op op) {
+    buffers_[rank].assign(x, x + n);
+    sync_.arrive_and_wait();
+    for (std::size_t i = 0; i < n; i++) {
+      double acc = buffers_[0][i];
+      for (int r = 1; r < size_; r++) acc = op(acc, buffers_[r][i]);
+      x[i] = acc;
+    }
+    sync_.arrive_and_wait();
+  }
+  TensorParallel<double> member(int rank) {
+    TensorParallel<double> tp;
+    tp.shard = {rank, size_};
+    tp.sum = [this, rank](double* x, std::size_t n) { all_reduce(rank, x, n, std::plus<>()); };
+    tp.max = [this, rank](double* x, std::size_t n) {
+      all_reduce(rank, x, n, [](double a, double b) { return std::max(a, b); });
+    };
+    return tp;
+  }
+
+ private:
+  int size_;
+  std::vector<std::vector<double>> buffers_;
+  std::barrier<> sync_;
+};
+
+struct Batch {
+  std::vector<int> tokens, targets;
+};
+Batch random_batch(const ModelConfig& m, int B) {
+  Rng rng(5);
+  Batch b;
+  for (int i = 0; i < B * m.seq_len; i++) {
+    b.tokens.push_back(int(rng.below(m.vocab_size)));
+    b.targets.push_back(int(rng.below(m.vocab_size)));
+  }
+  return b;
+}
+
+struct Case {
+  ModelConfig model;
+  int tp;
+};
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << "tp=" << c.tp << " H=" << c.model.n_heads << " Hkv=" << c.model.kv_heads();
+}
+
+class TensorParallelModel : public ::testing::TestWithParam<Case> {};
+
+TEST_P(TensorParallelModel, EveryRankMatchesItsShardOfTheFullModel) {
+  const auto [m, tp] = GetParam();
+  const int B = 2;
+  const Batch batch = random_batch(m, B);
+  GPT<double> full(m, B);
+  full.init_params(9);
+  const double full_loss = full.forward(batch.tokens.data(), batch.targets.data(), B);
+  full.backward();
+
+  ThreadGroup group(tp);
+  std::vector<double> losses(tp);
+  std::vector<std::vector<double>> grads(tp);
+  std::vector<std::unique_ptr<GPT<double>>> shards(tp);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < tp; r++) {
+    threads.emplace_back([&, r] {
+      shards[r] = std::make_unique<GPT<double>>(m, B, group.member(r));
+      shards[r]->init_params(9);
+      losses[r] = shards[r]->forward(batch.tokens.data(), batch.targets.data(), B);
+      shards[r]->backward();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  const auto& full_tensors = full.param_layout().arena.tensors();
+  for (int r = 0; r < tp; r++) {
+    EXPECT_NEAR(losses[r], full_loss, 1e-12) << "rank " << r;
+    const auto& local_tensors = shards[r]->param_layout().arena.tensors();
+    ASSERT_EQ(local_tensors.size(), full_tensors.size());
+    for (std::size_t i = 0; i < local_tensors.size(); i++) {
+      const TensorInfo& t = local_tensors[i];
+      std::vector<double> expected(t.numel);
+      extract_shard(full.grads() + full_tensors[i].offset, t, expected.data());
+      const double* got = shards[r]->grads() + t.offset;
+      double worst = 0;
+      for (std::size_t k = 0; k < t.numel; k++) worst = std::max(worst, std::fabs(got[k] - expected[k]));
+      EXPECT_LT(worst, 1e-10) << "rank " << r << " " << t.name;
+      std::vector<double> expected_params(t.numel);  // and the same initial weights
+      extract_shard(full.params() + full_tensors[i].offset, t, expected_params.data());
+      EXPECT_TRUE(std::equal(expected_params.begin(), expected_params.end(), shards[r]->params() + t.offset))
+          << t.name;
+    }
+  }
+}
+
+ModelConfig small(Norm norm, Activation act, Positions pos, int heads, int kv_heads) {
+  ModelConfig m;
+  m.vocab_size = 12;  // divisible by every tp tested
+  m.n_layers = 2;
+  m.d_model = 16;
+  m.n_heads = heads;
+  m.n_kv_heads = kv_heads;
+  m.d_ff = 24;
+  m.seq_len = 6;
+  m.norm = norm;
+  m.activation = act;
+  m.positions = pos;
+  return m;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, TensorParallelModel,
+    ::testing::Values(Case{small(Norm::LayerNorm, Activation::GELU, Positions::Learned, 4, 0), 2},
+                      Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 2), 2},
+                      Case{small(Norm::LayerNorm, Activation::SwiGLU, Positions::ALiBi, 4, 4), 4},
+                      Case{small(Norm::RMSNorm, Activation::GELU, Positions::Sinusoidal, 4, 2), 1},
+                      // kv heads replicated: fewer kv heads than tensor-parallel ranks
+                      Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 1), 2},
+                      Case{small(Norm::LayerNorm, Activation::GELU, Positions::None, 4, 1), 4},
+                      Case{small(Norm::RMSNorm, Activation::GELU, Positions::RoPE, 4, 2), 4}),
+    [](const ::testing::TestParamInfo<Case>& i) {
+      return "tp" + std::to_string(i.param.tp) + "_H" + std::to_string(i.param.model.n_heads) + "_KV" +
+             std::to_string(i.param.model.kv_heads()) + "_" + std::to_string(i.index);
+    });
+
+}  // namespace
+}  // namespace ellm
