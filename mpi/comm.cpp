@@ -141,8 +141,8 @@ std::string Comm::broadcast_string(const std::string& value) {
   return out;
 }
 
-void Comm::abort(int exit_code) const {
-  MPI_Abort(to_c(handle_), exit_code);
+void abort_all(int exit_code) {
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::abort();  // MPI_Abort does not return; this satisfies [[noreturn]]
 }
 

@@ -56,7 +56,6 @@ class Comm {
   std::vector<std::string> gather_strings(const std::string& mine);
   std::string broadcast_string(const std::string& value);  // the root's value, everywhere
 
-  [[noreturn]] void abort(int exit_code) const;
 
   const CollectiveStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
@@ -73,6 +72,9 @@ class Comm {
   CollectiveStats stats_;
 };
 
+// Ends every rank of the job (MPI_Abort on MPI_COMM_WORLD). Needs no collective first, so a rank
+// can call it while the others are blocked elsewhere.
+[[noreturn]] void abort_all(int exit_code);
 std::string library_version();  // MPI_Get_library_version, first line
 double wtime();                 // MPI_Wtime
 

@@ -266,7 +266,7 @@ int dispatch(const std::string& command, int argc, char** argv) {
   } catch (const std::exception& e) {
     // A failure on one rank would leave the others blocked in a collective: end them all.
     std::cerr << "efficientllm: error: " << e.what() << "\n";
-    mpi::Comm::world().abort(kExitFailure);
+    mpi::abort_all(kExitFailure);
   }
 }
 

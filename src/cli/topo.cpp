@@ -32,11 +32,17 @@ int topo_main(int argc, char** argv) {
 
   mpi::Session session(&argc, &argv);
   mpi::Comm world = mpi::Comm::world();
-  NodeContext node = describe_node(world);
-  json mine = {{"rank", world.rank()},       {"host", world.host()},
-               {"node", node.leader},        {"local_rank", node.node.rank()},
-               {"placement", place_rank(node, policy)}, {"node_info", node_info(node)}};
-  const std::vector<std::string> all = world.gather_strings(mine.dump());
+  std::vector<std::string> all;
+  try {
+    NodeContext node = describe_node(world);
+    json mine = {{"rank", world.rank()},       {"host", world.host()},
+                 {"node", node.leader},        {"local_rank", node.node.rank()},
+                 {"placement", place_rank(node, policy)}, {"node_info", node_info(node)}};
+    all = world.gather_strings(mine.dump());
+  } catch (const std::exception& e) {  // e.g. the OS refused a binding: end every rank
+    std::cerr << "efficientllm topo: error: " << e.what() << "\n";
+    mpi::abort_all(1);
+  }
   if (!world.is_root()) return 0;
 
   json ranks = json::array(), nodes = json::array(), oversubscribed = json::array();

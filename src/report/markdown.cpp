@@ -30,10 +30,10 @@ void render_energy(std::ostringstream& md, const json& run) {
       md << "not sampled (metrics.sample_period_ms = 0)\n";
       continue;
     }
-    md << fmt("%.1f", e["joules"]) << " J over " << fmt("%.1f", e["seconds"]) << " s = AEC " << fmt("%.1f", e["aec_w"])
+    md << fmt("%.3g", e["joules"]) << " J over " << fmt("%.3g", e["seconds"]) << " s = AEC " << fmt("%.1f", e["aec_w"])
        << " W, " << fmt("%.3g", e["j_per_token"]) << " J/token; sources " << list(e["sources"]) << ", sampled every "
        << fmt("%.3g", e["period_s"]) << " s" << (e["estimated"].get<bool>() ? ", **estimated**" : "") << "; domains:";
-    for (const json& d : e["domains"]) md << " " << text(d["name"]) << " " << fmt("%.1f", d["joules"]) << " J;";
+    for (const json& d : e["domains"]) md << " " << text(d["name"]) << " " << fmt("%.3g", d["joules"]) << " J;";
     if (!e["model"].is_null()) {
       md << " model " << text(e["model"]["formula"]) << " with P_idle " << fmt("%.1f", e["model"]["p_idle_w"]) << " W, P_max "
          << fmt("%.1f", e["model"]["p_max_w"]) << " W (" << text(e["model"]["constants_source"]) << ")";

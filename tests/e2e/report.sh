@@ -11,7 +11,7 @@ json.dump(j, open(sys.argv[1], "w"))
 PY
 run_mpi 2 "$BIN" run "$job" --out "$WORK/out" > "$WORK/stdout"
 R="$WORK/out/report.json"
-json_check "$R" 'r["schema_version"] == 1 and len(r["runs"]) == 2'
+json_check "$R" 'r["schema_version"] == 2 and len(r["runs"]) == 2'
 json_check "$R" 'all(k in r["provenance"] for k in ["git_commit","compiler","compiler_flags","mpi_library","openblas","hwloc","command_line","date_utc"])'
 json_check "$R" 'r["system"]["cores"] >= 1 and r["system"]["memory_bytes"] > 0 and r["world"]["ranks"] == 2'
 json_check "$R" '[x["name"] for x in r["runs"]] == ["gelu", "swiglu-rope"]'
