@@ -65,6 +65,12 @@ Comm Comm::split_node() const {
   return Comm(MPI_Comm_c2f(node), true);
 }
 
+Comm Comm::split(int color, int key) const {
+  MPI_Comm part;
+  MPI_Comm_split(to_c(handle_), color, key, &part);
+  return Comm(MPI_Comm_c2f(part), true);
+}
+
 std::string Comm::host() const {
   char name[MPI_MAX_PROCESSOR_NAME];
   int len = 0;
@@ -86,20 +92,27 @@ void Comm::barrier_sleeping(double poll_seconds) {
 }
 
 template <class T>
-void Comm::allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes) {
+void Comm::allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes, int op_handle) {
   const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(T));
   for (std::size_t off = 0; off < n; off += per_bucket) {
     const std::size_t count = std::min(per_bucket, n - off);
     BlockedTimer t(stats_, count * sizeof(T));
-    MPI_Allreduce(MPI_IN_PLACE, data + off, int(count), datatype<T>(), MPI_SUM, to_c(handle_));
+    MPI_Allreduce(MPI_IN_PLACE, data + off, int(count), datatype<T>(), MPI_Op_f2c(op_handle),
+                  to_c(handle_));
   }
 }
 
 void Comm::allreduce_sum(float* data, std::size_t n, std::size_t bucket_bytes) {
-  allreduce_buckets(data, n, bucket_bytes);
+  allreduce_buckets(data, n, bucket_bytes, MPI_Op_c2f(MPI_SUM));
 }
 void Comm::allreduce_sum(double* data, std::size_t n, std::size_t bucket_bytes) {
-  allreduce_buckets(data, n, bucket_bytes);
+  allreduce_buckets(data, n, bucket_bytes, MPI_Op_c2f(MPI_SUM));
+}
+void Comm::allreduce_max(float* data, std::size_t n) {
+  allreduce_buckets(data, n, n * sizeof(float), MPI_Op_c2f(MPI_MAX));
+}
+void Comm::allreduce_max(double* data, std::size_t n) {
+  allreduce_buckets(data, n, n * sizeof(double), MPI_Op_c2f(MPI_MAX));
 }
 
 double Comm::allreduce_scalar(double value, int op_handle) {

@@ -33,6 +33,8 @@ class Comm {
   // The ranks that share this node's memory (MPI_COMM_TYPE_SHARED), ordered by world rank: its
   // rank 0 is the node's lowest rank, the one that measures node-wide figures (peak, energy).
   Comm split_node() const;
+  // The ranks with the same color, ordered by key (MPI_Comm_split); a collective call.
+  Comm split(int color, int key) const;
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -49,6 +51,9 @@ class Comm {
   // large single messages are several times slower than ~1 MiB ones on shared memory.
   void allreduce_sum(float* data, std::size_t n, std::size_t bucket_bytes);
   void allreduce_sum(double* data, std::size_t n, std::size_t bucket_bytes);
+  // In-place element-wise maximum across ranks (one message: used for small row statistics).
+  void allreduce_max(float* data, std::size_t n);
+  void allreduce_max(double* data, std::size_t n);
   double allreduce_sum(double value);
   double allreduce_max(double value);
   double allreduce_min(double value);
@@ -63,7 +68,7 @@ class Comm {
  private:
   explicit Comm(int fortran_handle, bool owned = false);
   template <class T>
-  void allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes);
+  void allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes, int op_handle);
   double allreduce_scalar(double value, int op_handle);
 
   int handle_;

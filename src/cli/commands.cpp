@@ -131,15 +131,20 @@ bool agree(mpi::Comm& comm, const std::function<void()>& fn) {
   return false;
 }
 
+// Each run's dp × tp grid must use exactly the ranks that were launched.
 void check_layout(const Job& job, int world) {
   for (const RunConfig& run : job.runs) {
-    if (run.parallel.dp != world) {
-      throw JobError(job.file.string(), "",
-                     "run \"" + run.name + "\" has parallel.dp = " + std::to_string(run.parallel.dp) +
-                         " but the job was launched on " + std::to_string(world) +
-                         " MPI rank(s); launch with mpirun -np " + std::to_string(run.parallel.dp) +
-                         " or pass --set parallel.dp=" + std::to_string(world));
-    }
+    const int dp = run.parallel.dp, tp = run.parallel.tp;
+    if (dp * tp == world) continue;
+    const bool tp_fits = world % tp == 0;  // suggest keeping tp when the world allows it
+    throw JobError(job.file.string(), "",
+                   "run \"" + run.name + "\" needs parallel.dp × parallel.tp = " +
+                       std::to_string(dp) + " × " + std::to_string(tp) + " = " +
+                       std::to_string(dp * tp) + " MPI ranks but the job was launched on " +
+                       std::to_string(world) + "; launch with mpirun -np " +
+                       std::to_string(dp * tp) + " or pass --set parallel.dp=" +
+                       std::to_string(tp_fits ? world / tp : world) +
+                       (tp_fits ? "" : " --set parallel.tp=1"));
   }
 }
 

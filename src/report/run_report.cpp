@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "metrics/flops.hpp"
 #include "metrics/stats.hpp"
@@ -35,12 +36,19 @@ json curve(const std::vector<StepSample>& steps, double StepSample::*field) {
 }  // namespace
 
 json rank_record(const RunRecord& rec, const RankContext& ctx) {
-  std::vector<double> step_s, comm_s;
+  std::vector<double> step_s, comm_s, tp_s, dp_s;
   for (const StepSample& s : rec.steps) {
     step_s.push_back(s.seconds);
     comm_s.push_back(s.comm_seconds);
+    tp_s.push_back(s.tp_seconds);
+    dp_s.push_back(s.dp_seconds);
   }
   return {{"rank", ctx.rank},
+          {"dp_rank", rec.dp_rank},
+          {"tp_rank", rec.tp_rank},
+          {"local_params", rec.local_params},
+          {"tp_seconds", tp_s},
+          {"dp_seconds", dp_s},
           {"host", ctx.host},
           {"node", ctx.node},
           {"local_rank", ctx.local_rank},
@@ -59,19 +67,22 @@ json rank_record(const RunRecord& rec, const RankContext& ctx) {
 json build_run_report(const RunConfig& run, int index, const RunRecord& root, const std::vector<json>& ranks) {
   const TrainingConfig& t = run.training;
   const int warmup = t.warmup_iters;
-  const int dp = int(ranks.size());
+  const int n_ranks = int(ranks.size());  // dp × tp: a rank's share is 1/n_ranks of the work
   const double tokens_per_step = double(t.batch_size) * run.model.seq_len;
   const double flops_per_token = training_flops_per_token(run.model);
   const RankPeaks peaks = rank_peaks(ranks);
   const bool sampled = std::ranges::all_of(ranks, [](const json& r) { return !r["sampling"].is_null(); });
 
   // A step of the cluster ends when its slowest rank ends: per iteration, the max over ranks.
-  std::vector<double> cluster_step(t.steps, 0.0), pooled_compute, pooled_comm;
+  std::vector<double> cluster_step(t.steps, 0.0), pooled_compute, pooled_comm, pooled_tp, pooled_dp;
+  std::vector<double> tp_mean, dp_mean;
   std::vector<double> tokens_s, flops_s, step_mean, compute_mean, comm_mean, pcu, amu, rss_mean,
       rss_peak, tracked_peak, available, rss_hwm;
   json rank_rows = json::array(), raw_steps = json::array(), raw_comms = json::array(), series = json::array();
-  bool replicas_identical = true;  // data parallelism must keep every replica bit-identical
-  for (int i = 0; i < dp; i++) {
+  // Data parallelism must keep the ranks that hold the same shard bit-identical.
+  std::map<int, json> shard_fingerprint;
+  bool replicas_identical = true;
+  for (int i = 0; i < n_ranks; i++) {
     const json& r = ranks[i];
     raw_steps.push_back(r["step_seconds"]);
     raw_comms.push_back(r["comm_seconds"]);
@@ -84,8 +95,14 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                               m_compute = measured(compute, warmup);
     pooled_compute.insert(pooled_compute.end(), m_compute.begin(), m_compute.end());
     pooled_comm.insert(pooled_comm.end(), m_comms.begin(), m_comms.end());
+    const std::vector<double> m_tp = measured(r["tp_seconds"].get<std::vector<double>>(), warmup),
+                              m_dp = measured(r["dp_seconds"].get<std::vector<double>>(), warmup);
+    pooled_tp.insert(pooled_tp.end(), m_tp.begin(), m_tp.end());
+    pooled_dp.insert(pooled_dp.end(), m_dp.begin(), m_dp.end());
+    tp_mean.push_back(summarize(m_tp).mean);
+    dp_mean.push_back(summarize(m_dp).mean);
     const Summary st = summarize(m_steps), cm = summarize(m_comms), cp = summarize(m_compute);
-    const double tok_s = tokens_per_step / dp / st.mean;
+    const double tok_s = tokens_per_step / n_ranks / st.mean;
     tokens_s.push_back(tok_s);
     flops_s.push_back(tok_s * flops_per_token);
     step_mean.push_back(st.mean);
@@ -111,6 +128,9 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
       series.push_back(nullptr);
     }
     rank_rows.push_back({{"rank", r["rank"]},
+                         {"dp_rank", r["dp_rank"]},
+                         {"tp_rank", r["tp_rank"]},
+                         {"local_params", r["local_params"]},
                          {"host", r["host"]},
                          {"node", r["node"]},
                          {"local_rank", r["local_rank"]},
@@ -131,7 +151,8 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                          {"rss_hwm_bytes", r["rss_hwm_bytes"]},
                          {"arena_bytes", r["arena_bytes"]},
                          {"param_fingerprint", r["param_fingerprint"]}});
-    replicas_identical = replicas_identical && r["param_fingerprint"] == ranks[0]["param_fingerprint"];
+    const auto [first, inserted] = shard_fingerprint.emplace(r["tp_rank"].get<int>(), r["param_fingerprint"]);
+    replicas_identical = replicas_identical && (inserted || first->second == r["param_fingerprint"]);
   }
 
   const Summary step = summarize(measured(cluster_step, warmup));
@@ -139,7 +160,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   const double model_flops = tokens_s_cluster * flops_per_token;
   const double peak_measured = across_ranks(peaks.measured)["sum"], peak_theoretical = across_ranks(peaks.theoretical)["sum"];
   const double comm_share_mean = across_ranks(comm_mean)["mean"];
-  json nodes = node_sections(ranks, peaks, tokens_per_step / dp * t.steps);
+  json nodes = node_sections(ranks, peaks, tokens_per_step / n_ranks * t.steps);
 
   json validation = json::array();
   for (const EvalSample& e : root.evals) {
@@ -179,9 +200,13 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
         {"step", step_json},
         {"compute", component(pooled_compute, compute_mean)},
         {"communication", component(pooled_comm, comm_mean)},
+        {"tensor_parallel", component(pooled_tp, tp_mean)},
+        {"data_parallel", component(pooled_dp, dp_mean)},
+        {"layout", {{"dp", run.parallel.dp}, {"tp", run.parallel.tp}}},
         {"communication_share", step.mean > 0 ? comm_share_mean / step.mean : 0.0},
         {"note", "step: per iteration the slowest rank; compute/communication: every rank's iterations pooled; "
-                 "imbalance: max ÷ mean of the ranks' means"}}},
+                 "communication = tensor_parallel (all-reduces inside forward/backward) + data_parallel "
+                 "(gradient sync) + the loss reduction; imbalance: max ÷ mean of the ranks' means"}}},
       {"throughput",
        {{"tokens_per_s", tokens_s_cluster},
         {"tt_tokens_per_param_per_s", tokens_s_cluster / double(root.num_params)},

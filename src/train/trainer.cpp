@@ -1,9 +1,11 @@
 #include "train/trainer.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "model/gpt.hpp"
+#include "mpi/grid.hpp"
 #include "train/optimizer.hpp"
 #include "util/rng.hpp"
 
@@ -23,35 +25,61 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Mean validation loss over eval_batches global batches, each rank evaluating its rows.
+// Mean validation loss over eval_batches global batches, each data-parallel rank evaluating its
+// rows (the ranks of a tensor-parallel group evaluate the same rows together).
 double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingConfig& t,
-                mpi::Comm& comm, int rows, std::vector<int>& tokens, std::vector<int>& targets) {
+                mpi::Comm& dp, int rows, std::vector<int>& tokens, std::vector<int>& targets) {
   double sum = 0.0;
   for (int i = 0; i < t.eval_batches; i++) {
-    sampler.val_batch(i, t.eval_batches, comm.rank() * rows, rows, tokens.data(), targets.data());
+    sampler.val_batch(i, t.eval_batches, dp.rank() * rows, rows, tokens.data(), targets.data());
     sum += model.forward(tokens.data(), targets.data(), rows);
   }
-  return comm.allreduce_sum(sum) / (double(t.eval_batches) * comm.size());
+  return dp.allreduce_sum(sum) / (double(t.eval_batches) * dp.size());
+}
+
+// The model's view of the tensor-parallel communicator.
+TensorParallel<float> tensor_parallel(mpi::Comm& tp, std::size_t bucket_bytes) {
+  TensorParallel<float> ctx;
+  ctx.shard = {tp.rank(), tp.size()};
+  ctx.sum = [&tp, bucket_bytes](float* x, std::size_t n) { tp.allreduce_sum(x, n, bucket_bytes); };
+  ctx.max = [&tp](float* x, std::size_t n) { tp.allreduce_max(x, n); };
+  return ctx;
+}
+
+// The gradient's global L2 norm: each rank sums the squares of its share (a tensor replicated
+// on k tensor-parallel ranks counts 1/k on each), the group adds them up.
+double global_grad_norm(const GPT<float>& model, const float* grads, mpi::Comm& tp) {
+  double squares = 0.0;
+  for (const TensorInfo& t : model.param_layout().arena.tensors()) {
+    const double n = global_norm(grads + t.offset, t.numel);
+    const int copies = t.replicated() ? tp.size() : t.shard.replicas;
+    squares += n * n / copies;
+  }
+  return std::sqrt(tp.size() > 1 ? tp.allreduce_sum(squares) : squares);
 }
 
 }  // namespace
 
-RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
+RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step, const EvalCallback& on_eval,
                     const ArenaCallback& on_arenas) {
   const TrainingConfig& t = run.training;
-  const int dp = comm.size();
-  const int rows = t.batch_size / dp;  // this rank's micro-batch
+  mpi::ProcessGrid grid = mpi::make_grid(world, run.parallel.tp);
+  const int dp = grid.dp.size();
+  const int rows = t.batch_size / dp;  // this replica's micro-batch
   const std::size_t bucket_bytes = std::size_t(run.parallel.bucket_mib * 1024 * 1024);
 
-  GPT<float> model(run.model, rows);
-  model.init_params(derive_seed(t.seed, 0));  // same seed on every rank: identical replicas
+  GPT<float> model(run.model, rows, tensor_parallel(grid.tp, bucket_bytes));
+  model.init_params(derive_seed(t.seed, 0));  // same seed everywhere: shards of one model
   AdamW opt(model.param_layout().arena, t);
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
   std::vector<int> tokens(std::size_t(rows) * run.model.seq_len), targets(tokens.size());
 
   RunRecord rec;
-  rec.num_params = model.num_params();
+  rec.num_params = make_param_layout(run.model).arena.total();
+  rec.local_params = model.num_params();
+  rec.dp_rank = grid.dp.rank();
+  rec.tp_rank = grid.tp.rank();
   rec.arena_bytes = {{"parameters", model.param_bytes()},
                      {"gradients", model.param_bytes()},
                      {"optimizer", opt.state_bytes()},
@@ -62,34 +90,34 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
     on_arenas(total);
   }
   const double run_start = now_seconds();
-  comm.barrier();  // start the first timed step together (outside the timed region)
+  world.barrier();  // start the first timed step together (outside the timed region)
 
   for (int step = 0; step < t.steps; step++) {
     const double t0 = now_seconds();
-    const double comm0 = comm.stats().seconds;
-    sampler.train_batch(step, comm.rank() * rows, rows, tokens.data(), targets.data());
+    const double tp0 = grid.tp.stats().seconds, dp0 = grid.dp.stats().seconds;
+    sampler.train_batch(step, grid.dp.rank() * rows, rows, tokens.data(), targets.data());
     model.zero_grad();
     const double local_loss = model.forward(tokens.data(), targets.data(), rows);
     model.backward();
-    if (dp > 1) {
-      comm.allreduce_sum(model.grads(), model.num_params(), bucket_bytes);
-    }
-    // Average over ranks and clip in one scale: each rank's loss is a mean over its own rows.
-    const double norm = global_norm(model.grads(), model.num_params()) / dp;
-    const double scale = clip_scale(norm, t.grad_clip) / dp;
+    if (dp > 1) grid.dp.allreduce_sum(model.grads(), model.num_params(), bucket_bytes);
     StepSample s;
+    s.dp_seconds = grid.dp.stats().seconds - dp0;
+    // Average over replicas and clip in one scale: each replica's loss is a mean over its rows.
+    const double norm = global_grad_norm(model, model.grads(), grid.tp) / dp;
+    const double scale = clip_scale(norm, t.grad_clip) / dp;
     s.lr = learning_rate(t, step);
     opt.step(model.params(), model.grads(), s.lr, scale);
-    s.loss = dp > 1 ? comm.allreduce_sum(local_loss) / dp : local_loss;
+    s.loss = dp > 1 ? grid.dp.allreduce_sum(local_loss) / dp : local_loss;
     s.grad_norm = norm;
     s.seconds = now_seconds() - t0;
-    s.comm_seconds = comm.stats().seconds - comm0;
+    s.tp_seconds = grid.tp.stats().seconds - tp0;
+    s.comm_seconds = s.tp_seconds + (grid.dp.stats().seconds - dp0);
     rec.steps.push_back(s);
     if (on_step) on_step(step, s);
 
     const bool last = step + 1 == t.steps;
     if (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0)) {
-      EvalSample e{step + 1, evaluate(model, sampler, t, comm, rows, tokens, targets)};
+      EvalSample e{step + 1, evaluate(model, sampler, t, grid.dp, rows, tokens, targets)};
       rec.evals.push_back(e);
       if (on_eval) on_eval(e);
     }

@@ -1,4 +1,5 @@
-// One training run on this rank: data-parallel pretraining of the GPT on the run's corpus.
+// One training run on this rank: pretraining of the GPT on the run's corpus over a dp × tp grid
+// of ranks (data parallelism over replicas, Megatron tensor parallelism within one).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,7 +19,9 @@ struct StepSample {
   double lr = 0;
   double grad_norm = 0;    // before clipping
   double seconds = 0;      // this rank's wall time for the step
-  double comm_seconds = 0; // of which blocked in MPI
+  double comm_seconds = 0; // of which blocked in MPI: tp_seconds + dp_seconds + the loss reduction
+  double tp_seconds = 0;   // tensor-parallel all-reduces (forward and backward)
+  double dp_seconds = 0;   // data-parallel gradient sync
 };
 
 struct EvalSample {
@@ -29,10 +32,13 @@ struct EvalSample {
 struct RunRecord {
   std::vector<StepSample> steps;
   std::vector<EvalSample> evals;
-  std::size_t num_params = 0;
+  std::size_t num_params = 0;        // of the whole model (not this rank's shard)
+  std::size_t local_params = 0;      // this rank's shard
+  int dp_rank = 0, tp_rank = 0;
   double wall_seconds = 0;            // whole run on this rank, evaluation included
   nlohmann::json arena_bytes;         // parameters, gradients, optimizer, activations
-  std::string param_fingerprint;      // FNV-1a of the final parameters: equal on every dp replica
+  std::string param_fingerprint;      // FNV-1a of this rank's final parameters: equal on every
+                                      // rank holding the same tensor-parallel shard
 };
 
 // Called on every rank after each step (the root prints progress from it).
@@ -41,7 +47,8 @@ using EvalCallback = std::function<void(const EvalSample&)>;
 // Called once the arenas are allocated, with their total bytes (the memory sampler tracks them).
 using ArenaCallback = std::function<void(std::uint64_t bytes)>;
 
-RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& comm,
+// `world` holds run.parallel.dp × run.parallel.tp ranks.
+RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step = {}, const EvalCallback& on_eval = {},
                     const ArenaCallback& on_arenas = {});
 

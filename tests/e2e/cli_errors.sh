@@ -15,7 +15,7 @@ expect_error 2 "efficientllm: $job: /defaults/model/n_heads: d_model (64) must b
   "$BIN" validate "$job" --set model.n_heads=5
 
 # Launch layout: the job asks for 2 ranks, mpirun started 1.
-expect_error 2 "efficientllm: $job: run \"errs\" has parallel.dp = 2 but the job was launched on 1 MPI rank(s); launch with mpirun -np 2 or pass --set parallel.dp=1" \
+expect_error 2 "efficientllm: $job: run \"errs\" needs parallel.dp × parallel.tp = 2 × 1 = 2 MPI ranks but the job was launched on 1; launch with mpirun -np 2 or pass --set parallel.dp=1" \
   run_mpi 1 "$BIN" run "$job" --out "$WORK/o1" --set parallel.dp=2
 
 # A missing corpus on 2 ranks: one message, exit 2, no hang.
