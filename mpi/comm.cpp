@@ -115,6 +115,60 @@ void Comm::allreduce_max(double* data, std::size_t n) {
   allreduce_buckets(data, n, n * sizeof(double), MPI_Op_c2f(MPI_MAX));
 }
 
+void Comm::start_allreduce_sum(float* data, std::size_t n, Requests& pending) {
+  stats_.bytes += n * sizeof(float);
+  stats_.calls += 1;
+  MPI_Request request;
+  MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, to_c(handle_), &request);
+  pending.handles_.push_back(MPI_Request_c2f(request));
+}
+
+namespace {
+// Runs an MPI_*all on the pending requests and writes their (possibly freed) handles back.
+template <class F>
+void on_requests(std::vector<int>& handles, F call) {
+  std::vector<MPI_Request> requests;
+  for (int h : handles) requests.push_back(MPI_Request_f2c(h));
+  call(int(requests.size()), requests.data());
+  for (std::size_t i = 0; i < requests.size(); i++) handles[i] = MPI_Request_c2f(requests[i]);
+}
+}  // namespace
+
+void Comm::progress(Requests& pending) {
+  if (pending.empty()) return;
+  BlockedTimer t(stats_, 0);
+  on_requests(pending.handles_, [](int n, MPI_Request* r) {
+    int done = 0;
+    MPI_Testall(n, r, &done, MPI_STATUSES_IGNORE);
+  });
+}
+
+void Comm::wait(Requests& pending) {
+  if (pending.empty()) return;
+  BlockedTimer t(stats_, 0);
+  on_requests(pending.handles_,
+              [](int n, MPI_Request* r) { MPI_Waitall(n, r, MPI_STATUSES_IGNORE); });
+  pending.handles_.clear();
+}
+
+void Comm::reduce_scatter_sum(const float* data, const std::vector<int>& offsets, float* mine) {
+  std::vector<int> counts(size_);
+  for (int r = 0; r < size_; r++) counts[r] = offsets[r + 1] - offsets[r];
+  BlockedTimer t(stats_, std::size_t(offsets[size_] - offsets[0]) * sizeof(float));
+  MPI_Reduce_scatter(data + offsets[0], mine, counts.data(), MPI_FLOAT, MPI_SUM, to_c(handle_));
+}
+
+void Comm::allgather_in_place(float* data, const std::vector<int>& offsets) {
+  std::vector<int> counts(size_), displs(size_);
+  for (int r = 0; r < size_; r++) {
+    counts[r] = offsets[r + 1] - offsets[r];
+    displs[r] = offsets[r] - offsets[0];
+  }
+  BlockedTimer t(stats_, std::size_t(counts[rank_]) * sizeof(float));
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data + offsets[0], counts.data(), displs.data(),
+                 MPI_FLOAT, to_c(handle_));
+}
+
 double Comm::allreduce_scalar(double value, int op_handle) {
   BlockedTimer t(stats_, sizeof(double));
   MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_Op_f2c(op_handle), to_c(handle_));

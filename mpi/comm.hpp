@@ -27,6 +27,17 @@ struct CollectiveStats {
   std::uint64_t calls = 0;  // MPI calls made (one per bucket)
 };
 
+// Non-blocking collectives in flight (their MPI requests, held as Fortran handles).
+class Requests {
+ public:
+  bool empty() const { return handles_.empty(); }
+  std::size_t size() const { return handles_.size(); }
+
+ private:
+  friend class Comm;
+  std::vector<int> handles_;
+};
+
 class Comm {
  public:
   static Comm world();
@@ -57,6 +68,18 @@ class Comm {
   double allreduce_sum(double value);
   double allreduce_max(double value);
   double allreduce_min(double value);
+  // Non-blocking in-place sum (MPI_Iallreduce) of data[0, n), added to `pending`; data must not
+  // be touched until it completes. Starting costs no blocked time.
+  void start_allreduce_sum(float* data, std::size_t n, Requests& pending);
+  // Lets MPI progress the pending collectives (MPI_Testall); counted as blocked time.
+  void progress(Requests& pending);
+  // Waits for all of them (MPI_Waitall); counted as blocked time.
+  void wait(Requests& pending);
+  // ZeRO: rank r receives the sum over ranks of data[offsets[r], offsets[r+1]) into mine
+  // (MPI_Reduce_scatter); and every rank's part data[offsets[r], offsets[r+1]) is gathered in
+  // place into every rank's data (MPI_Allgatherv).
+  void reduce_scatter_sum(const float* data, const std::vector<int>& offsets, float* mine);
+  void allgather_in_place(float* data, const std::vector<int>& offsets);
   // Every rank's string at the root (rank order); other ranks get an empty vector.
   std::vector<std::string> gather_strings(const std::string& mine);
   std::string broadcast_string(const std::string& value);  // the root's value, everywhere

@@ -69,4 +69,4 @@ for size in "${sizes[@]}"; do
 done
 
 # Debian's matplotlib belongs to the system python, not to any other python3 on the PATH.
-/usr/bin/python3 "$root/scripts/plot_scaling.py" --mode "$mode" --out "$out/scaling" "${dirs[@]}"
+"$bin" report --scaling "$mode" --out "$out/scaling" "${dirs[@]}"

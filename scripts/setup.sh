@@ -14,8 +14,9 @@ packages=(
   libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fortunes-min fortunes   # the default English corpus: /usr/share/games/fortunes
-  python3 python3-jsonschema  # tests validate every report against docs/report.schema.json
-  python3 python3-matplotlib   # scripts/plot_scaling.py: the scaling study's plot
+  # Debian's python3 (/usr/bin/python3) with: jsonschema, for the tests' validation of every report
+  # against docs/report.schema.json; matplotlib, for scripts/plot_scaling.py
+  python3 python3-jsonschema python3-matplotlib
   # The cluster tests: a real Slurm (tests/e2e/slurm.sh) and network namespaces (netns_cluster, faults)
   slurmd slurmctld slurm-client munge iproute2
 )

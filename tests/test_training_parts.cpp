@@ -105,7 +105,7 @@ TEST(AdamW, FirstStepMovesBySignedLrPlusDecoupledDecay) {
   layout.add("b", {1}, /*decay=*/false);
   TrainingConfig t;
   t.weight_decay = 0.5;
-  AdamW opt(layout, t);
+  AdamW opt(layout, t, {{0, layout.total()}});
   float params[] = {1.0f, -2.0f, 3.0f};
   const float grads[] = {0.3f, -0.7f, 2.0f};
   opt.step(params, grads, 0.1, 1.0);

@@ -90,6 +90,8 @@ struct ParallelConfig {
   int dp = 1;
   int tp = 1;               // Megatron-style tensor parallelism (GQA attention only)
   double bucket_mib = 1.0;  // data-parallel gradient all-reduce bucket size
+  bool overlap = true;      // start each bucket's all-reduce as soon as backward has finished it
+  bool zero1 = false;       // ZeRO-1: optimizer state sharded over the data-parallel ranks
 };
 
 // Where each rank runs (topology/mapping.hpp): keep the launcher's binding, pack ranks onto

@@ -31,7 +31,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kExitFailure = 1;
 constexpr int kSchemaVersion = 2;
 
 const char* kUsage =

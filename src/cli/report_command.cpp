@@ -1,4 +1,8 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -28,13 +32,42 @@ json read_report(const std::string& dir) {
   return report;
 }
 
+// The scaling study's table and plot are drawn by scripts/plot_scaling.py with Debian's
+// python3-matplotlib (a plotting library is not the benchmark's substance). Run without a shell,
+// so directory names are passed as they are.
+int plot_scaling(const std::string& mode, const std::string& prefix, const std::vector<std::string>& dirs) {
+  std::vector<std::string> args = {"/usr/bin/python3", std::string(ELLM_SCRIPTS_DIR) + "/plot_scaling.py",
+                                   "--mode", mode, "--out", prefix};
+  args.insert(args.end(), dirs.begin(), dirs.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execv(argv[0], argv.data());
+    std::perror("efficientllm report: cannot run /usr/bin/python3 (install python3-matplotlib: scripts/setup.sh)");
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+    std::perror("efficientllm report: cannot start the plot");
+    return kExitFailure;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : kExitFailure;
+}
+
 }  // namespace
 
 int report_main(int argc, char** argv) {
   po::options_description desc("efficientllm report DIR... [options]");
   std::string format;
+  std::string scaling, out;
   desc.add_options()("help,h", "show this help")("format", po::value(&format)->default_value("md"),
-                                                 "md, csv or json");
+                                                 "md, csv or json")(
+      "scaling", po::value(&scaling),
+      "strong or weak: combine the reports of a scaling study (one DIR per size) into one table "
+      "and one plot of tokens/s, latency, communication share and efficiency against ideal")(
+      "out", po::value(&out), "with --scaling: output prefix, writes PREFIX.md and PREFIX.png");
   po::options_description hidden;
   hidden.add_options()("dir", po::value<std::vector<std::string>>());
   po::options_description all;
@@ -54,6 +87,10 @@ int report_main(int argc, char** argv) {
       throw po::error("--format: must be one of \"md\", \"csv\", \"json\"; got \"" + format + "\"");
     }
     if (!vm.count("dir")) throw po::error("missing the report directory argument (DIR...)");
+    if (vm.count("scaling") && scaling != "strong" && scaling != "weak") {
+      throw po::error("--scaling: must be \"strong\" or \"weak\"; got \"" + scaling + "\"");
+    }
+    if (vm.count("scaling") != vm.count("out")) throw po::error("--scaling and --out go together");
   } catch (const po::error& e) {
     std::cerr << "efficientllm report: " << e.what() << "\n" << desc << "\n";
     return kExitBadInput;
@@ -65,6 +102,7 @@ int report_main(int argc, char** argv) {
     return kExitBadInput;
   }
 
+  if (!scaling.empty()) return plot_scaling(scaling, out, vm["dir"].as<std::vector<std::string>>());
   if (reports.size() == 1) {
     const json& r = reports.front().second;
     std::cout << (format == "md" ? render_markdown(r) : format == "csv" ? render_csv(r) : r.dump(2) + "\n");

@@ -4,6 +4,7 @@
 
 namespace ellm::cli {
 
+constexpr int kExitFailure = 1;
 constexpr int kExitBadInput = 2;
 
 // efficientllm topo [--policy P] [--json]: the node's topology and the rank → package / NUMA /

@@ -155,6 +155,10 @@ void check_number(const Bounds& bounds, const Json& value, const std::string& po
   check_bounds(bounds, value, pointer, ctx);
 }
 
+void check_boolean(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_boolean()) ctx.fail(pointer, "must be true or false, got " + describe(value));
+}
+
 void check_choice(const std::vector<std::string>& choices, const Json& value,
                   const std::string& pointer, const Context& ctx) {
   if (value.is_string() && std::ranges::count(choices, value.get<std::string>()) > 0) return;
@@ -199,6 +203,8 @@ void check_as(const Bounds& bounds, const Json& value, const std::string& pointe
     check_corpus(value, pointer, ctx);
   else if constexpr (std::is_same_v<T, double>)
     check_number(bounds, value, pointer, ctx);
+  else if constexpr (std::is_same_v<T, bool>)
+    check_boolean(value, pointer, ctx);
   else
     check_integer<T>(bounds, value, pointer, ctx);
 }
@@ -304,6 +310,8 @@ const std::vector<FieldSpec>& fields() {
       parallel("dp", &ParallelConfig::dp, at_least(1)),
       parallel("tp", &ParallelConfig::tp, at_least(1)),
       parallel("bucket_mib", &ParallelConfig::bucket_mib, {.lo = 0, .lo_open = true, .hi = 1024}),
+      parallel("overlap", &ParallelConfig::overlap),
+      parallel("zero1", &ParallelConfig::zero1),
       topology("policy", &TopologyConfig::policy),
       // RAPL counters wrap within minutes at full load: they must be read at least once a minute.
       metrics("sample_period_ms", &MetricsConfig::sample_period_ms,

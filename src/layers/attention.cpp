@@ -44,6 +44,22 @@ void add_alibi(T* srow, const AttentionShape& s, int h, int i, int j0, Visible v
   for (int c = v.lo; c < v.hi; c++) srow[c] -= slope * T(i - (j0 + c));
 }
 
+// Zeroes a probability row outside the visible keys [v.lo, v.hi) (all of it when none is).
+template <class T>
+void zero_invisible(T* row, Visible v, int bc) {
+  std::fill(row, row + std::min(v.lo, bc), T(0));
+  std::fill(row + std::max(v.hi, v.lo), row + bc, T(0));
+}
+
+// S (br,bc) = scale · Q_i K_jᵀ for the query tile at i0 and the key tile at j0.
+template <class T>
+void score_tile(T* S, const HeadView<const T>& hv, const AttentionShape& s, T scale, int i0,
+                int br, int j0, int bc) {
+  const int R = s.row();
+  gemm<T>(false, true, br, bc, s.dk, scale, hv.q + size_t(i0) * R, R, hv.k + size_t(j0) * R, R,
+          T(0), S, bc);
+}
+
 // Per-thread scratch reused across calls, so the hot path does not allocate.
 template <class T>
 std::vector<T>& scratch(int slot, size_t n) {
@@ -75,8 +91,7 @@ void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, in
         // key tiles from the first key the tile's first query sees to its last query
         for (int j0 = s.first_key(i0) / tile * tile; j0 < i0 + br; j0 += tile) {
           const int bc = std::min(tile, s.T - j0);
-          gemm<T>(false, true, br, bc, dk, scale, hv.q + size_t(i0) * R, R, hv.k + size_t(j0) * R,
-                  R, T(0), S, bc);
+          score_tile(S, hv, s, scale, i0, br, j0, bc);
           for (int r = 0; r < br; r++) {
             T* srow = S + size_t(r) * bc;
             const Visible v = visible(s, i0 + r, j0, bc);
@@ -89,8 +104,7 @@ void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, in
               srow[c] = kernels::vexp(srow[c] - mx);
               sum += srow[c];
             }
-            std::fill(srow, srow + std::min(v.lo, bc), T(0));
-            std::fill(srow + std::max(v.hi, v.lo), srow + bc, T(0));
+            zero_invisible(srow, v, bc);
             l[r] = l[r] * correction + sum;
             m[r] = mx;
             T* arow = acc + size_t(r) * dv;
@@ -135,15 +149,13 @@ void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, cons
         const int i_end = s.window > 0 ? std::min(s.T, j0 + bc - 1 + s.window) : s.T;
         for (int i0 = j0; i0 < i_end; i0 += tile) {
           const int br = std::min(tile, s.T - i0);
-          gemm<T>(false, true, br, bc, dk, scale, hv.q + size_t(i0) * R, R, hv.k + size_t(j0) * R,
-                  R, T(0), P, bc);
+          score_tile(P, hv, s, scale, i0, br, j0, bc);
           for (int r = 0; r < br; r++) {
             T* prow = P + size_t(r) * bc;
             const Visible v = visible(s, i0 + r, j0, bc);
             add_alibi(prow, s, h, i0 + r, j0, v);
             for (int c = v.lo; c < v.hi; c++) prow[c] = kernels::vexp(prow[c] - L[i0 + r]);
-            std::fill(prow, prow + std::min(v.lo, bc), T(0));
-            std::fill(prow + std::max(v.hi, v.lo), prow + bc, T(0));
+            zero_invisible(prow, v, bc);
           }
           // dV_j += Pᵀ dO_i ;  dP = dO_i V_jᵀ
           gemm<T>(true, false, bc, dv, br, T(1), P, bc, dO + size_t(i0) * C, C, T(1),

@@ -16,14 +16,16 @@ using namespace layers;
 
 namespace {
 
-// Vaswani et al.'s fixed encoding: channel 2i is sin(t / 10000^(2i/C)), channel 2i+1 the cosine.
+// Vaswani et al.'s fixed encoding: channel 2i is sin(t / 10000^(2i/C)), channel 2i+1 the cosine,
+// scaled by `scale`. At amplitude 1 it would drown token embeddings initialised with std 0.02;
+// at the embeddings' init std it starts as strong as a learned table (the fair comparison).
 template <class T>
-std::vector<T> sinusoid_table(int Tn, int C) {
+std::vector<T> sinusoid_table(int Tn, int C, double scale) {
   std::vector<T> table(std::size_t(Tn) * C);
   for (int t = 0; t < Tn; t++) {
     for (int c = 0; c < C; c++) {
       const double angle = t / std::pow(10000.0, double(c - c % 2) / C);
-      table[std::size_t(t) * C + c] = T(c % 2 == 0 ? std::sin(angle) : std::cos(angle));
+      table[std::size_t(t) * C + c] = T(scale * (c % 2 == 0 ? std::sin(angle) : std::cos(angle)));
     }
   }
   return table;
@@ -43,7 +45,9 @@ GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
   params_.assign(pl_.arena.total(), T(0));
   grads_.assign(pl_.arena.total(), T(0));
   acts_.assign(al_.arena.total(), T(0));
-  if (cfg.positions == Positions::Sinusoidal) positions_ = sinusoid_table<T>(cfg.seq_len, cfg.d_model);
+  if (cfg.positions == Positions::Sinusoidal) {
+    positions_ = sinusoid_table<T>(cfg.seq_len, cfg.d_model, cfg.init_std);
+  }
 
   const std::size_t N = std::size_t(max_batch) * cfg.seq_len, C = cfg.d_model;
   std::size_t width = 0, mixer_scratch = 0;
@@ -188,7 +192,10 @@ void GPT<T>::block_backward(int l, const T* x, T* dres, int B) {
 }
 
 template <class T>
-void GPT<T>::backward() {
+void GPT<T>::backward(const std::function<void(int layer)>& grads_final) {
+  const auto final_from = [&](int layer) {
+    if (grads_final) grads_final(layer);
+  };
   if (batch_ == 0) throw std::logic_error("GPT::backward called before forward");
   const int B = batch_, Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = vocab_local_;
   T* dlogits = a(al_.logits);  // probabilities become their own gradient
@@ -199,12 +206,15 @@ void GPT<T>::backward() {
   std::fill(dres_, dres_ + std::size_t(N) * C, T(0));
   const T* x_last = cfg_.n_layers > 0 ? a(al_.blocks.back().res3) : a(al_.encoded);
   norm_backward(dres_, pl_.lnf_w, pl_.lnf_b, dln_, x_last, a(al_.lnf_mean), a(al_.lnf_rstd), N);
+  final_from(cfg_.n_layers);
   for (int l = cfg_.n_layers - 1; l >= 0; l--) {
     const T* x = l == 0 ? a(al_.encoded) : a(al_.blocks[l - 1].res3);
     block_backward(l, x, dres_, B);
+    final_from(l);
   }
   embedding_backward(g(pl_.wte), dres_, tokens_.data(), B, Tn, C, vocab_begin_, vocab_begin_ + vocab_local_);
   if (pl_.wpe != kAbsent) positions_backward(g(pl_.wpe), dres_, B, Tn, C);
+  final_from(-1);
   batch_ = 0;  // the probabilities were consumed: a second backward needs a new forward
 }
 

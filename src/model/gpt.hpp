@@ -4,6 +4,7 @@
 // T is float for training and double for the gradient-check reference.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "efficientllm/config.hpp"
@@ -24,8 +25,10 @@ class GPT {
 
   // tokens, targets (B,T) with B ≤ max_batch; returns the mean cross-entropy.
   double forward(const int* tokens, const int* targets, int B);
-  // Accumulates d(mean loss)/d(params) of the last forward into grads().
-  void backward();
+  // Accumulates d(mean loss)/d(params) of the last forward into grads(). grads_final(l) is called
+  // as soon as the gradients of every tensor of layer ≥ l are complete (TensorInfo::layer): L after
+  // the head and final norm, l after block l, -1 at the end — so their all-reduce can start.
+  void backward(const std::function<void(int layer)>& grads_final = {});
   void zero_grad();
 
   const ModelConfig& config() const { return cfg_; }
@@ -33,6 +36,7 @@ class GPT {
   const ParamLayout& param_layout() const { return pl_; }
   T* params() { return params_.data(); }
   T* grads() { return grads_.data(); }
+  const T* grads() const { return grads_.data(); }
   std::size_t num_params() const { return params_.size(); }
   std::size_t param_bytes() const { return params_.size() * sizeof(T); }
   std::size_t activation_bytes() const { return (acts_.size() + scratch_.size()) * sizeof(T); }

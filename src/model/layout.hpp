@@ -28,10 +28,14 @@ struct TensorInfo {
   std::size_t offset = 0;
   std::size_t numel = 0;
   bool decay = false;  // AdamW weight decay applies (matrices and embeddings, not biases or norms)
-  int layer = -1;      // block index, -1 for embeddings and the final norm
+  int layer = -1;      // position in the stack: -1 embeddings, 0…L−1 blocks, L the final norm
   std::vector<int> full_shape;  // the tensor at tp = 1
   Shard shard;
   bool replicated() const { return shard.dim < 0; }
+};
+
+struct ArenaRange {
+  std::size_t begin, end;  // [begin, end) of an arena
 };
 
 // Appends tensors back to back and remembers them by name.

@@ -52,8 +52,8 @@ ModelPlan<T> plan_model(const ModelConfig& m, int max_batch, const TensorParalle
     p.blocks.push_back(b);
     act.blocks.push_back(ba);
   }
-  p.lnf_w = pa.add("lnf.w", {C});
-  p.lnf_b = has_bias_norm ? pa.add("lnf.b", {C}) : kAbsent;
+  p.lnf_w = pa.add("lnf.w", {C}, false, m.n_layers);
+  p.lnf_b = has_bias_norm ? pa.add("lnf.b", {C}, false, m.n_layers) : kAbsent;
   act.lnf = aa.add("lnf", {N, C});
   act.lnf_mean = aa.add("lnf_mean", {N});
   act.lnf_rstd = aa.add("lnf_rstd", {N});

@@ -202,7 +202,12 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
         {"communication", component(pooled_comm, comm_mean)},
         {"tensor_parallel", component(pooled_tp, tp_mean)},
         {"data_parallel", component(pooled_dp, dp_mean)},
-        {"layout", {{"dp", run.parallel.dp}, {"tp", run.parallel.tp}}},
+        {"layout",
+         {{"dp", run.parallel.dp},
+          {"tp", run.parallel.tp},
+          {"overlap", run.parallel.overlap && !run.parallel.zero1 && run.parallel.dp > 1},
+          {"zero1", run.parallel.zero1 && run.parallel.dp > 1},
+          {"bucket_mib", run.parallel.bucket_mib}}},
         {"communication_share", step.mean > 0 ? comm_share_mean / step.mean : 0.0},
         {"note", "step: per iteration the slowest rank; compute/communication: every rank's iterations pooled; "
                  "communication = tensor_parallel (all-reduces inside forward/backward) + data_parallel "

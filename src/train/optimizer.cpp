@@ -23,9 +23,24 @@ double clip_scale(double norm, double max_norm) {
   return (max_norm > 0.0 && norm > max_norm) ? max_norm / norm : 1.0;
 }
 
-AdamW::AdamW(const ArenaLayout& layout, const TrainingConfig& t)
-    : layout_(layout), beta1_(t.beta1), beta2_(t.beta2), eps_(t.adam_eps),
-      weight_decay_(t.weight_decay), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {}
+double shared_square_sum(const ArenaLayout& layout, const float* grads,
+                         const std::vector<ArenaRange>& ranges, int tp_size) {
+  double squares = 0.0;
+  for_each_piece(layout, ranges, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
+    const double n = global_norm(grads + b, e - b);
+    squares += n * n / (t.replicated() ? tp_size : t.shard.replicas);
+  });
+  return squares;
+}
+
+AdamW::AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<ArenaRange> owned)
+    : layout_(layout), owned_(std::move(owned)), beta1_(t.beta1), beta2_(t.beta2),
+      eps_(t.adam_eps), weight_decay_(t.weight_decay) {
+  std::size_t n = 0;
+  for (const ArenaRange& r : owned_) n += r.end - r.begin;
+  m_.assign(n, 0.0f);
+  v_.assign(n, 0.0f);
+}
 
 void AdamW::step(float* params, const float* grads, double lr, double grad_scale) {
   t_ += 1;
@@ -33,19 +48,21 @@ void AdamW::step(float* params, const float* grads, double lr, double grad_scale
   const float c1 = float(1.0 / (1.0 - std::pow(beta1_, t_)));  // bias corrections
   const float c2 = float(1.0 / (1.0 - std::pow(beta2_, t_)));
   const float lr_f = float(lr), eps = float(eps_);
-  for (const TensorInfo& t : layout_.tensors()) {
+  std::size_t moment = 0;  // the moments of the owned pieces, back to back
+  for_each_piece(layout_, owned_, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
     const float wd = t.decay ? float(weight_decay_) : 0.0f;
-    float* p = params + t.offset;
-    const float* g = grads + t.offset;
-    float* m = m_.data() + t.offset;
-    float* v = v_.data() + t.offset;
-    for (std::size_t i = 0; i < t.numel; i++) {
+    float* p = params + b;
+    const float* g = grads + b;
+    float* m = m_.data() + moment;
+    float* v = v_.data() + moment;
+    for (std::size_t i = 0; i < e - b; i++) {
       const float gi = g[i] * gs;
       m[i] = b1 * m[i] + (1.0f - b1) * gi;
       v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
       p[i] -= lr_f * ((m[i] * c1) / (std::sqrt(v[i] * c2) + eps) + wd * p[i]);
     }
-  }
+    moment += e - b;
+  });
 }
 
 }  // namespace ellm

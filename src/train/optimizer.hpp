@@ -1,6 +1,7 @@
 // AdamW (Loshchilov & Hutter) over the flat parameter arena, the learning-rate schedule
 // (linear warm-up, cosine decay to min_lr) and global-norm gradient clipping.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -12,14 +13,22 @@ namespace ellm {
 // lr at step s (0-based): linear warm-up over warmup_steps, then cosine from lr to min_lr at the last step.
 double learning_rate(const TrainingConfig& t, int step);
 
-// L2 norm of the whole gradient arena, accumulated in double.
+// L2 norm of n gradients, accumulated in double.
 double global_norm(const float* grads, std::size_t n);
+// Σ g² over the parts of the arena in `ranges`, each tensor's squares divided by the number of
+// tensor-parallel ranks holding the same copy (tp_size for replicated tensors), so that summing
+// over the tensor-parallel group (and, with ZeRO-1, the data-parallel one) counts every
+// gradient of the model once.
+double shared_square_sum(const ArenaLayout& layout, const float* grads,
+                         const std::vector<ArenaRange>& ranges, int tp_size);
 // The factor that brings the norm down to max_norm (1 when it is already below, or max_norm == 0).
 double clip_scale(double norm, double max_norm);
 
 class AdamW {
  public:
-  AdamW(const ArenaLayout& layout, const TrainingConfig& t);
+  // Updates the parts of the arena in `owned` (the whole arena, or a ZeRO-1 shard); its moments
+  // cover only those.
+  AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<ArenaRange> owned);
   // params -= lr · (m̂ / (√v̂ + eps) + wd · params) with g = grads · grad_scale; wd only where
   // the tensor's `decay` flag is set.
   void step(float* params, const float* grads, double lr, double grad_scale);
@@ -27,9 +36,21 @@ class AdamW {
 
  private:
   const ArenaLayout& layout_;
+  std::vector<ArenaRange> owned_;
   double beta1_, beta2_, eps_, weight_decay_;
   std::vector<float> m_, v_;
   int t_ = 0;
 };
+
+// Calls f(tensor, begin, end) for each piece [begin, end) of the ranges that lies in one tensor.
+template <class F>
+void for_each_piece(const ArenaLayout& layout, const std::vector<ArenaRange>& ranges, F f) {
+  for (const ArenaRange& r : ranges) {
+    for (const TensorInfo& t : layout.tensors()) {
+      const std::size_t b = std::max(r.begin, t.offset), e = std::min(r.end, t.offset + t.numel);
+      if (b < e) f(t, b, e);
+    }
+  }
+}
 
 }  // namespace ellm

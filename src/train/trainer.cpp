@@ -6,6 +6,7 @@
 
 #include "model/gpt.hpp"
 #include "mpi/grid.hpp"
+#include "train/grad_sync.hpp"
 #include "train/optimizer.hpp"
 #include "util/rng.hpp"
 
@@ -46,16 +47,15 @@ TensorParallel<float> tensor_parallel(mpi::Comm& tp, std::size_t bucket_bytes) {
   return ctx;
 }
 
-// The gradient's global L2 norm: each rank sums the squares of its share (a tensor replicated
-// on k tensor-parallel ranks counts 1/k on each), the group adds them up.
-double global_grad_norm(const GPT<float>& model, const float* grads, mpi::Comm& tp) {
-  double squares = 0.0;
-  for (const TensorInfo& t : model.param_layout().arena.tensors()) {
-    const double n = global_norm(grads + t.offset, t.numel);
-    const int copies = t.replicated() ? tp.size() : t.shard.replicas;
-    squares += n * n / copies;
-  }
-  return std::sqrt(tp.size() > 1 ? tp.allreduce_sum(squares) : squares);
+// The gradient's global L2 norm: each rank sums the squares of its share (its ZeRO-1 parts; a
+// tensor replicated on k tensor-parallel ranks counting 1/k on each), the groups add them up.
+double global_grad_norm(const GPT<float>& model, const GradientSync& sync, mpi::ProcessGrid& grid,
+                        bool zero1) {
+  double squares = shared_square_sum(model.param_layout().arena, model.grads(), sync.owned(),
+                                     grid.tp.size());
+  if (grid.tp.size() > 1) squares = grid.tp.allreduce_sum(squares);
+  if (zero1 && grid.dp.size() > 1) squares = grid.dp.allreduce_sum(squares);
+  return std::sqrt(squares);
 }
 
 }  // namespace
@@ -71,7 +71,9 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
 
   GPT<float> model(run.model, rows, tensor_parallel(grid.tp, bucket_bytes));
   model.init_params(derive_seed(t.seed, 0));  // same seed everywhere: shards of one model
-  AdamW opt(model.param_layout().arena, t);
+  GradientSync sync(model.param_layout().arena, bucket_bytes, run.parallel.overlap,
+                    run.parallel.zero1, grid.dp);
+  AdamW opt(model.param_layout().arena, t, sync.owned());
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
   std::vector<int> tokens(std::size_t(rows) * run.model.seq_len), targets(tokens.size());
 
@@ -98,15 +100,16 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     sampler.train_batch(step, grid.dp.rank() * rows, rows, tokens.data(), targets.data());
     model.zero_grad();
     const double local_loss = model.forward(tokens.data(), targets.data(), rows);
-    model.backward();
-    if (dp > 1) grid.dp.allreduce_sum(model.grads(), model.num_params(), bucket_bytes);
+    model.backward([&](int layer) { sync.grads_final_from(layer, model.grads()); });
+    sync.finish(model.grads());
     StepSample s;
-    s.dp_seconds = grid.dp.stats().seconds - dp0;
     // Average over replicas and clip in one scale: each replica's loss is a mean over its rows.
-    const double norm = global_grad_norm(model, model.grads(), grid.tp) / dp;
+    const double norm = global_grad_norm(model, sync, grid, run.parallel.zero1) / dp;
     const double scale = clip_scale(norm, t.grad_clip) / dp;
     s.lr = learning_rate(t, step);
     opt.step(model.params(), model.grads(), s.lr, scale);
+    sync.gather_params(model.params());
+    s.dp_seconds = grid.dp.stats().seconds - dp0;
     s.loss = dp > 1 ? grid.dp.allreduce_sum(local_loss) / dp : local_loss;
     s.grad_norm = norm;
     s.seconds = now_seconds() - t0;

@@ -1,0 +1,53 @@
+// Data-parallel gradient synchronisation: the schedule of the gradient all-reduce.
+//
+// Buckets are contiguous slices of the gradient arena of at most bucket_bytes, formed in reverse
+// arena order — final norm, last block … first block, embeddings — the order backward finishes
+// them in (TensorInfo::layer: -1 embeddings, 0…L−1 blocks, L the final norm).
+// - Overlap: a bucket's non-blocking all-reduce starts as soon as backward has finished every
+//   layer it holds, and MPI is given a chance to progress it after each later layer; finish()
+//   waits for the rest. What finish() still waits for is the communication the overlap did not
+//   hide.
+// - ZeRO-1 (Rajbhandari et al. 2020): each rank owns an equal part of every bucket. Gradients are
+//   reduce-scattered after backward (not overlapped), the optimizer updates only the owned parts
+//   (its moments cover nothing else), and the updated parameters are all-gathered.
+// - Neither: one blocking all-reduce per bucket after backward.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "model/layout.hpp"
+#include "mpi/comm.hpp"
+
+namespace ellm {
+
+class GradientSync {
+ public:
+  GradientSync(const ArenaLayout& params, std::size_t bucket_bytes, bool overlap, bool zero1,
+               mpi::Comm& dp);
+
+  bool overlapped() const { return overlap_; }
+  // Backward has finished every layer ≥ `layer`: start the buckets that became final.
+  void grads_final_from(int layer, float* grads);
+  // After backward: grads hold the sum over replicas — all of them, or with ZeRO-1 the owned parts.
+  void finish(float* grads);
+  // The parts of the arena this rank updates: all of it, or with ZeRO-1 its part of each bucket.
+  const std::vector<ArenaRange>& owned() const { return owned_; }
+  // After the update, with ZeRO-1: every owner's parameters to every rank.
+  void gather_params(float* params);
+
+ private:
+  struct Bucket {
+    std::size_t begin, end;
+    int layer;                // the lowest layer it holds: final once backward is done with it
+    std::vector<int> parts;   // ZeRO-1: rank r owns [parts[r], parts[r+1])
+    bool started = false;
+  };
+  std::vector<Bucket> buckets_;  // in the order backward finishes them
+  std::vector<ArenaRange> owned_;
+  bool overlap_, zero1_;
+  mpi::Comm& dp_;
+  mpi::Requests pending_;
+  std::vector<float> part_;  // ZeRO-1: one bucket part, reduced
+};
+
+}  // namespace ellm
