@@ -212,7 +212,12 @@ const BadJob kBadJobs[] = {
      "data, parallel, topology, metrics)"},
     {"GridUnknownField", R"({"name": "x", "grid": {"parallel.pd": [1]}})",
      "/grid/parallel.pd: unknown field; did you mean \"parallel.dp\"? (allowed: parallel.dp, "
-     "parallel.tp, parallel.bucket_mib, parallel.overlap, parallel.zero1)"},
+     "parallel.tp, parallel.bucket_mib, parallel.overlap, parallel.zero1, "
+     "parallel.sequence_parallel)"},
+    {"SequenceParallelSplitsTokens",
+     R"({"name": "x", "defaults": {"model": {"seq_len": 255}, "parallel": {"tp": 2, "sequence_parallel": true}}})",
+     "/defaults/parallel/sequence_parallel: sequence parallelism splits every sequence's tokens over the "
+     "tp ranks: seq_len (255) must be divisible by tp (2)"},
     {"BoolField", R"({"name": "x", "defaults": {"parallel": {"zero1": 1}}})",
      "/defaults/parallel/zero1: must be true or false, got number 1"},
     {"PolicyNotAChoice", R"({"name": "x", "defaults": {"topology": {"policy": "spread"}}})",
@@ -365,7 +370,8 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
                         "/usr/share/games/fortunes/wisdom", "/usr/share/games/fortunes/people",
                         "/usr/share/games/fortunes/humorists", "/usr/share/games/fortunes/science"],
              "val_fraction": 0.05},
-    "parallel": {"dp": 1, "tp": 1, "bucket_mib": 1.0, "overlap": true, "zero1": false},
+    "parallel": {"dp": 1, "tp": 1, "bucket_mib": 1.0, "overlap": true, "zero1": false,
+                 "sequence_parallel": false},
     "topology": {"policy": "inherit"},
     "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0}})"));
 }

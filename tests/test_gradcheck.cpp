@@ -102,12 +102,12 @@ TEST(GradCheck, EmbeddingOfOneVocabularyShardAndPositions) {
   Vec out(B * T * C);
   auto loss = [&] {
     layers::embedding_forward(out.data(), tokens.data(), wte.data(), B, T, C, v0, v1);
-    layers::positions_forward(out.data(), wpe.data(), B, T, C);
+    layers::positions_forward(out.data(), wpe.data(), B * T, 0, T, C);
     return weighted_sum(out, w);
   };
   Vec dwte(wte.size(), 0.0), dwpe(T * C, 0.0);
   layers::embedding_backward(dwte.data(), w.data(), tokens.data(), B, T, C, v0, v1);
-  layers::positions_backward(dwpe.data(), w.data(), B, T, C);
+  layers::positions_backward(dwpe.data(), w.data(), B * T, 0, T, C);
   expect_gradient_matches(wte, dwte, loss, "dwte");
   expect_gradient_matches(wpe, dwpe, loss, "dwpe");
 }

@@ -29,9 +29,25 @@ class ThreadGroup {
     }
     sync_.arrive_and_wait();
   }
-  TensorParallel<double> member(int rank) {
+  // Every rank's buffer (n each), concatenated in rank order into full.
+  void all_gather(int rank, const double* mine, double* full, std::size_t n) {
+    buffers_[rank].assign(mine, mine + n);
+    sync_.arrive_and_wait();
+    for (int r = 0; r < size_; r++) std::copy(buffers_[r].begin(), buffers_[r].end(), full + r * n);
+    sync_.arrive_and_wait();
+  }
+  TensorParallel<double> member(int rank, bool sequence) {
     TensorParallel<double> tp;
     tp.shard = {rank, size_};
+    tp.sequence = sequence;
+    tp.reduce_scatter = [this, rank](const double* full, double* mine, std::size_t n) {
+      std::vector<double> summed(full, full + n * size_);
+      all_reduce(rank, summed.data(), summed.size(), std::plus<>());
+      std::copy_n(summed.data() + rank * n, n, mine);
+    };
+    tp.all_gather = [this, rank](const double* mine, double* full, std::size_t n) {
+      all_gather(rank, mine, full, n);
+    };
     tp.sum = [this, rank](double* x, std::size_t n) { all_reduce(rank, x, n, std::plus<>()); };
     tp.max = [this, rank](double* x, std::size_t n) {
       all_reduce(rank, x, n, [](double a, double b) { return std::max(a, b); });
@@ -61,16 +77,18 @@ Batch random_batch(const ModelConfig& m, int B) {
 struct Case {
   ModelConfig model;
   int tp;
+  bool sequence_parallel = false;
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
-  *os << "tp=" << c.tp << " H=" << c.model.n_heads << " Hkv=" << c.model.kv_heads();
+  *os << "tp=" << c.tp << " sp=" << c.sequence_parallel << " H=" << c.model.n_heads
+      << " Hkv=" << c.model.kv_heads();
 }
 
 class TensorParallelModel : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TensorParallelModel, EveryRankMatchesItsShardOfTheFullModel) {
-  const auto [m, tp] = GetParam();
+  const auto [m, tp, sequence] = GetParam();
   const int B = 2;
   const Batch batch = random_batch(m, B);
   GPT<double> full(m, B);
@@ -85,7 +103,7 @@ TEST_P(TensorParallelModel, EveryRankMatchesItsShardOfTheFullModel) {
   std::vector<std::thread> threads;
   for (int r = 0; r < tp; r++) {
     threads.emplace_back([&, r] {
-      shards[r] = std::make_unique<GPT<double>>(m, B, group.member(r));
+      shards[r] = std::make_unique<GPT<double>>(m, B, group.member(r, sequence));
       shards[r]->init_params(9);
       losses[r] = shards[r]->forward(batch.tokens.data(), batch.targets.data(), B);
       shards[r]->backward();
@@ -138,10 +156,15 @@ INSTANTIATE_TEST_SUITE_P(
                       // kv heads replicated: fewer kv heads than tensor-parallel ranks
                       Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 1), 2},
                       Case{small(Norm::LayerNorm, Activation::GELU, Positions::None, 4, 1), 4},
-                      Case{small(Norm::RMSNorm, Activation::GELU, Positions::RoPE, 4, 2), 4}),
+                      Case{small(Norm::RMSNorm, Activation::GELU, Positions::RoPE, 4, 2), 4},
+                      // sequence parallelism: the residual stream's rows split over the ranks
+                      Case{small(Norm::LayerNorm, Activation::GELU, Positions::Learned, 4, 0), 2, true},
+                      Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 1), 4, true},
+                      Case{small(Norm::LayerNorm, Activation::GELU, Positions::Sinusoidal, 4, 2), 2, true}),
     [](const ::testing::TestParamInfo<Case>& i) {
-      return "tp" + std::to_string(i.param.tp) + "_H" + std::to_string(i.param.model.n_heads) + "_KV" +
-             std::to_string(i.param.model.kv_heads()) + "_" + std::to_string(i.index);
+      return "tp" + std::to_string(i.param.tp) + (i.param.sequence_parallel ? "_sp" : "") + "_H" +
+             std::to_string(i.param.model.n_heads) + "_KV" + std::to_string(i.param.model.kv_heads()) +
+             "_" + std::to_string(i.index);
     });
 
 }  // namespace

@@ -92,6 +92,7 @@ struct ParallelConfig {
   double bucket_mib = 1.0;  // data-parallel gradient all-reduce bucket size
   bool overlap = true;      // start each bucket's all-reduce as soon as backward has finished it
   bool zero1 = false;       // ZeRO-1: optimizer state sharded over the data-parallel ranks
+  bool sequence_parallel = false;  // with tp > 1: norms and residuals on 1/tp of the tokens
 };
 
 // Where each rank runs (topology/mapping.hpp): keep the launcher's binding, pack ranks onto

@@ -312,6 +312,7 @@ const std::vector<FieldSpec>& fields() {
       parallel("bucket_mib", &ParallelConfig::bucket_mib, {.lo = 0, .lo_open = true, .hi = 1024}),
       parallel("overlap", &ParallelConfig::overlap),
       parallel("zero1", &ParallelConfig::zero1),
+      parallel("sequence_parallel", &ParallelConfig::sequence_parallel),
       topology("policy", &TopologyConfig::policy),
       // RAPL counters wrap within minutes at full load: they must be read at least once a minute.
       metrics("sample_period_ms", &MetricsConfig::sample_period_ms,
@@ -400,7 +401,8 @@ void check_attention(const ModelConfig& m, const Require& require) {
 
 // What a tensor-parallel split needs: whole heads, whole slices of d_ff and of the vocabulary.
 template <class Require>
-void check_tensor_parallel(const ModelConfig& m, int tp, const Require& require) {
+void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
+                           const Require& require) {
   if (tp == 1) return;
   require(m.attention == AttentionKind::GQA, {"parallel.tp", "model.attention"},
           cat("tensor parallelism (tp = ", tp, ") supports attention \"gqa\" (MHA, GQA, MQA) only; "
@@ -415,6 +417,9 @@ void check_tensor_parallel(const ModelConfig& m, int tp, const Require& require)
           cat("d_ff (", m.d_ff, ") must be divisible by tp (", tp, ")"));
   require(m.vocab_size % tp == 0, {"parallel.tp"},
           cat("the vocabulary (", m.vocab_size, ") must be divisible by tp (", tp, ")"));
+  require(!sequence_parallel || m.seq_len % tp == 0, {"parallel.sequence_parallel", "model.seq_len"},
+          cat("sequence parallelism splits every sequence's tokens over the tp ranks: seq_len (",
+              m.seq_len, ") must be divisible by tp (", tp, ")"));
 }
 
 // The rules between fields, checked on the merged run, first broken rule reported.
@@ -435,7 +440,7 @@ void check_consistency(const RunConfig& run, const Origins& origins, const Conte
           cat("with positions \"rope\" the head dimension d_model / n_heads (", m.d_model, " / ",
               m.n_heads, " = ", m.d_model / m.n_heads, ") must be even"));
   check_attention(m, require);
-  check_tensor_parallel(m, run.parallel.tp, require);
+  check_tensor_parallel(m, run.parallel.tp, run.parallel.sequence_parallel, require);
   require(t.min_lr <= t.lr, {"training.min_lr", "training.lr"},
           cat("min_lr (", t.min_lr, ") must be <= lr (", t.lr, ")"));
   require(t.warmup_steps <= t.steps, {"training.warmup_steps", "training.steps"},

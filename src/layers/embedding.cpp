@@ -32,26 +32,28 @@ void embedding_backward(T* dwte, const T* dout, const int* tokens, int B, int Tn
 }
 
 template <class T>
-void positions_forward(T* out, const T* pos, int B, int Tn, int C) {
-  for (int b = 0; b < B; b++) {
-    for (std::size_t i = 0; i < std::size_t(Tn) * C; i++)
-      out[std::size_t(b) * Tn * C + i] += pos[i];
+void positions_forward(T* out, const T* pos, int rows, int first_row, int Tn, int C) {
+  for (int i = 0; i < rows; i++) {
+    const T* p = pos + std::size_t((first_row + i) % Tn) * C;
+    T* y = out + std::size_t(i) * C;
+    for (int c = 0; c < C; c++) y[c] += p[c];
   }
 }
 
 template <class T>
-void positions_backward(T* dpos, const T* dout, int B, int Tn, int C) {
-  for (int b = 0; b < B; b++) {
-    for (std::size_t i = 0; i < std::size_t(Tn) * C; i++)
-      dpos[i] += dout[std::size_t(b) * Tn * C + i];
+void positions_backward(T* dpos, const T* dout, int rows, int first_row, int Tn, int C) {
+  for (int i = 0; i < rows; i++) {
+    T* dp = dpos + std::size_t((first_row + i) % Tn) * C;
+    const T* dy = dout + std::size_t(i) * C;
+    for (int c = 0; c < C; c++) dp[c] += dy[c];
   }
 }
 
 #define ELLM_INSTANTIATE(T)                                                               \
   template void embedding_forward<T>(T*, const int*, const T*, int, int, int, int, int);  \
   template void embedding_backward<T>(T*, const T*, const int*, int, int, int, int, int); \
-  template void positions_forward<T>(T*, const T*, int, int, int);                        \
-  template void positions_backward<T>(T*, const T*, int, int, int);
+  template void positions_forward<T>(T*, const T*, int, int, int, int);                    \
+  template void positions_backward<T>(T*, const T*, int, int, int, int);
 ELLM_INSTANTIATE(float)
 ELLM_INSTANTIATE(double)
 #undef ELLM_INSTANTIATE

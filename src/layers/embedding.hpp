@@ -14,11 +14,12 @@ template <class T>
 void embedding_backward(T* dwte, const T* dout, const int* tokens, int B, int Tn, int C,
                         int vocab_begin, int vocab_end);
 
-// out (B,T,C) += pos[t] with pos (T,C)
+// out (rows,C) += pos[(first_row + i) mod T] for row i, pos (T,C): rows of a (B,T) batch
+// flattened, starting at global row first_row (a sequence-parallel shard starts mid-batch).
 template <class T>
-void positions_forward(T* out, const T* pos, int B, int Tn, int C);
-// dpos (T,C) += Σ_b dout[b,t]
+void positions_forward(T* out, const T* pos, int rows, int first_row, int Tn, int C);
+// dpos (T,C) += the rows' gradients at their positions
 template <class T>
-void positions_backward(T* dpos, const T* dout, int B, int Tn, int C);
+void positions_backward(T* dpos, const T* dout, int rows, int first_row, int Tn, int C);
 
 }  // namespace ellm::layers

@@ -57,6 +57,7 @@ GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
   }
   mixer_scratch_.assign(mixer_scratch, T(0));
   ce_rows_.assign(3 * N, T(0));
+  if (tp_.sequence_parallel()) full_.assign(N * C, T(0));
   const std::size_t sizes[] = {N * C, N * C, N * width, N * fc_in_width(cfg) / tp_.shard.size,
                                N * std::size_t(ff_local_)};
   T** views[] = {&dres_, &dln_, &datty_, &dfch_, &dfch_act_};
@@ -111,52 +112,96 @@ void GPT<T>::norm_backward(T* dinp, std::size_t w, std::size_t b, const T* dout,
   }
 }
 
+// The residual stream's rows on this rank: all N, or its 1/tp under sequence parallelism.
+template <class T>
+int GPT<T>::stream_rows(int B) const {
+  return tp_.sequence_parallel() ? B * cfg_.seq_len / tp_.shard.size : B * cfg_.seq_len;
+}
+
+// Where a row-parallel layer writes its partial sums (N,C): the shard's own buffer, summed in
+// place, or (sequence parallelism) the full-size scratch, then reduce-scattered onto the rows.
+template <class T>
+T* GPT<T>::partial_out(T* rows) {
+  return tp_.sequence_parallel() ? full_.data() : rows;
+}
+template <class T>
+void GPT<T>::sum_partials(T* partial, T* rows, int B) {
+  const std::size_t C = cfg_.d_model;
+  if (tp_.sequence_parallel()) {
+    tp_.reduce_scatter(partial, rows, std::size_t(stream_rows(B)) * C);
+  } else {
+    tp_.all_reduce_sum(rows, std::size_t(B) * cfg_.seq_len * C);
+  }
+}
+// The (N,C) input of a column-parallel layer: the rows themselves, or gathered into `full`.
+template <class T>
+const T* GPT<T>::gather_rows(const T* rows, T* full, int B) {
+  if (!tp_.sequence_parallel()) return rows;
+  tp_.all_gather(rows, full, std::size_t(stream_rows(B)) * cfg_.d_model);
+  return full;
+}
+// A norm's weight gradient from this rank's rows only (sequence parallelism): sum over the group.
+template <class T>
+void GPT<T>::sum_norm_grads(std::size_t w, std::size_t b) {
+  if (!tp_.sequence_parallel()) return;
+  tp_.all_reduce_sum(g(w), cfg_.d_model);
+  if (b != kAbsent) tp_.all_reduce_sum(g(b), cfg_.d_model);
+}
+
 template <class T>
 void GPT<T>::block_forward(int l, const T* x, int B) {
-  const int C = cfg_.d_model, N = B * cfg_.seq_len, F = ff_local_, Fin = fc_in_width(cfg_) / tp_.shard.size;
+  const int C = cfg_.d_model, N = B * cfg_.seq_len, R = stream_rows(B), F = ff_local_,
+            Fin = fc_in_width(cfg_) / tp_.shard.size;
   const BlockParams& bp = pl_.blocks[l];
   const BlockActs& ba = al_.blocks[l];
   const int W = mixers_[l]->width();
   const bool bias_here = tp_.shard.rank == 0;  // row-parallel outputs are summed: add biases once
 
-  norm_forward(a(ba.ln1), a(ba.ln1_mean), a(ba.ln1_rstd), x, bp.ln1_w, bp.ln1_b, N);
-  mixers_[l]->forward(arenas(), a(ba.ln1), a(ba.atty), B);                      // (N,W)
-  T* res2 = a(ba.res2);
-  linear_forward(res2, a(ba.atty), p(bp.attn_out_w), bias_here ? p(bp.attn_out_b) : nullptr, N, W, C);
-  tp_.all_reduce_sum(res2, std::size_t(N) * C);  // row-parallel: sum the heads' contributions
-  for (std::size_t i = 0; i < std::size_t(N) * C; i++) res2[i] += x[i];
-  norm_forward(a(ba.ln2), a(ba.ln2_mean), a(ba.ln2_rstd), res2, bp.ln2_w, bp.ln2_b, N);
-  linear_forward(a(ba.fch), a(ba.ln2), p(bp.fc_w), p(bp.fc_b), N, C, Fin);      // (N,F_in)
+  norm_forward(a(ba.ln1), a(ba.ln1_mean), a(ba.ln1_rstd), x, bp.ln1_w, bp.ln1_b, R);
+  const T* ln1 = gather_rows(a(ba.ln1), a(ba.ln1_full), B);                       // (N,C)
+  mixers_[l]->forward(arenas(), ln1, a(ba.atty), B);                               // (N,W)
+  T* res2 = a(ba.res2);                                                            // (R,C)
+  T* attn_out = partial_out(res2);
+  linear_forward(attn_out, a(ba.atty), p(bp.attn_out_w), bias_here ? p(bp.attn_out_b) : nullptr, N, W, C);
+  sum_partials(attn_out, res2, B);  // row-parallel: sum the heads' contributions
+  for (std::size_t i = 0; i < std::size_t(R) * C; i++) res2[i] += x[i];
+  norm_forward(a(ba.ln2), a(ba.ln2_mean), a(ba.ln2_rstd), res2, bp.ln2_w, bp.ln2_b, R);
+  const T* ln2 = gather_rows(a(ba.ln2), a(ba.ln2_full), B);                       // (N,C)
+  linear_forward(a(ba.fch), ln2, p(bp.fc_w), p(bp.fc_b), N, C, Fin);              // (N,F_in)
   if (cfg_.activation == Activation::SwiGLU) {
     swiglu_forward(a(ba.fch_act), a(ba.fch), N, F);
   } else {
     gelu_forward(a(ba.fch_act), a(ba.fch), long(N) * F);
   }
-  T* res3 = a(ba.res3);
-  linear_forward(res3, a(ba.fch_act), p(bp.fc_out_w), bias_here ? p(bp.fc_out_b) : nullptr, N, F, C);
-  tp_.all_reduce_sum(res3, std::size_t(N) * C);
-  for (std::size_t i = 0; i < std::size_t(N) * C; i++) res3[i] += res2[i];
+  T* res3 = a(ba.res3);                                                            // (R,C)
+  T* mlp_out = partial_out(res3);
+  linear_forward(mlp_out, a(ba.fch_act), p(bp.fc_out_w), bias_here ? p(bp.fc_out_b) : nullptr, N, F, C);
+  sum_partials(mlp_out, res3, B);
+  for (std::size_t i = 0; i < std::size_t(R) * C; i++) res3[i] += res2[i];
 }
 
 template <class T>
 double GPT<T>::forward(const int* tokens, const int* targets, int B) {
   if (B < 1 || B > max_batch_) throw std::invalid_argument("GPT::forward: batch exceeds max_batch");
-  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = vocab_local_;
+  const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, R = stream_rows(B), V = vocab_local_;
   batch_ = B;
   tokens_.assign(tokens, tokens + N);
   targets_.assign(targets, targets + N);
 
-  embedding_forward(a(al_.encoded), tokens, p(pl_.wte), B, Tn, C, vocab_begin_, vocab_begin_ + vocab_local_);
-  tp_.all_reduce_sum(a(al_.encoded), std::size_t(N) * C);  // vocabulary-parallel lookup
+  T* encoded = a(al_.encoded);  // (R,C)
+  T* lookup = partial_out(encoded);
+  embedding_forward(lookup, tokens, p(pl_.wte), B, Tn, C, vocab_begin_, vocab_begin_ + vocab_local_);
+  sum_partials(lookup, encoded, B);  // vocabulary-parallel lookup
   const T* positions = positions_.empty() ? p(pl_.wpe) : positions_.data();
-  if (positions) positions_forward(a(al_.encoded), positions, B, Tn, C);
-  const T* x = a(al_.encoded);
+  if (positions) positions_forward(encoded, positions, R, first_row(B), Tn, C);
+  const T* x = encoded;
   for (int l = 0; l < cfg_.n_layers; l++) {
     block_forward(l, x, B);
     x = a(al_.blocks[l].res3);
   }
-  norm_forward(a(al_.lnf), a(al_.lnf_mean), a(al_.lnf_rstd), x, pl_.lnf_w, pl_.lnf_b, N);
-  linear_forward(a(al_.logits), a(al_.lnf), p(pl_.wte), static_cast<T*>(nullptr), N, C, V);
+  norm_forward(a(al_.lnf), a(al_.lnf_mean), a(al_.lnf_rstd), x, pl_.lnf_w, pl_.lnf_b, R);
+  const T* lnf = gather_rows(a(al_.lnf), a(al_.lnf_full), B);  // (N,C)
+  linear_forward(a(al_.logits), lnf, p(pl_.wte), static_cast<T*>(nullptr), N, C, V);
   const TensorParallel<T>& tp = tp_;
   return crossentropy_forward<T>(
       a(al_.logits), a(al_.losses), targets, N, V, vocab_begin_, ce_rows_.data(),
@@ -166,28 +211,36 @@ double GPT<T>::forward(const int* tokens, const int* targets, int B) {
 
 template <class T>
 void GPT<T>::block_backward(int l, const T* x, T* dres, int B) {
-  const int C = cfg_.d_model, N = B * cfg_.seq_len, F = ff_local_, Fin = fc_in_width(cfg_) / tp_.shard.size;
+  const int C = cfg_.d_model, N = B * cfg_.seq_len, R = stream_rows(B), F = ff_local_,
+            Fin = fc_in_width(cfg_) / tp_.shard.size;
   const BlockParams& bp = pl_.blocks[l];
   const BlockActs& ba = al_.blocks[l];
   const int W = mixers_[l]->width();
 
-  // dres holds d(res3); res3 = res2 + mlp(ln2(res2))
-  linear_backward(dfch_act_, g(bp.fc_out_w), g(bp.fc_out_b), dres, a(ba.fch_act), p(bp.fc_out_w), N,
+  // dres (R,C) holds d(res3); res3 = res2 + mlp(ln2(res2)). The row-parallel output's gradient is
+  // the gathered dres (reduce-scatter's backward is an all-gather).
+  const T* dmlp = gather_rows(dres, full_.data(), B);                               // (N,C)
+  linear_backward(dfch_act_, g(bp.fc_out_w), g(bp.fc_out_b), dmlp, a(ba.fch_act), p(bp.fc_out_w), N,
                   F, C);
   if (cfg_.activation == Activation::SwiGLU) {
     swiglu_backward(dfch_, a(ba.fch), dfch_act_, N, F);
   } else {
     gelu_backward(dfch_, a(ba.fch), dfch_act_, long(N) * F);
   }
-  linear_backward(dln_, g(bp.fc_w), g(bp.fc_b), dfch_, a(ba.ln2), p(bp.fc_w), N, C, Fin);
-  tp_.all_reduce_sum(dln_, std::size_t(N) * C);  // column-parallel: sum the slices' input gradients
-  norm_backward(dres, bp.ln2_w, bp.ln2_b, dln_, a(ba.res2), a(ba.ln2_mean), a(ba.ln2_rstd), N);
+  T* dln2 = partial_out(dln_);  // column-parallel: the slices' input gradients are summed
+  linear_backward(dln2, g(bp.fc_w), g(bp.fc_b), dfch_, a(ba.ln2_full), p(bp.fc_w), N, C, Fin);
+  sum_partials(dln2, dln_, B);
+  norm_backward(dres, bp.ln2_w, bp.ln2_b, dln_, a(ba.res2), a(ba.ln2_mean), a(ba.ln2_rstd), R);
+  sum_norm_grads(bp.ln2_w, bp.ln2_b);
   // dres holds d(res2); res2 = x + attn_out(mixer(ln1(x)))
-  linear_backward(datty_, g(bp.attn_out_w), g(bp.attn_out_b), dres, a(ba.atty), p(bp.attn_out_w),
+  const T* dattn = gather_rows(dres, full_.data(), B);
+  linear_backward(datty_, g(bp.attn_out_w), g(bp.attn_out_b), dattn, a(ba.atty), p(bp.attn_out_w),
                   N, W, C);
-  mixers_[l]->backward(arenas(), a(ba.ln1), a(ba.atty), datty_, dln_, B);
-  tp_.all_reduce_sum(dln_, std::size_t(N) * C);
-  norm_backward(dres, bp.ln1_w, bp.ln1_b, dln_, x, a(ba.ln1_mean), a(ba.ln1_rstd), N);
+  T* dln1 = partial_out(dln_);
+  mixers_[l]->backward(arenas(), a(ba.ln1_full), a(ba.atty), datty_, dln1, B);
+  sum_partials(dln1, dln_, B);
+  norm_backward(dres, bp.ln1_w, bp.ln1_b, dln_, x, a(ba.ln1_mean), a(ba.ln1_rstd), R);
+  sum_norm_grads(bp.ln1_w, bp.ln1_b);
   // dres holds d(x)
 }
 
@@ -197,23 +250,29 @@ void GPT<T>::backward(const std::function<void(int layer)>& grads_final) {
     if (grads_final) grads_final(layer);
   };
   if (batch_ == 0) throw std::logic_error("GPT::backward called before forward");
-  const int B = batch_, Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, V = vocab_local_;
+  const int B = batch_, Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, R = stream_rows(B),
+            V = vocab_local_;
   T* dlogits = a(al_.logits);  // probabilities become their own gradient
   crossentropy_backward(dlogits, targets_.data(), N, V, vocab_begin_);
-  linear_backward(dln_, g(pl_.wte), static_cast<T*>(nullptr), dlogits, a(al_.lnf), p(pl_.wte), N,
-                  C, V);
-  tp_.all_reduce_sum(dln_, std::size_t(N) * C);  // vocabulary-parallel head
-  std::fill(dres_, dres_ + std::size_t(N) * C, T(0));
+  T* dlnf = partial_out(dln_);  // vocabulary-parallel head: summed over the vocabulary shards
+  linear_backward(dlnf, g(pl_.wte), static_cast<T*>(nullptr), dlogits, a(al_.lnf_full), p(pl_.wte),
+                  N, C, V);
+  sum_partials(dlnf, dln_, B);
+  std::fill(dres_, dres_ + std::size_t(R) * C, T(0));
   const T* x_last = cfg_.n_layers > 0 ? a(al_.blocks.back().res3) : a(al_.encoded);
-  norm_backward(dres_, pl_.lnf_w, pl_.lnf_b, dln_, x_last, a(al_.lnf_mean), a(al_.lnf_rstd), N);
+  norm_backward(dres_, pl_.lnf_w, pl_.lnf_b, dln_, x_last, a(al_.lnf_mean), a(al_.lnf_rstd), R);
+  sum_norm_grads(pl_.lnf_w, pl_.lnf_b);
   final_from(cfg_.n_layers);
   for (int l = cfg_.n_layers - 1; l >= 0; l--) {
     const T* x = l == 0 ? a(al_.encoded) : a(al_.blocks[l - 1].res3);
     block_backward(l, x, dres_, B);
     final_from(l);
   }
-  embedding_backward(g(pl_.wte), dres_, tokens_.data(), B, Tn, C, vocab_begin_, vocab_begin_ + vocab_local_);
-  if (pl_.wpe != kAbsent) positions_backward(g(pl_.wpe), dres_, B, Tn, C);
+  // Replicated embeddings take their gradient from every row, so every rank computes the same.
+  const T* dembed = gather_rows(dres_, full_.data(), B);  // (N,C)
+  embedding_backward(g(pl_.wte), dembed, tokens_.data(), B, Tn, C, vocab_begin_,
+                     vocab_begin_ + vocab_local_);
+  if (pl_.wpe != kAbsent) positions_backward(g(pl_.wpe), dembed, N, 0, Tn, C);
   final_from(-1);
   batch_ = 0;  // the probabilities were consumed: a second backward needs a new forward
 }

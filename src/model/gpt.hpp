@@ -51,6 +51,13 @@ class GPT {
                      const T* mean, const T* rstd, int N);
   void block_forward(int l, const T* x, int B);
   void block_backward(int l, const T* x, T* dres, int B);
+  // Tensor- and sequence-parallel plumbing (sequence parallelism: tensor_parallel.hpp).
+  int stream_rows(int B) const;
+  int first_row(int B) const { return tp_.sequence_parallel() ? tp_.shard.rank * stream_rows(B) : 0; }
+  T* partial_out(T* rows);
+  void sum_partials(T* partial, T* rows, int B);
+  const T* gather_rows(const T* rows, T* full, int B);
+  void sum_norm_grads(std::size_t w, std::size_t b);
 
   ModelConfig cfg_;
   int max_batch_;
@@ -64,6 +71,7 @@ class GPT {
   // Activation gradients, reused by every block: dres, dln (N,C); datty (N,width); dfch (N,F_in);
   // dfch_act (N,d_ff); and the mixers' backward workspace.
   std::vector<T> scratch_, mixer_scratch_, ce_rows_;
+  std::vector<T> full_;  // (N,C) under sequence parallelism: partial sums and gathered rows
   T *dres_, *dln_, *datty_, *dfch_, *dfch_act_;
   std::vector<int> tokens_, targets_;
   int batch_ = 0;

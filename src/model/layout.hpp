@@ -74,21 +74,25 @@ struct ParamLayout {
 };
 
 struct BlockActs {
-  std::size_t ln1, ln1_mean, ln1_rstd;  // (N,C), (N), (N)
+  // The residual stream's rows: R = N, or N/tp under sequence parallelism.
+  std::size_t ln1, ln1_mean, ln1_rstd;  // (R,C), (R), (R)
+  std::size_t ln1_full;                 // (N,C) the mixer's input: ln1 gathered (ln1 itself at R = N)
   // the attention mixer's saved activations are declared here
   std::size_t atty;                     // (N, mixer width)
-  std::size_t res2;                     // (N,C) residual after attention
-  std::size_t ln2, ln2_mean, ln2_rstd;  // (N,C), (N), (N)
+  std::size_t res2;                     // (R,C) residual after attention
+  std::size_t ln2, ln2_mean, ln2_rstd;  // (R,C), (R), (R)
+  std::size_t ln2_full;                 // (N,C) the MLP's input: ln2 gathered (or ln2)
   std::size_t fch, fch_act;             // (N,F_in), (N,d_ff)
-  std::size_t res3;                     // (N,C) block output
+  std::size_t res3;                     // (R,C) block output
 };
 
 // Activations for a micro-batch of B sequences of length T (N = B·T).
 struct ActLayout {
   ArenaLayout arena;
-  std::size_t encoded;  // (N,C)
+  std::size_t encoded;  // (R,C)
   std::vector<BlockActs> blocks;
-  std::size_t lnf, lnf_mean, lnf_rstd;  // (N,C), (N), (N)
+  std::size_t lnf, lnf_mean, lnf_rstd;  // (R,C), (R), (R)
+  std::size_t lnf_full;                 // (N,C) the head's input: lnf gathered (or lnf)
   std::size_t logits;                   // (N,V): logits → probabilities → dlogits
   std::size_t losses;                   // (N)
 };

@@ -35,11 +35,22 @@ struct TpShard {
   }
 };
 
+// Sequence parallelism (Korthikanti et al. 2022): between the tensor-parallel layers — norms,
+// residual adds, their saved activations — each rank keeps only its 1/tp of the rows (tokens).
+// A row-parallel output is reduce-scattered onto the row shards instead of all-reduced, and a
+// column-parallel input all-gathered from them.
 template <class T>
 struct TensorParallel {
   TpShard shard;
+  bool sequence = false;
   std::function<void(T*, std::size_t)> sum;  // in place, element-wise across the group
   std::function<void(T*, std::size_t)> max;
+  // full (size·n) summed across the group; this rank's block [rank·n, (rank+1)·n) into mine (n)
+  std::function<void(const T* full, T* mine, std::size_t n)> reduce_scatter;
+  // every rank's block (n) into full (size·n), in rank order
+  std::function<void(const T* mine, T* full, std::size_t n)> all_gather;
+
+  bool sequence_parallel() const { return sequence && shard.size > 1; }
   void all_reduce_sum(T* x, std::size_t n) const {
     if (shard.size > 1) sum(x, n);
   }

@@ -207,6 +207,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
           {"tp", run.parallel.tp},
           {"overlap", run.parallel.overlap && !run.parallel.zero1 && run.parallel.dp > 1},
           {"zero1", run.parallel.zero1 && run.parallel.dp > 1},
+          {"sequence_parallel", run.parallel.sequence_parallel && run.parallel.tp > 1},
           {"bucket_mib", run.parallel.bucket_mib}}},
         {"communication_share", step.mean > 0 ? comm_share_mean / step.mean : 0.0},
         {"note", "step: per iteration the slowest rank; compute/communication: every rank's iterations pooled; "

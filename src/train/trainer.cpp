@@ -1,5 +1,6 @@
 #include "train/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -39,9 +40,22 @@ double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingCo
 }
 
 // The model's view of the tensor-parallel communicator.
-TensorParallel<float> tensor_parallel(mpi::Comm& tp, std::size_t bucket_bytes) {
+TensorParallel<float> tensor_parallel(mpi::Comm& tp, std::size_t bucket_bytes, bool sequence) {
   TensorParallel<float> ctx;
   ctx.shard = {tp.rank(), tp.size()};
+  ctx.sequence = sequence;
+  const auto equal_parts = [&tp](std::size_t n) {
+    std::vector<int> offsets;
+    for (int r = 0; r <= tp.size(); r++) offsets.push_back(int(n) * r);
+    return offsets;
+  };
+  ctx.reduce_scatter = [&tp, equal_parts](const float* full, float* mine, std::size_t n) {
+    tp.reduce_scatter_sum(full, equal_parts(n), mine);
+  };
+  ctx.all_gather = [&tp, equal_parts](const float* mine, float* full, std::size_t n) {
+    std::copy_n(mine, n, full + n * tp.rank());
+    tp.allgather_in_place(full, equal_parts(n));
+  };
   ctx.sum = [&tp, bucket_bytes](float* x, std::size_t n) { tp.allreduce_sum(x, n, bucket_bytes); };
   ctx.max = [&tp](float* x, std::size_t n) { tp.allreduce_max(x, n); };
   return ctx;
@@ -69,7 +83,8 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   const int rows = t.batch_size / dp;  // this replica's micro-batch
   const std::size_t bucket_bytes = std::size_t(run.parallel.bucket_mib * 1024 * 1024);
 
-  GPT<float> model(run.model, rows, tensor_parallel(grid.tp, bucket_bytes));
+  GPT<float> model(run.model, rows,
+                   tensor_parallel(grid.tp, bucket_bytes, run.parallel.sequence_parallel));
   model.init_params(derive_seed(t.seed, 0));  // same seed everywhere: shards of one model
   GradientSync sync(model.param_layout().arena, bucket_bytes, run.parallel.overlap,
                     run.parallel.zero1, grid.dp);
