@@ -14,10 +14,7 @@ MPI_Comm to_c(int handle) { return MPI_Comm_f2c(handle); }
 // Times one blocking call into the communicator's statistics.
 class BlockedTimer {
  public:
-  BlockedTimer(CollectiveStats& s, std::size_t bytes) : s_(s), start_(MPI_Wtime()) {
-    s_.bytes += bytes;
-    s_.calls += 1;
-  }
+  explicit BlockedTimer(CollectiveStats& s) : s_(s), start_(MPI_Wtime()) {}
   ~BlockedTimer() { s_.seconds += MPI_Wtime() - start_; }
 
  private:
@@ -49,14 +46,10 @@ Comm::Comm(int fortran_handle, bool owned) : handle_(fortran_handle) {
       MPI_Comm_free(&c);
     });
   }
+  // Local queries only: constructing a Comm is never a collective (a rank can build one alone).
   MPI_Comm c = to_c(handle_);
   MPI_Comm_rank(c, &rank_);
   MPI_Comm_size(c, &size_);
-  MPI_Comm node;
-  MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
-  MPI_Comm_rank(node, &local_rank_);
-  MPI_Comm_size(node, &local_size_);
-  MPI_Comm_free(&node);
 }
 
 Comm Comm::split_node() const {
@@ -79,12 +72,12 @@ std::string Comm::host() const {
 }
 
 void Comm::barrier() {
-  BlockedTimer t(stats_, 0);
+  BlockedTimer t(stats_);
   MPI_Barrier(to_c(handle_));
 }
 
 void Comm::barrier_sleeping(double poll_seconds) {
-  BlockedTimer t(stats_, 0);
+  BlockedTimer t(stats_);
   MPI_Request request;
   MPI_Ibarrier(to_c(handle_), &request);
   const timespec pause{0, long(poll_seconds * 1e9)};
@@ -96,7 +89,7 @@ void Comm::allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes, i
   const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(T));
   for (std::size_t off = 0; off < n; off += per_bucket) {
     const std::size_t count = std::min(per_bucket, n - off);
-    BlockedTimer t(stats_, count * sizeof(T));
+    BlockedTimer t(stats_);
     MPI_Allreduce(MPI_IN_PLACE, data + off, int(count), datatype<T>(), MPI_Op_f2c(op_handle),
                   to_c(handle_));
   }
@@ -116,8 +109,6 @@ void Comm::allreduce_max(double* data, std::size_t n) {
 }
 
 void Comm::start_allreduce_sum(float* data, std::size_t n, Requests& pending) {
-  stats_.bytes += n * sizeof(float);
-  stats_.calls += 1;
   MPI_Request request;
   MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, to_c(handle_), &request);
   pending.handles_.push_back(MPI_Request_c2f(request));
@@ -136,7 +127,7 @@ void on_requests(std::vector<int>& handles, F call) {
 
 void Comm::progress(Requests& pending) {
   if (pending.empty()) return;
-  BlockedTimer t(stats_, 0);
+  BlockedTimer t(stats_);
   on_requests(pending.handles_, [](int n, MPI_Request* r) {
     int done = 0;
     MPI_Testall(n, r, &done, MPI_STATUSES_IGNORE);
@@ -145,7 +136,7 @@ void Comm::progress(Requests& pending) {
 
 void Comm::wait(Requests& pending) {
   if (pending.empty()) return;
-  BlockedTimer t(stats_, 0);
+  BlockedTimer t(stats_);
   on_requests(pending.handles_,
               [](int n, MPI_Request* r) { MPI_Waitall(n, r, MPI_STATUSES_IGNORE); });
   pending.handles_.clear();
@@ -154,23 +145,23 @@ void Comm::wait(Requests& pending) {
 void Comm::reduce_scatter_sum(const float* data, const std::vector<int>& offsets, float* mine) {
   std::vector<int> counts(size_);
   for (int r = 0; r < size_; r++) counts[r] = offsets[r + 1] - offsets[r];
-  BlockedTimer t(stats_, std::size_t(offsets[size_] - offsets[0]) * sizeof(float));
-  MPI_Reduce_scatter(data + offsets[0], mine, counts.data(), MPI_FLOAT, MPI_SUM, to_c(handle_));
+  BlockedTimer t(stats_);
+  MPI_Reduce_scatter(data, mine, counts.data(), MPI_FLOAT, MPI_SUM, to_c(handle_));
 }
 
 void Comm::allgather_in_place(float* data, const std::vector<int>& offsets) {
   std::vector<int> counts(size_), displs(size_);
   for (int r = 0; r < size_; r++) {
     counts[r] = offsets[r + 1] - offsets[r];
-    displs[r] = offsets[r] - offsets[0];
+    displs[r] = offsets[r];
   }
-  BlockedTimer t(stats_, std::size_t(counts[rank_]) * sizeof(float));
-  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data + offsets[0], counts.data(), displs.data(),
+  BlockedTimer t(stats_);
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displs.data(),
                  MPI_FLOAT, to_c(handle_));
 }
 
 double Comm::allreduce_scalar(double value, int op_handle) {
-  BlockedTimer t(stats_, sizeof(double));
+  BlockedTimer t(stats_);
   MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_Op_f2c(op_handle), to_c(handle_));
   return value;
 }
@@ -179,7 +170,7 @@ double Comm::allreduce_max(double value) { return allreduce_scalar(value, MPI_Op
 double Comm::allreduce_min(double value) { return allreduce_scalar(value, MPI_Op_c2f(MPI_MIN)); }
 
 std::vector<std::string> Comm::gather_strings(const std::string& mine) {
-  BlockedTimer t(stats_, mine.size());
+  BlockedTimer t(stats_);
   int len = int(mine.size());
   std::vector<int> lens(is_root() ? size_ : 0), displs(is_root() ? size_ : 0);
   MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, to_c(handle_));
@@ -200,7 +191,7 @@ std::vector<std::string> Comm::gather_strings(const std::string& mine) {
 }
 
 std::string Comm::broadcast_string(const std::string& value) {
-  BlockedTimer t(stats_, value.size());
+  BlockedTimer t(stats_);
   int len = int(value.size());
   MPI_Bcast(&len, 1, MPI_INT, 0, to_c(handle_));
   std::string out = is_root() ? value : std::string(len, '\0');

@@ -22,16 +22,13 @@ class Session {
 };
 
 struct CollectiveStats {
-  double seconds = 0.0;     // time blocked in collectives
-  std::uint64_t bytes = 0;  // payload bytes contributed by this rank
-  std::uint64_t calls = 0;  // MPI calls made (one per bucket)
+  double seconds = 0.0;  // time blocked in collectives
 };
 
 // Non-blocking collectives in flight (their MPI requests, held as Fortran handles).
 class Requests {
  public:
   bool empty() const { return handles_.empty(); }
-  std::size_t size() const { return handles_.size(); }
 
  private:
   friend class Comm;
@@ -50,8 +47,6 @@ class Comm {
   int rank() const { return rank_; }
   int size() const { return size_; }
   bool is_root() const { return rank_ == 0; }
-  int local_rank() const { return local_rank_; }  // among the ranks sharing this node
-  int local_size() const { return local_size_; }
   std::string host() const;
 
   void barrier();
@@ -75,9 +70,10 @@ class Comm {
   void progress(Requests& pending);
   // Waits for all of them (MPI_Waitall); counted as blocked time.
   void wait(Requests& pending);
-  // ZeRO: rank r receives the sum over ranks of data[offsets[r], offsets[r+1]) into mine
-  // (MPI_Reduce_scatter); and every rank's part data[offsets[r], offsets[r+1]) is gathered in
-  // place into every rank's data (MPI_Allgatherv).
+  // Parts of one buffer, rank r's being data[offsets[r], offsets[r+1]) (offsets from data, so
+  // the counts are ints however large the arena): rank r receives the sum over ranks of its part
+  // into mine (MPI_Reduce_scatter); every rank's part is gathered in place into every rank's data
+  // (MPI_Allgatherv).
   void reduce_scatter_sum(const float* data, const std::vector<int>& offsets, float* mine);
   void allgather_in_place(float* data, const std::vector<int>& offsets);
   // Every rank's string at the root (rank order); other ranks get an empty vector.
@@ -86,7 +82,6 @@ class Comm {
 
 
   const CollectiveStats& stats() const { return stats_; }
-  void reset_stats() { stats_ = {}; }
 
  private:
   explicit Comm(int fortran_handle, bool owned = false);
@@ -96,7 +91,7 @@ class Comm {
 
   int handle_;
   std::shared_ptr<void> owner_;  // frees a communicator this Comm created (not the world's)
-  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  int rank_ = 0, size_ = 1;
   CollectiveStats stats_;
 };
 

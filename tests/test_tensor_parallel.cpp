@@ -91,22 +91,28 @@ TEST_P(TensorParallelModel, EveryRankMatchesItsShardOfTheFullModel) {
   const auto [m, tp, sequence] = GetParam();
   const int B = 2;
   const Batch batch = random_batch(m, B);
+  // Two forward/backward passes without zero_grad: gradients must accumulate (the replicated-kv
+  // and sequence-parallel norm reductions sum only each pass's own contribution).
   GPT<double> full(m, B);
   full.init_params(9);
-  const double full_loss = full.forward(batch.tokens.data(), batch.targets.data(), B);
-  full.backward();
+  double full_loss = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    full_loss = full.forward(batch.tokens.data(), batch.targets.data(), B);
+    full.backward();
+  }
 
   ThreadGroup group(tp);
   std::vector<double> losses(tp);
-  std::vector<std::vector<double>> grads(tp);
   std::vector<std::unique_ptr<GPT<double>>> shards(tp);
   std::vector<std::thread> threads;
   for (int r = 0; r < tp; r++) {
     threads.emplace_back([&, r] {
       shards[r] = std::make_unique<GPT<double>>(m, B, group.member(r, sequence));
       shards[r]->init_params(9);
-      losses[r] = shards[r]->forward(batch.tokens.data(), batch.targets.data(), B);
-      shards[r]->backward();
+      for (int pass = 0; pass < 2; pass++) {
+        losses[r] = shards[r]->forward(batch.tokens.data(), batch.targets.data(), B);
+        shards[r]->backward();
+      }
     });
   }
   for (std::thread& t : threads) t.join();

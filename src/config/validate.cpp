@@ -309,7 +309,7 @@ const std::vector<FieldSpec>& fields() {
       data("val_fraction", &DataConfig::val_fraction, {.lo = 0, .lo_open = true, .hi = 0.5}),
       parallel("dp", &ParallelConfig::dp, at_least(1)),
       parallel("tp", &ParallelConfig::tp, at_least(1)),
-      parallel("bucket_mib", &ParallelConfig::bucket_mib, {.lo = 0, .lo_open = true, .hi = 1024}),
+      parallel("bucket_mib", &ParallelConfig::bucket_mib, {.lo = 1.0 / 1024, .hi = 1024}),
       parallel("overlap", &ParallelConfig::overlap),
       parallel("zero1", &ParallelConfig::zero1),
       parallel("sequence_parallel", &ParallelConfig::sequence_parallel),

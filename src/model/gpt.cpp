@@ -102,13 +102,36 @@ void GPT<T>::norm_forward(T* out, T* mean, T* rstd, const T* inp, std::size_t w,
   }
 }
 
+// Under sequence parallelism a rank's rows give only part of a norm's weight gradient: the group
+// sums this backward's contribution (the delta, so that gradients accumulated before stay right).
 template <class T>
 void GPT<T>::norm_backward(T* dinp, std::size_t w, std::size_t b, const T* dout, const T* inp,
                            const T* mean, const T* rstd, int N) {
+  const int C = cfg_.d_model;
+  const bool shared = tp_.sequence_parallel();
+  const std::size_t gains[] = {w, b};
+  if (shared) {
+    norm_before_.clear();
+    for (std::size_t t : gains) {
+      if (t != kAbsent) norm_before_.insert(norm_before_.end(), g(t), g(t) + C);
+    }
+  }
   if (cfg_.norm == Norm::LayerNorm) {
-    layernorm_backward(dinp, g(w), g(b), dout, inp, p(w), mean, rstd, N, cfg_.d_model);
+    layernorm_backward(dinp, g(w), g(b), dout, inp, p(w), mean, rstd, N, C);
   } else {
-    rmsnorm_backward(dinp, g(w), dout, inp, p(w), rstd, N, cfg_.d_model);
+    rmsnorm_backward(dinp, g(w), dout, inp, p(w), rstd, N, C);
+  }
+  if (!shared) return;
+  norm_delta_.resize(C);
+  std::size_t k = 0;
+  for (std::size_t t : gains) {
+    if (t == kAbsent) continue;
+    T* grad = g(t);
+    const T* before = norm_before_.data() + k;
+    for (int c = 0; c < C; c++) norm_delta_[c] = grad[c] - before[c];  // this backward's part
+    tp_.all_reduce_sum(norm_delta_.data(), C);
+    for (int c = 0; c < C; c++) grad[c] = before[c] + norm_delta_[c];
+    k += C;
   }
 }
 
@@ -140,14 +163,6 @@ const T* GPT<T>::gather_rows(const T* rows, T* full, int B) {
   tp_.all_gather(rows, full, std::size_t(stream_rows(B)) * cfg_.d_model);
   return full;
 }
-// A norm's weight gradient from this rank's rows only (sequence parallelism): sum over the group.
-template <class T>
-void GPT<T>::sum_norm_grads(std::size_t w, std::size_t b) {
-  if (!tp_.sequence_parallel()) return;
-  tp_.all_reduce_sum(g(w), cfg_.d_model);
-  if (b != kAbsent) tp_.all_reduce_sum(g(b), cfg_.d_model);
-}
-
 template <class T>
 void GPT<T>::block_forward(int l, const T* x, int B) {
   const int C = cfg_.d_model, N = B * cfg_.seq_len, R = stream_rows(B), F = ff_local_,
@@ -231,7 +246,6 @@ void GPT<T>::block_backward(int l, const T* x, T* dres, int B) {
   linear_backward(dln2, g(bp.fc_w), g(bp.fc_b), dfch_, a(ba.ln2_full), p(bp.fc_w), N, C, Fin);
   sum_partials(dln2, dln_, B);
   norm_backward(dres, bp.ln2_w, bp.ln2_b, dln_, a(ba.res2), a(ba.ln2_mean), a(ba.ln2_rstd), R);
-  sum_norm_grads(bp.ln2_w, bp.ln2_b);
   // dres holds d(res2); res2 = x + attn_out(mixer(ln1(x)))
   const T* dattn = gather_rows(dres, full_.data(), B);
   linear_backward(datty_, g(bp.attn_out_w), g(bp.attn_out_b), dattn, a(ba.atty), p(bp.attn_out_w),
@@ -240,7 +254,6 @@ void GPT<T>::block_backward(int l, const T* x, T* dres, int B) {
   mixers_[l]->backward(arenas(), a(ba.ln1_full), a(ba.atty), datty_, dln1, B);
   sum_partials(dln1, dln_, B);
   norm_backward(dres, bp.ln1_w, bp.ln1_b, dln_, x, a(ba.ln1_mean), a(ba.ln1_rstd), R);
-  sum_norm_grads(bp.ln1_w, bp.ln1_b);
   // dres holds d(x)
 }
 
@@ -261,7 +274,6 @@ void GPT<T>::backward(const std::function<void(int layer)>& grads_final) {
   std::fill(dres_, dres_ + std::size_t(R) * C, T(0));
   const T* x_last = cfg_.n_layers > 0 ? a(al_.blocks.back().res3) : a(al_.encoded);
   norm_backward(dres_, pl_.lnf_w, pl_.lnf_b, dln_, x_last, a(al_.lnf_mean), a(al_.lnf_rstd), R);
-  sum_norm_grads(pl_.lnf_w, pl_.lnf_b);
   final_from(cfg_.n_layers);
   for (int l = cfg_.n_layers - 1; l >= 0; l--) {
     const T* x = l == 0 ? a(al_.encoded) : a(al_.blocks[l - 1].res3);

@@ -32,14 +32,17 @@ class GPT {
   void zero_grad();
 
   const ModelConfig& config() const { return cfg_; }
-  const TensorParallel<T>& tensor_parallel() const { return tp_; }
   const ParamLayout& param_layout() const { return pl_; }
   T* params() { return params_.data(); }
   T* grads() { return grads_.data(); }
   const T* grads() const { return grads_.data(); }
   std::size_t num_params() const { return params_.size(); }
   std::size_t param_bytes() const { return params_.size() * sizeof(T); }
-  std::size_t activation_bytes() const { return (acts_.size() + scratch_.size()) * sizeof(T); }
+  // Saved activations and every workspace of forward and backward.
+  std::size_t activation_bytes() const {
+    return (acts_.size() + scratch_.size() + mixer_scratch_.size() + full_.size() + ce_rows_.size()) *
+           sizeof(T);
+  }
 
  private:
   T* p(std::size_t off) { return off == kAbsent ? nullptr : params_.data() + off; }
@@ -57,7 +60,6 @@ class GPT {
   T* partial_out(T* rows);
   void sum_partials(T* partial, T* rows, int B);
   const T* gather_rows(const T* rows, T* full, int B);
-  void sum_norm_grads(std::size_t w, std::size_t b);
 
   ModelConfig cfg_;
   int max_batch_;
@@ -72,6 +74,8 @@ class GPT {
   // dfch_act (N,d_ff); and the mixers' backward workspace.
   std::vector<T> scratch_, mixer_scratch_, ce_rows_;
   std::vector<T> full_;  // (N,C) under sequence parallelism: partial sums and gathered rows
+  // Sequence parallelism: a norm's gradients before its backward (2C), and its contribution (C).
+  std::vector<T> norm_before_, norm_delta_;
   T *dres_, *dln_, *datty_, *dfch_, *dfch_act_;
   std::vector<int> tokens_, targets_;
   int batch_ = 0;

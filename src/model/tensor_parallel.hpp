@@ -1,5 +1,5 @@
 // Megatron-style tensor parallelism as the model sees it: which shard this rank holds, and the
-// two collectives its layers need. The trainer fills the collectives from the tensor-parallel
+// collectives its layers need. The trainer fills the collectives from the tensor-parallel
 // MPI communicator; tests fill them with in-process threads. With size 1 they are never called.
 //
 // Sharding (Shoeybi et al. 2019): the attention's fused qkv and the MLP's first projection are

@@ -61,6 +61,7 @@ json rank_record(const RunRecord& rec, const RankContext& ctx) {
           {"comm_seconds", comm_s},
           {"wall_seconds", rec.wall_seconds},
           {"param_fingerprint", rec.param_fingerprint},
+          {"replicated_fingerprint", rec.replicated_fingerprint},
           {"arena_bytes", rec.arena_bytes}};
 }
 
@@ -79,9 +80,10 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   std::vector<double> tokens_s, flops_s, step_mean, compute_mean, comm_mean, pcu, amu, rss_mean,
       rss_peak, tracked_peak, available, rss_hwm;
   json rank_rows = json::array(), raw_steps = json::array(), raw_comms = json::array(), series = json::array();
-  // Data parallelism must keep the ranks that hold the same shard bit-identical.
+  // Data parallelism must keep the ranks that hold the same shard bit-identical, and tensor
+  // parallelism the tensors every rank of a group holds whole. Null where no two ranks share one.
   std::map<int, json> shard_fingerprint;
-  bool replicas_identical = true;
+  bool replicas_identical = true, replicated_identical = true;
   for (int i = 0; i < n_ranks; i++) {
     const json& r = ranks[i];
     raw_steps.push_back(r["step_seconds"]);
@@ -153,6 +155,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                          {"param_fingerprint", r["param_fingerprint"]}});
     const auto [first, inserted] = shard_fingerprint.emplace(r["tp_rank"].get<int>(), r["param_fingerprint"]);
     replicas_identical = replicas_identical && (inserted || first->second == r["param_fingerprint"]);
+    replicated_identical = replicated_identical && r["replicated_fingerprint"] == ranks[0]["replicated_fingerprint"];
   }
 
   const Summary step = summarize(measured(cluster_step, warmup));
@@ -242,7 +245,8 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
       {"nodes", nodes["nodes"]},
       {"oversubscribed", std::ranges::any_of(nodes["nodes"], [](const json& n) { return n["oversubscribed"].get<bool>(); })},
       {"wall_seconds", root.wall_seconds},
-      {"replicas_identical", replicas_identical},
+      {"replicas_identical", run.parallel.dp > 1 ? json(replicas_identical) : json(nullptr)},
+      {"replicated_tensors_identical", n_ranks > 1 ? json(replicated_identical) : json(nullptr)},
       {"ranks", rank_rows},
       {"samples",
        {{"step_seconds_per_rank", raw_steps},

@@ -28,10 +28,10 @@ GradientSync::GradientSync(const ArenaLayout& params, std::size_t bucket_bytes, 
     return;
   }
   std::size_t largest = 0;
-  for (Bucket& b : buckets_) {
+  for (Bucket& b : buckets_) {  // a bucket holds ≤ 1024 MiB (validation): its offsets fit an int
     const std::size_t n = b.end - b.begin;
-    for (int r = 0; r <= dp.size(); r++) b.parts.push_back(int(b.begin + n * r / dp.size()));
-    owned_.push_back({std::size_t(b.parts[dp.rank()]), std::size_t(b.parts[dp.rank() + 1])});
+    for (int r = 0; r <= dp.size(); r++) b.parts.push_back(int(n * r / dp.size()));
+    owned_.push_back({b.begin + b.parts[dp.rank()], b.begin + b.parts[dp.rank() + 1]});
     largest = std::max(largest, n / dp.size() + 1);
   }
   part_.resize(largest);
@@ -50,14 +50,17 @@ void GradientSync::grads_final_from(int layer, float* grads) {
 void GradientSync::finish(float* grads) {
   if (dp_.size() == 1) return;
   if (zero1_) {
+    const int r = dp_.rank();
     for (const Bucket& b : buckets_) {
-      dp_.reduce_scatter_sum(grads, b.parts, part_.data());
-      std::copy_n(part_.data(), b.parts[dp_.rank() + 1] - b.parts[dp_.rank()], grads + b.parts[dp_.rank()]);
+      dp_.reduce_scatter_sum(grads + b.begin, b.parts, part_.data());
+      std::copy_n(part_.data(), b.parts[r + 1] - b.parts[r], grads + b.begin + b.parts[r]);
     }
     return;
   }
   if (!overlap_) {
-    for (const Bucket& b : buckets_) dp_.allreduce_sum(grads + b.begin, b.end - b.begin, (b.end - b.begin) * sizeof(float));
+    for (const Bucket& b : buckets_) {
+      dp_.allreduce_sum(grads + b.begin, b.end - b.begin, (b.end - b.begin) * sizeof(float));
+    }
     return;
   }
   grads_final_from(-1, grads);  // the embeddings, and anything not yet started
@@ -67,7 +70,7 @@ void GradientSync::finish(float* grads) {
 
 void GradientSync::gather_params(float* params) {
   if (!zero1_) return;
-  for (const Bucket& b : buckets_) dp_.allgather_in_place(params, b.parts);
+  for (const Bucket& b : buckets_) dp_.allgather_in_place(params + b.begin, b.parts);
 }
 
 }  // namespace ellm

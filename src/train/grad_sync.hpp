@@ -25,7 +25,6 @@ class GradientSync {
   GradientSync(const ArenaLayout& params, std::size_t bucket_bytes, bool overlap, bool zero1,
                mpi::Comm& dp);
 
-  bool overlapped() const { return overlap_; }
   // Backward has finished every layer ≥ `layer`: start the buckets that became final.
   void grads_final_from(int layer, float* grads);
   // After backward: grads hold the sum over replicas — all of them, or with ZeRO-1 the owned parts.
@@ -39,7 +38,7 @@ class GradientSync {
   struct Bucket {
     std::size_t begin, end;
     int layer;                // the lowest layer it holds: final once backward is done with it
-    std::vector<int> parts;   // ZeRO-1: rank r owns [parts[r], parts[r+1])
+    std::vector<int> parts;   // ZeRO-1: rank r owns [begin + parts[r], begin + parts[r+1])
     bool started = false;
   };
   std::vector<Bucket> buckets_;  // in the order backward finishes them

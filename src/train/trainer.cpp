@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <stdexcept>
 #include <cstdio>
 
 #include "model/gpt.hpp"
@@ -14,13 +16,25 @@
 namespace ellm {
 namespace {
 
-std::string fingerprint(const float* data, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the bytes
-  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < n * sizeof(float); i++) h = (h ^ bytes[i]) * 0x100000001b3ull;
+// FNV-1a over the bytes of the listed parts of the parameter arena.
+std::string fingerprint(const float* params, const std::vector<ArenaRange>& parts) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const ArenaRange& r : parts) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(params + r.begin);
+    for (std::size_t i = 0; i < (r.end - r.begin) * sizeof(float); i++) h = (h ^ bytes[i]) * 0x100000001b3ull;
+  }
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+// The tensors every tensor-parallel rank holds whole (norms, row-parallel biases, positions).
+std::vector<ArenaRange> replicated_tensors(const ArenaLayout& layout) {
+  std::vector<ArenaRange> parts;
+  for (const TensorInfo& t : layout.tensors()) {
+    if (t.replicated()) parts.push_back({t.offset, t.offset + t.numel});
+  }
+  return parts;
 }
 
 double now_seconds() {
@@ -44,7 +58,12 @@ TensorParallel<float> tensor_parallel(mpi::Comm& tp, std::size_t bucket_bytes, b
   TensorParallel<float> ctx;
   ctx.shard = {tp.rank(), tp.size()};
   ctx.sequence = sequence;
+  // The group's shards of one (size·n) buffer; MPI counts and displacements are ints.
   const auto equal_parts = [&tp](std::size_t n) {
+    if (n * tp.size() > std::size_t(std::numeric_limits<int>::max())) {
+      throw std::runtime_error("sequence parallelism: " + std::to_string(n * tp.size()) +
+                               " values per activation exceed one MPI message (2^31 − 1)");
+    }
     std::vector<int> offsets;
     for (int r = 0; r <= tp.size(); r++) offsets.push_back(int(n) * r);
     return offsets;
@@ -141,7 +160,8 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     }
   }
   rec.wall_seconds = now_seconds() - run_start;
-  rec.param_fingerprint = fingerprint(model.params(), model.num_params());
+  rec.param_fingerprint = fingerprint(model.params(), {{0, model.num_params()}});
+  rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout().arena));
   return rec;
 }
 

@@ -39,6 +39,7 @@ struct RunRecord {
   nlohmann::json arena_bytes;         // parameters, gradients, optimizer, activations
   std::string param_fingerprint;      // FNV-1a of this rank's final parameters: equal on every
                                       // rank holding the same tensor-parallel shard
+  std::string replicated_fingerprint; // of the tensors every tp rank holds whole: equal everywhere
 };
 
 // Called on every rank after each step (the root prints progress from it).
