@@ -16,7 +16,8 @@ namespace ellm {
 double matmul_weights(const ModelConfig& m);           // parameters that take part in GEMMs
 double forward_flops_per_token(const ModelConfig& m);
 double training_flops_per_token(const ModelConfig& m);  // 3 × forward
-// KV-cache bytes one past token costs at inference, all layers (per variant: docs/ATTENTION.md).
+// KV-cache bytes one past token costs at inference, all layers (per variant: docs/ATTENTION.md);
+// every run report carries it (model.kv_cache_bytes_per_token).
 double kv_cache_bytes_per_token(const ModelConfig& m, int bytes_per_element = 4);
 
 }  // namespace ellm

@@ -20,6 +20,8 @@ json_check "$R" 'all(x["latency"]["warmup_iters_excluded"] == 1 and x["latency"]
 json_check "$R" 'all(x["throughput"]["tokens_per_s"] > 0 and x["compute"]["mfu_vs_measured_peak"] > 0 for x in r["runs"])'
 json_check "$R" 'all(len(x["samples"]["step_seconds_per_rank"]) == 2 for x in r["runs"])'
 json_check "$R" 'r["runs"][1]["config"]["model"]["activation"] == "swiglu"'
+# MHA, 4 heads of 16, 2 layers: 2 · 64 keys and values · 4 bytes · 2 layers
+json_check "$R" 'all(x["model"]["kv_cache_bytes_per_token"] == 1024 for x in r["runs"])'
 [[ $(wc -l < "$WORK/out/runs.jsonl") == 2 ]] || fail "runs.jsonl should have 2 lines"
 grep -q "| swiglu-rope |" "$WORK/out/report.md" || fail "report.md lacks the run row"
 grep -q "| swiglu-rope |" "$WORK/stdout" || fail "the summary table was not printed"
