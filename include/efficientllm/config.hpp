@@ -19,6 +19,9 @@ enum class Positions { Learned, RoPE, Sinusoidal, ALiBi, None };
 // GQA covers MHA (n_kv_heads = n_heads) and MQA (n_kv_heads = 1), with an optional sliding window;
 // MLA is DeepSeek-V2's latent attention; NSA is native sparse attention (docs/ATTENTION.md).
 enum class AttentionKind { GQA, MLA, NSA };
+// How a block joins its two branches: pre-norm residual one after the other (GPT-2, Llama), or
+// both from the same input, x + mixer(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX, Pythia).
+enum class Wiring { Sequential, Parallel };
 
 struct ModelConfig {
   int vocab_size = 256;  // byte-level; the only value allowed for now
@@ -45,9 +48,21 @@ struct ModelConfig {
   int nsa_select_block = 64;  // l': selection block size
   int nsa_select_n = 16;      // n: selected blocks per query (first and 2 local ones included)
   int nsa_window = 512;       // w: sliding-window branch width
+  Wiring wiring = Wiring::Sequential;
+  // RoPE turns the first head_dim·rotary_pct dimensions of each head (Pythia: 0.25); the rest
+  // carry no position. MLA's decoupled rotary part is mla_rope_dim instead.
+  double rotary_pct = 1.0;
+
+  // Per-layer configs, resolved from the job's model.layer_pattern and model.layer_overrides
+  // (docs/JOBS.md): layers[l] is this config with layer l's block fields changed. Empty: every
+  // layer is this config. Model-wide fields (vocabulary, width, heads, sequence, norm, positions)
+  // are the same in every entry.
+  std::vector<ModelConfig> layers;
 
   int head_dim() const { return d_model / n_heads; }
   int kv_heads() const { return n_kv_heads == 0 ? n_heads : n_kv_heads; }
+  int rotary_dim() const { return int(head_dim() * rotary_pct); }  // GPT-NeoX's rotary_ndims
+  const ModelConfig& layer(int l) const { return layers.empty() ? *this : layers[l]; }
 };
 
 struct TrainingConfig {
