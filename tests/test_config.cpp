@@ -20,9 +20,15 @@ namespace fs = std::filesystem;
 const fs::path kJobFile = "jobs/x.json";
 
 const std::string kModelKeys =
-    "vocab_size, n_layers, d_model, n_heads, d_ff, seq_len, norm, activation, positions, "
-    "rope_base, norm_eps, init_std, attention, n_kv_heads, window, mla_kv_latent, mla_q_latent, "
-    "mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, nsa_window";
+    "vocab_size, n_layers, d_model, n_heads, d_ff, seq_len, norm, activation, wiring, positions, "
+    "rope_base, rotary_pct, norm_eps, init_std, attention, n_kv_heads, window, mla_kv_latent, "
+    "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
+    "nsa_window, layer_pattern, layer_overrides";
+// The block fields: what an entry of model.layer_pattern or model.layer_overrides may set.
+const std::string kBlockKeys =
+    "d_ff, activation, wiring, rotary_pct, attention, n_kv_heads, window, mla_kv_latent, "
+    "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
+    "nsa_window";
 const std::string kTrainingKeys =
     "steps, batch_size, lr, min_lr, warmup_steps, weight_decay, beta1, beta2, adam_eps, "
     "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters";
@@ -170,10 +176,11 @@ const BadJob kBadJobs[] = {
      R"({"name": "x", "defaults": {"training": {"steps": 3, "warmup_steps": 0}}})",
      "/defaults/training/steps: warmup_iters (3) must be < steps (3) so that at least one step is "
      "measured"},
-    {"TpWithMla",
-     R"({"name": "x", "defaults": {"model": {"attention": "mla", "positions": "rope"}, "parallel": {"tp": 2}}})",
-     "/defaults/parallel/tp: tensor parallelism (tp = 2) supports attention \"gqa\" (MHA, GQA, MQA) "
-     "only; MLA and NSA need tp = 1"},
+    {"TpNsaKvHeadsNotDivisible",
+     R"({"name": "x", "defaults": {"model": {"attention": "nsa", "n_heads": 8, "n_kv_heads": 2}, "parallel": {"tp": 4}}})",
+     "/defaults/parallel/tp: with attention \"nsa\" the kv heads (2) must be divisible by tp (4): "
+     "each rank keeps whole kv groups (NSA's selection is per group, so kv heads are not "
+     "replicated)"},
     {"TpDoesNotDivideHeads", R"({"name": "x", "defaults": {"parallel": {"tp": 4}}})",
      "/defaults/parallel/tp: n_heads (6) must be divisible by tp (4)"},
     {"TpDoesNotDivideDff",
@@ -183,6 +190,123 @@ const BadJob kBadJobs[] = {
      R"({"name": "x", "defaults": {"model": {"n_heads": 12, "n_kv_heads": 3, "d_model": 384}, "parallel": {"tp": 2}}})",
      "/defaults/parallel/tp: kv heads (3) and tp (2) must divide one another: each rank keeps whole "
      "kv heads, or one replicated over tp / kv ranks"},
+    {"WiringNotAChoice", R"({"name": "x", "defaults": {"model": {"wiring": "residual"}}})",
+     "/defaults/model/wiring: must be one of \"sequential\", \"parallel\"; got \"residual\""},
+    {"RotaryPctZero", R"({"name": "x", "defaults": {"model": {"rotary_pct": 0}}})",
+     "/defaults/model/rotary_pct: must be in (0, 1], got 0"},
+    {"RotaryPctAboveOne", R"({"name": "x", "runs": [{"name": "a", "model": {"rotary_pct": 1.5}}]})",
+     "/runs/0/model/rotary_pct: must be in (0, 1], got 1.5"},
+    {"OddRotaryDim", R"({"name": "x", "defaults": {"model": {"positions": "rope", "rotary_pct": 0.3}}})",
+     "/defaults/model/rotary_pct: with positions \"rope\" the rotary dimension int(head_dim * "
+     "rotary_pct) (int(64 * 0.3) = 19) must be even and at least 2: RoPE rotates pairs"},
+    {"NoRotaryDim", R"({"name": "x", "defaults": {"model": {"positions": "rope", "rotary_pct": 0.01}}})",
+     "/defaults/model/rotary_pct: with positions \"rope\" the rotary dimension int(head_dim * "
+     "rotary_pct) (int(64 * 0.01) = 0) must be even and at least 2: RoPE rotates pairs"},
+    // ---- model.layer_pattern and model.layer_overrides ----
+    {"PatternNotArray", R"({"name": "x", "defaults": {"model": {"layer_pattern": {"attention": "mla"}}}})",
+     "/defaults/model/layer_pattern: must be a non-empty array of objects of block fields (layer l "
+     "takes entry l % length), got object {\"attention\":\"mla\"}"},
+    {"PatternEmpty", R"({"name": "x", "defaults": {"model": {"layer_pattern": []}}})",
+     "/defaults/model/layer_pattern: must be a non-empty array of objects of block fields (layer l "
+     "takes entry l % length), got array []"},
+    {"PatternEntryNotObject", R"({"name": "x", "defaults": {"model": {"layer_pattern": [{}, "mla"]}}})",
+     "/defaults/model/layer_pattern/1: must be an object of block fields, got string \"mla\""},
+    {"PatternUnknownKey",
+     R"({"name": "x", "defaults": {"model": {"layer_pattern": [{}, {"atention": "mla"}]}}})",
+     "/defaults/model/layer_pattern/1/atention: unknown key; did you mean \"attention\"? (allowed: " +
+         kBlockKeys + ")"},
+    {"PatternModelWideKey",
+     R"({"name": "x", "runs": [{"name": "a", "model": {"layer_pattern": [{"window": 8, "d_model": 128}]}}]})",
+     "/runs/0/model/layer_pattern/0/d_model: model-wide key; it is the same in every layer, so set "
+     "it in \"model\" itself (allowed per layer: " + kBlockKeys + ")"},
+    {"PatternNestedPattern",
+     R"({"name": "x", "defaults": {"model": {"layer_pattern": [{"layer_pattern": [{}]}]}}})",
+     "/defaults/model/layer_pattern/0/layer_pattern: model-wide key; it is the same in every layer, "
+     "so set it in \"model\" itself (allowed per layer: " + kBlockKeys + ")"},
+    {"PatternBadEnum", R"({"name": "x", "defaults": {"model": {"layer_pattern": [{"attention": "mqa"}]}}})",
+     "/defaults/model/layer_pattern/0/attention: must be one of \"gqa\", \"mla\", \"nsa\"; got "
+     "\"mqa\""},
+    {"OverridesNotObject", R"({"name": "x", "defaults": {"model": {"layer_overrides": [{}]}}})",
+     "/defaults/model/layer_overrides: must be an object mapping layer numbers (\"0\", \"1\", ...) "
+     "to objects of block fields, got array [{}]"},
+    {"OverrideKeyNotIndex", R"({"name": "x", "defaults": {"model": {"layer_overrides": {"first": {}}}}})",
+     "/defaults/model/layer_overrides/first: not a layer index; the keys of layer_overrides are "
+     "layer numbers \"0\", \"1\", ... (decimal digits, no sign or leading zeros)"},
+    {"OverrideKeyLeadingZero", R"({"name": "x", "defaults": {"model": {"layer_overrides": {"03": {}}}}})",
+     "/defaults/model/layer_overrides/03: not a layer index; the keys of layer_overrides are "
+     "layer numbers \"0\", \"1\", ... (decimal digits, no sign or leading zeros)"},
+    {"OverrideKeyNegative", R"({"name": "x", "defaults": {"model": {"layer_overrides": {"-1": {}}}}})",
+     "/defaults/model/layer_overrides/-1: not a layer index; the keys of layer_overrides are "
+     "layer numbers \"0\", \"1\", ... (decimal digits, no sign or leading zeros)"},
+    {"OverrideLayerOutOfRange",
+     R"({"name": "x", "defaults": {"model": {"layer_overrides": {"2": {}, "6": {"window": 8}}}}})",
+     "/defaults/model/layer_overrides/6: layer 6 does not exist: n_layers is 6, so the layers are "
+     "numbered 0 to 5"},
+    {"OverrideLayerOutOfRangeForTheRun",
+     R"({"name": "x", "defaults": {"model": {"layer_overrides": {"3": {"window": 8}}}},
+         "runs": [{"name": "a"}, {"name": "b", "model": {"n_layers": 2}}]})",
+     "/defaults/model/layer_overrides/3: layer 3 does not exist: n_layers is 2, so the layers are "
+     "numbered 0 to 1"},
+    {"OverrideHugeLayer",
+     R"({"name": "x", "defaults": {"model": {"layer_overrides": {"99999999999": {}}}}})",
+     "/defaults/model/layer_overrides/99999999999: layer 99999999999 does not exist: n_layers is 6, "
+     "so the layers are numbered 0 to 5"},
+    {"OverrideNotObject", R"({"name": "x", "defaults": {"model": {"layer_overrides": {"1": 64}}}})",
+     "/defaults/model/layer_overrides/1: must be an object of block fields, got number 64"},
+    {"OverrideModelWideKey",
+     R"({"name": "x", "defaults": {"model": {"layer_overrides": {"1": {"norm": "rmsnorm"}}}}})",
+     "/defaults/model/layer_overrides/1/norm: model-wide key; it is the same in every layer, so set "
+     "it in \"model\" itself (allowed per layer: " + kBlockKeys + ")"},
+    {"OverrideValueOutOfRange",
+     R"({"name": "x", "defaults": {"model": {"layer_overrides": {"3": {"window": -1}}}}})",
+     "/defaults/model/layer_overrides/3/window: must be >= 0, got -1"},
+    {"OverrideValueWrongType",
+     R"({"name": "x", "defaults": {"model": {"layer_overrides": {"3": {"d_ff": 512.0}}}}})",
+     "/defaults/model/layer_overrides/3/d_ff: must be an integer, got number 512.0"},
+    {"OverrideBreaksAttentionRule",
+     R"({"name": "x", "defaults": {"model": {"layer_overrides": {"3": {"attention": "nsa", "window": 64}}}}})",
+     "/defaults/model/layer_overrides/3/window: layer 3: window applies to attention \"gqa\" "
+     "(sliding-window attention); NSA's window branch is nsa_window"},
+    {"PatternBreaksAttentionRule",
+     R"({"name": "x", "runs": [{"name": "a"}, {"name": "b", "model": {"layer_pattern": [{}, {}, {"attention": "mla"}]}}]})",
+     "/runs/1/model/layer_pattern/2/attention: layer 2: attention \"mla\" uses decoupled RoPE: "
+     "positions must be \"rope\""},
+    {"PatternEntryBeatsModelLevelValueFromTheSamePlace",
+     R"({"name": "x", "defaults": {"model": {"window": 64, "layer_pattern": [{}, {"attention": "nsa"}]}}})",
+     "/defaults/model/layer_pattern/1/attention: layer 1: window applies to attention \"gqa\" "
+     "(sliding-window attention); NSA's window branch is nsa_window"},
+    {"ModelLevelValueOfTheRunBreaksALayer",
+     R"({"name": "x", "defaults": {"model": {"layer_pattern": [{}, {"attention": "nsa"}]}},
+         "runs": [{"name": "a", "model": {"window": 64}}]})",
+     "/runs/0/model/window: layer 1: window applies to attention \"gqa\" (sliding-window "
+     "attention); NSA's window branch is nsa_window"},
+    {"OverrideBreaksALayerRule",
+     R"({"name": "x", "defaults": {"model": {"positions": "rope", "layer_pattern": [{"attention": "mla"}],
+         "layer_overrides": {"4": {"mla_rope_dim": 6}, "5": {"mla_rope_dim": 7}}}}})",
+     "/defaults/model/layer_overrides/5/mla_rope_dim: layer 5: mla_rope_dim (7) must be even: RoPE "
+     "rotates pairs"},
+    {"PatternOddRotaryDim",
+     R"({"name": "x", "defaults": {"model": {"positions": "rope", "layer_pattern": [{"rotary_pct": 0.25}, {"rotary_pct": 0.3}]}}})",
+     "/defaults/model/layer_pattern/1/rotary_pct: layer 1: with positions \"rope\" the rotary "
+     "dimension int(head_dim * rotary_pct) (int(64 * 0.3) = 19) must be even and at least 2: RoPE "
+     "rotates pairs"},
+    {"PatternGqaLayerNeedsEvenHeads",
+     R"({"name": "x", "defaults": {"model": {"positions": "rope", "d_model": 18, "n_heads": 2, "attention": "mla",
+         "layer_pattern": [{}, {"attention": "gqa"}]}}})",
+     "/defaults/model/layer_pattern/1/attention: layer 1: with positions \"rope\" the head dimension "
+     "d_model / n_heads (18 / 2 = 9) must be even"},
+    {"PatternNsaLayerKvHeadsNotDivisibleByTp",
+     R"({"name": "x", "defaults": {"model": {"n_heads": 8, "n_kv_heads": 2, "layer_pattern": [{}, {"attention": "nsa"}]},
+         "parallel": {"tp": 4}}})",
+     "/defaults/model/layer_pattern/1/attention: layer 1: with attention \"nsa\" the kv heads (2) "
+     "must be divisible by tp (4): each rank keeps whole kv groups (NSA's selection is per group, so "
+     "kv heads are not replicated)"},
+    {"OverrideDffNotDivisibleByTp",
+     R"({"name": "x", "defaults": {"model": {"layer_overrides": {"2": {"d_ff": 1001}}}, "parallel": {"tp": 2}}})",
+     "/defaults/model/layer_overrides/2/d_ff: layer 2: d_ff (1001) must be divisible by tp (2)"},
+    {"GridBadPattern", R"({"name": "x", "grid": {"model.layer_pattern": [[{}], [{"n_heads": 4}]]}})",
+     "/grid/model.layer_pattern/1/0/n_heads: model-wide key; it is the same in every layer, so set "
+     "it in \"model\" itself (allowed per layer: " + kBlockKeys + ")"},
     {"BatchNotDivisibleByDp",
      R"({"name": "x", "defaults": {"training": {"batch_size": 6}, "parallel": {"dp": 4}}})",
      "/defaults/training/batch_size: batch_size (6) must be divisible by parallel.dp (4)"},
@@ -361,7 +485,7 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
               "rope_base": 10000.0, "norm_eps": 1e-5, "init_std": 0.02, "attention": "gqa",
               "n_kv_heads": 0, "window": 0, "mla_kv_latent": 128, "mla_q_latent": 0,
               "mla_rope_dim": 16, "nsa_block": 32, "nsa_stride": 16, "nsa_select_block": 64,
-              "nsa_select_n": 16, "nsa_window": 512},
+              "nsa_select_n": 16, "nsa_window": 512, "wiring": "sequential", "rotary_pct": 1.0},
     "training": {"steps": 200, "batch_size": 8, "lr": 0.001, "min_lr": 0.0001, "warmup_steps": 20,
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,
@@ -425,6 +549,176 @@ TEST_F(TempDir, CorpusPathsAreRelativeToTheJobFile) {
   EXPECT_EQ(job.runs[1].data.corpus, (std::vector<fs::path>{dir_ / "jobs/b.txt", corpus}));
   EXPECT_EQ(job.runs[1].as_json["data"]["corpus"],
             nlohmann::json::array({(dir_ / "jobs/b.txt").string(), corpus.string()}));
+}
+
+// ---- per-layer description ----
+
+TEST(Layers, NoneGivenLeavesLayersEmpty) {
+  const Job job = parse_job(R"({"name": "x"})", kJobFile);
+  EXPECT_TRUE(job.runs[0].model.layers.empty());
+  EXPECT_FALSE(job.runs[0].as_json["model"].contains("layer_pattern"));
+  EXPECT_FALSE(job.runs[0].as_json["model"].contains("layer_overrides"));
+}
+
+TEST(Layers, PatternCyclesAndOverridesApplyAfterIt) {
+  const Job job = parse_job(R"({"name": "x", "defaults": {"model": {
+      "n_layers": 7, "positions": "rope", "d_ff": 1024,
+      "layer_pattern": [{}, {}, {"attention": "mla", "mla_kv_latent": 64}],
+      "layer_overrides": {"0": {"window": 32}, "5": {"attention": "gqa", "n_kv_heads": 2},
+                          "6": {"d_ff": 512, "activation": "swiglu"}}}}})",
+                            kJobFile);
+  const ModelConfig& m = job.runs[0].model;
+  // The model-level fields stay as written.
+  EXPECT_EQ(m.attention, AttentionKind::GQA);
+  EXPECT_EQ(m.window, 0);
+  ASSERT_EQ(m.layers.size(), 7u);
+  const std::vector<AttentionKind> attention = {AttentionKind::GQA, AttentionKind::GQA,
+                                                AttentionKind::MLA, AttentionKind::GQA,
+                                                AttentionKind::GQA, AttentionKind::GQA,
+                                                AttentionKind::GQA};
+  const std::vector<int> window = {32, 0, 0, 0, 0, 0, 0};
+  const std::vector<int> kv_heads = {0, 0, 0, 0, 0, 2, 0};
+  const std::vector<int> kv_latent = {128, 128, 64, 128, 128, 64, 128};
+  const std::vector<int> d_ff = {1024, 1024, 1024, 1024, 1024, 1024, 512};
+  for (int l = 0; l < 7; ++l) {
+    SCOPED_TRACE("layer " + std::to_string(l));
+    const ModelConfig& layer = m.layer(l);
+    EXPECT_EQ(&layer, &m.layers[l]);
+    EXPECT_EQ(layer.attention, attention[l]);
+    EXPECT_EQ(layer.window, window[l]);
+    EXPECT_EQ(layer.n_kv_heads, kv_heads[l]);
+    EXPECT_EQ(layer.mla_kv_latent, kv_latent[l]);  // layer 5 keeps its pattern entry's latent
+    EXPECT_EQ(layer.d_ff, d_ff[l]);
+    EXPECT_EQ(layer.activation, l == 6 ? Activation::SwiGLU : Activation::GELU);
+    // Model-wide fields are the model's, and a layer describes no layers of its own.
+    EXPECT_EQ(layer.n_layers, 7);
+    EXPECT_EQ(layer.d_model, 384);
+    EXPECT_EQ(layer.positions, Positions::RoPE);
+    EXPECT_TRUE(layer.layers.empty());
+  }
+}
+
+TEST(Layers, OverridesAloneResolveEveryLayer) {
+  const Job job = parse_job(
+      R"({"name": "x", "defaults": {"model": {"n_layers": 3, "layer_overrides": {"1": {"window": 16}}}}})",
+      kJobFile);
+  const ModelConfig& m = job.runs[0].model;
+  ASSERT_EQ(m.layers.size(), 3u);
+  EXPECT_EQ(m.layer(0).window, 0);
+  EXPECT_EQ(m.layer(1).window, 16);
+  EXPECT_EQ(m.layer(2).window, 0);
+}
+
+TEST(Layers, ARunsPatternReplacesTheDefaultsPattern) {
+  const Job job = parse_job(R"({"name": "x",
+      "defaults": {"model": {"n_layers": 4, "layer_pattern": [{"window": 8}, {"window": 16}]}},
+      "runs": [{"name": "a"}, {"name": "b", "model": {"layer_pattern": [{}, {}, {"window": 4}]}},
+               {"name": "c", "model": {"n_layers": 2}}]})",
+                            kJobFile);
+  const auto windows = [](const ModelConfig& m) {
+    std::vector<int> out;
+    for (int l = 0; l < m.n_layers; ++l) out.push_back(m.layer(l).window);
+    return out;
+  };
+  EXPECT_EQ(windows(job.runs[0].model), (std::vector<int>{8, 16, 8, 16}));
+  EXPECT_EQ(windows(job.runs[1].model), (std::vector<int>{0, 0, 4, 0}));
+  EXPECT_EQ(windows(job.runs[2].model), (std::vector<int>{8, 16}));
+}
+
+// docs/JOBS.md's hybrid: 6 layers, every third one MLA, layer 0 with a sliding window.
+TEST(Layers, HybridValidatesAndItsDescriptionIsReportedAsGiven) {
+  const Job job = parse_job(R"({"name": "hybrid", "defaults": {
+      "model": {"n_layers": 6, "positions": "rope", "norm": "rmsnorm", "activation": "swiglu",
+                "layer_pattern": [{}, {}, {"attention": "mla", "d_ff": 1024}],
+                "layer_overrides": {"0": {"window": 128}}},
+      "parallel": {"tp": 2}}})",
+                            kJobFile);
+  const RunConfig& run = job.runs[0];
+  ASSERT_EQ(run.model.layers.size(), 6u);
+  EXPECT_EQ(run.model.layer(0).window, 128);
+  EXPECT_EQ(run.model.layer(2).attention, AttentionKind::MLA);
+  EXPECT_EQ(run.model.layer(5).attention, AttentionKind::MLA);
+  EXPECT_EQ(run.model.layer(5).d_ff, 1024);
+  EXPECT_EQ(run.as_json["model"]["layer_pattern"],
+            nlohmann::json::parse(R"([{}, {}, {"attention": "mla", "d_ff": 1024}])"));
+  EXPECT_EQ(run.as_json["model"]["layer_overrides"],
+            nlohmann::json::parse(R"({"0": {"window": 128}})"));
+  // The model-level fields are reported as they are, not per layer.
+  EXPECT_EQ(run.as_json["model"]["attention"], "gqa");
+  EXPECT_EQ(run.as_json["model"]["window"], 0);
+}
+
+TEST(Layers, PythiaStyleValidates) {
+  const Job job = parse_job(R"({"name": "x", "defaults": {"model": {
+      "wiring": "parallel", "positions": "rope", "rotary_pct": 0.25, "norm": "layernorm",
+      "activation": "gelu", "d_model": 512, "n_heads": 8, "d_ff": 2048}}})",
+                            kJobFile);
+  const ModelConfig& m = job.runs[0].model;
+  EXPECT_EQ(m.wiring, Wiring::Parallel);
+  EXPECT_EQ(m.rotary_pct, 0.25);
+  EXPECT_EQ(m.rotary_dim(), 16);
+  EXPECT_TRUE(m.layers.empty());
+  EXPECT_EQ(job.runs[0].as_json["model"]["wiring"], "parallel");
+  EXPECT_EQ(job.runs[0].as_json["model"]["rotary_pct"], 0.25);
+}
+
+TEST(Layers, TensorParallelMlaAndNsaValidateWhenDivisible) {
+  for (const std::string model :
+       {R"({"attention": "mla", "positions": "rope"})",
+        R"({"attention": "mla", "positions": "rope", "n_heads": 8, "mla_q_latent": 96})",
+        R"({"attention": "nsa", "n_heads": 8, "n_kv_heads": 4})",
+        R"({"attention": "nsa", "n_heads": 8})",
+        R"({"n_heads": 8, "n_kv_heads": 1, "positions": "rope",
+            "layer_pattern": [{}, {"attention": "nsa", "n_kv_heads": 2}, {"attention": "mla", "n_kv_heads": 0}]})"}) {
+    SCOPED_TRACE(model);
+    const Job job = parse_job(R"({"name": "x", "defaults": {"model": )" + model +
+                                  R"(, "parallel": {"tp": 2, "sequence_parallel": true}}})",
+                              kJobFile);
+    EXPECT_EQ(job.runs[0].parallel.tp, 2);
+  }
+}
+
+TEST(Layers, GridOverThePattern) {
+  const Job job = parse_job(R"({"name": "x", "defaults": {"model": {"positions": "rope"}},
+      "grid": {"model.layer_pattern": [[{}], [{}, {"attention": "mla"}]]}})",
+                            kJobFile);
+  ASSERT_EQ(job.runs.size(), 2u);
+  EXPECT_EQ(job.runs[1].name, R"(layer_pattern=[{},{"attention":"mla"}])");
+  EXPECT_EQ(job.runs[0].model.layer(3).attention, AttentionKind::GQA);
+  EXPECT_EQ(job.runs[1].model.layer(3).attention, AttentionKind::MLA);
+}
+
+TEST(Layers, SetOverridesTheNewFields) {
+  const Job job = parse_job(
+      R"({"name": "x", "defaults": {"model": {"positions": "rope"}}, "runs": [{"name": "a"}]})",
+      kJobFile,
+      {parse_override("model.wiring=parallel"), parse_override("model.rotary_pct=0.5"),
+       parse_override(R"(model.layer_overrides={"2": {"attention": "mla"}})")});
+  const ModelConfig& m = job.runs[0].model;
+  EXPECT_EQ(m.wiring, Wiring::Parallel);
+  EXPECT_EQ(m.rotary_pct, 0.5);
+  EXPECT_EQ(m.layer(2).attention, AttentionKind::MLA);
+  EXPECT_EQ(m.layer(2).wiring, Wiring::Parallel);
+  EXPECT_EQ(job.runs[0].as_json["model"]["wiring"], "parallel");
+}
+
+TEST(Layers, BadValueFromSetNamesWhereItLanded) {
+  EXPECT_EQ(parse_error(R"({"name": "x"})", {R"(model.layer_pattern=[{"seq_len": 64}])"}),
+            "jobs/x.json: /defaults/model/layer_pattern/0/seq_len: model-wide key; it is the same "
+            "in every layer, so set it in \"model\" itself (allowed per layer: " +
+                kBlockKeys + ") (from --set)");
+  EXPECT_EQ(parse_error(R"({"name": "x"})", {"model.wiring=crossed"}),
+            "jobs/x.json: /defaults/model/wiring: must be one of \"sequential\", \"parallel\"; "
+            "got \"crossed\" (from --set)");
+}
+
+// A --set replaces one field whole: into layer_overrides it would merge with the defaults' but
+// replace the runs' (dropping what they inherit), so deeper paths are refused.
+TEST(ParseOverride, RefusesPathsBelowAField) {
+  EXPECT_EQ(error_of([] { parse_override("model.layer_overrides.3.window=64"); }),
+            "--set: PATH must name one run field as SECTION.KEY; set an object or array field "
+            "whole, such as model.layer_overrides={\"3\": {\"window\": 64}}; got "
+            "\"model.layer_overrides.3.window=64\"");
 }
 
 }  // namespace

@@ -103,7 +103,7 @@ struct DataConfig {
 // shares a node when ranks are placed by node).
 struct ParallelConfig {
   int dp = 1;
-  int tp = 1;               // Megatron-style tensor parallelism (GQA attention only)
+  int tp = 1;               // Megatron-style tensor parallelism (GQA, MLA and NSA layers)
   double bucket_mib = 1.0;  // data-parallel gradient all-reduce bucket size
   bool overlap = true;      // start each bucket's all-reduce as soon as backward has finished it
   bool zero1 = false;       // ZeRO-1: optimizer state sharded over the data-parallel ranks

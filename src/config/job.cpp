@@ -368,6 +368,13 @@ Override parse_override(const std::string& text) {
   if (equals == std::string::npos || empty_key)
     throw JobError("--set", "",
                    "expected PATH=VALUE such as training.steps=50, got " + config::show(text));
+  // A --set replaces one field whole. A deeper path would merge into the defaults' object but
+  // replace it in every run (a run without layer_overrides of its own would lose the defaults').
+  if (std::ranges::count(path, '.') > 1)
+    throw JobError("--set", "",
+                   "PATH must name one run field as SECTION.KEY; set an object or array field "
+                   "whole, such as model.layer_overrides={\"3\": {\"window\": 64}}; got " +
+                       config::show(text));
   return {path, text.substr(equals + 1)};
 }
 

@@ -56,6 +56,9 @@ constexpr std::array<std::pair<Positions, std::string_view>, 5> names_of(Positio
 constexpr std::array<std::pair<AttentionKind, std::string_view>, 3> names_of(AttentionKind) {
   return {{{AttentionKind::GQA, "gqa"}, {AttentionKind::MLA, "mla"}, {AttentionKind::NSA, "nsa"}}};
 }
+constexpr std::array<std::pair<Wiring, std::string_view>, 2> names_of(Wiring) {
+  return {{{Wiring::Sequential, "sequential"}, {Wiring::Parallel, "parallel"}}};
+}
 
 constexpr std::array<std::pair<MappingPolicy, std::string_view>, 3> names_of(MappingPolicy) {
   return {{{MappingPolicy::Inherit, "inherit"},
@@ -113,10 +116,20 @@ struct FieldSpec {
   std::string section, key;
   std::function<void(const Json&, const std::string&, const Context&)> check;  // one value
   std::function<void(RunConfig&, const Json&, const Context&)> assign;         // of a checked value
-  std::function<nlohmann::json(const RunConfig&)> read;  // as shown in as_json
+  // As shown in as_json; empty for the per-layer description, which build_run copies as given.
+  std::function<nlohmann::json(const RunConfig&)> read;
+  // A block field: a model field that model.layer_pattern and model.layer_overrides may set for
+  // single layers. Every other model field is model-wide.
+  bool per_layer = false;
 
   std::string path() const { return section + "." + key; }
 };
+
+// Marks a model field as a block field.
+FieldSpec per_layer(FieldSpec spec) {
+  spec.per_layer = true;
+  return spec;
+}
 
 template <class E>
 std::vector<std::string> choices_of() {
@@ -256,6 +269,12 @@ struct SectionRows {
   }
 };
 
+// The per-layer description: checked by the functions below the table, resolved by build_run
+// once the run is merged, since every layer starts from the merged model-level fields.
+void check_layer_pattern(const Json& value, const std::string& pointer, const Context& ctx);
+void check_layer_overrides(const Json& value, const std::string& pointer, const Context& ctx);
+void assign_nothing(RunConfig& /*run*/, const Json& /*value*/, const Context& /*ctx*/) {}
+
 // Every run field, in the order as_json, messages and docs/JOBS.md list them.
 const std::vector<FieldSpec>& fields() {
   static const SectionRows<ModelConfig> model{"model", &RunConfig::model};
@@ -271,25 +290,30 @@ const std::vector<FieldSpec>& fields() {
       model("n_layers", &ModelConfig::n_layers, between(1, 1024)),
       model("d_model", &ModelConfig::d_model, between(1, 65536)),
       model("n_heads", &ModelConfig::n_heads, at_least(1)),
-      model("d_ff", &ModelConfig::d_ff, at_least(1)),
+      per_layer(model("d_ff", &ModelConfig::d_ff, at_least(1))),
       model("seq_len", &ModelConfig::seq_len, between(2, 1048576)),
       model("norm", &ModelConfig::norm),
-      model("activation", &ModelConfig::activation),
+      per_layer(model("activation", &ModelConfig::activation)),
+      per_layer(model("wiring", &ModelConfig::wiring)),
       model("positions", &ModelConfig::positions),
       model("rope_base", &ModelConfig::rope_base, above(0)),
+      per_layer(model("rotary_pct", &ModelConfig::rotary_pct,
+                      {.lo = 0, .lo_open = true, .hi = 1})),
       model("norm_eps", &ModelConfig::norm_eps, above(0)),
       model("init_std", &ModelConfig::init_std, above(0)),
-      model("attention", &ModelConfig::attention),
-      model("n_kv_heads", &ModelConfig::n_kv_heads, at_least(0)),
-      model("window", &ModelConfig::window, at_least(0)),
-      model("mla_kv_latent", &ModelConfig::mla_kv_latent, at_least(1)),
-      model("mla_q_latent", &ModelConfig::mla_q_latent, at_least(0)),
-      model("mla_rope_dim", &ModelConfig::mla_rope_dim, at_least(2)),
-      model("nsa_block", &ModelConfig::nsa_block, at_least(1)),
-      model("nsa_stride", &ModelConfig::nsa_stride, at_least(1)),
-      model("nsa_select_block", &ModelConfig::nsa_select_block, at_least(1)),
-      model("nsa_select_n", &ModelConfig::nsa_select_n, at_least(1)),
-      model("nsa_window", &ModelConfig::nsa_window, at_least(1)),
+      per_layer(model("attention", &ModelConfig::attention)),
+      per_layer(model("n_kv_heads", &ModelConfig::n_kv_heads, at_least(0))),
+      per_layer(model("window", &ModelConfig::window, at_least(0))),
+      per_layer(model("mla_kv_latent", &ModelConfig::mla_kv_latent, at_least(1))),
+      per_layer(model("mla_q_latent", &ModelConfig::mla_q_latent, at_least(0))),
+      per_layer(model("mla_rope_dim", &ModelConfig::mla_rope_dim, at_least(2))),
+      per_layer(model("nsa_block", &ModelConfig::nsa_block, at_least(1))),
+      per_layer(model("nsa_stride", &ModelConfig::nsa_stride, at_least(1))),
+      per_layer(model("nsa_select_block", &ModelConfig::nsa_select_block, at_least(1))),
+      per_layer(model("nsa_select_n", &ModelConfig::nsa_select_n, at_least(1))),
+      per_layer(model("nsa_window", &ModelConfig::nsa_window, at_least(1))),
+      {"model", "layer_pattern", check_layer_pattern, assign_nothing, {}},
+      {"model", "layer_overrides", check_layer_overrides, assign_nothing, {}},
       training("steps", &TrainingConfig::steps, at_least(1)),
       training("batch_size", &TrainingConfig::batch_size, at_least(1)),
       training("lr", &TrainingConfig::lr, above(0)),
@@ -349,24 +373,148 @@ const FieldSpec& field_at(const std::string& path) {
   throw std::logic_error("unchecked run field " + path);
 }
 
-// ---- cross-field rules of a merged run ----
+// ---- the per-layer description: model.layer_pattern and model.layer_overrides ----
+
+// The block fields, in table order: what a pattern entry or an override may set.
+const std::vector<std::string>& block_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    for (const FieldSpec& spec : fields())
+      if (spec.per_layer) out.push_back(spec.key);
+    return out;
+  }();
+  return keys;
+}
+
+// One pattern entry or override: block fields only, each checked like the model field it sets.
+void check_block_fields(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_object())
+    ctx.fail(pointer, "must be an object of block fields, got " + describe(value));
+  for (const auto& [key, field_value] : value.items()) {
+    const std::string at = child(pointer, key);
+    const FieldSpec* spec = find_field("model." + key);
+    if (spec == nullptr) ctx.fail(at, unknown_message("key", key, block_keys()));
+    if (!spec->per_layer)
+      ctx.fail(at,
+               "model-wide key; it is the same in every layer, so set it in \"model\" itself "
+               "(allowed per layer: " +
+                   join(block_keys(), ", ") + ")");
+    spec->check(field_value, at, ctx);
+  }
+}
+
+// A layer_overrides key names a layer the way a person writes it: "0", "7", "12".
+bool is_layer_index(const std::string& key) {
+  return !key.empty() && std::ranges::all_of(key, [](char c) { return c >= '0' && c <= '9'; }) &&
+         (key.size() == 1 || key.front() != '0');
+}
+
+void check_layer_pattern(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_array() || value.empty())
+    ctx.fail(pointer,
+             "must be a non-empty array of objects of block fields (layer l takes entry "
+             "l % length), got " +
+                 describe(value));
+  for (std::size_t i = 0; i < value.size(); ++i)
+    check_block_fields(value[i], child(pointer, i), ctx);
+}
+
+void check_layer_overrides(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_object())
+    ctx.fail(pointer,
+             "must be an object mapping layer numbers (\"0\", \"1\", ...) to objects of "
+             "block fields, got " +
+                 describe(value));
+  for (const auto& [key, fields_of_layer] : value.items()) {
+    if (!is_layer_index(key))
+      ctx.fail(child(pointer, key),
+               "not a layer index; the keys of layer_overrides are layer "
+               "numbers \"0\", \"1\", ... (decimal digits, no sign or leading zeros)");
+    check_block_fields(fields_of_layer, child(pointer, key), ctx);
+  }
+}
 
 struct Origin {
   std::string pointer;
   std::size_t layer = 0;  // 1 + index into the layers; built-in defaults have no origin
+  // Set by a pattern entry or an override: for its layers it is more specific than a model-level
+  // value from the same merge layer.
+  bool per_layer = false;
+
+  bool more_specific_than(const Origin& other) const {
+    return std::pair(layer, per_layer) > std::pair(other.layer, other.per_layer);
+  }
 };
 using Origins = std::map<std::string, Origin>;
 
-// Points at the most specific setting involved (a run's own value over "defaults", the first
-// listed on a tie), so the message lands where the conflict was introduced.
+// The per-layer description as merged (the last value of each field), keyed by field path.
+using LayerDescription = std::map<std::string, Json>;
+
+// Fills model.layers when the run describes its layers, and returns each layer's origins: the
+// run's, with the block fields a pattern entry or an override set pointing there. Nothing when
+// the run has no per-layer description (every layer is the model itself).
+std::vector<Origins> resolve_layers(ModelConfig& model, const LayerDescription& given,
+                                    const Origins& origins, const Context& ctx) {
+  const auto pattern = given.find("model.layer_pattern");
+  const auto overrides = given.find("model.layer_overrides");
+  if (pattern == given.end() && overrides == given.end()) return {};
+  if (overrides != given.end()) {
+    for (const auto& [key, ignored] : overrides->second.items()) {
+      int index = 0;  // too large for an int is out of range too
+      const std::errc error = std::from_chars(key.data(), key.data() + key.size(), index).ec;
+      if (error != std::errc() || index >= model.n_layers)
+        ctx.fail(child(origins.at(overrides->first).pointer, key),
+                 cat("layer ", key, " does not exist: n_layers is ", model.n_layers,
+                     ", so the layers are numbered 0 to ", model.n_layers - 1));
+    }
+  }
+  std::vector<ModelConfig> layers;
+  std::vector<Origins> layer_origins;
+  RunConfig scratch;  // FieldSpec::assign writes a run
+  for (int l = 0; l < model.n_layers; ++l) {
+    scratch.model = model;
+    Origins& set_by = layer_origins.emplace_back(origins);
+    const auto apply = [&](const Json& fields_of_layer, const std::string& pointer,
+                           const Origin& described_at) {
+      for (const auto& [key, value] : fields_of_layer.items()) {
+        const std::string path = "model." + key;
+        field_at(path).assign(scratch, value, ctx);
+        set_by[path] = {child(pointer, key), described_at.layer, true};
+      }
+    };
+    if (pattern != given.end()) {
+      const std::size_t entry = static_cast<std::size_t>(l) % pattern->second.size();
+      const Origin& at = origins.at(pattern->first);
+      apply(pattern->second[entry], child(at.pointer, entry), at);
+    }
+    if (overrides != given.end() && overrides->second.contains(std::to_string(l))) {
+      const Origin& at = origins.at(overrides->first);
+      apply(overrides->second.at(std::to_string(l)), child(at.pointer, std::to_string(l)), at);
+    }
+    layers.push_back(scratch.model);
+  }
+  model.layers = std::move(layers);
+  return layer_origins;
+}
+
+// ---- cross-field rules of a merged run ----
+
+// Points at the most specific setting involved (a run's own value over "defaults", a layer's
+// own value over the model-level one from the same place, the first listed on a tie), so the
+// message lands where the conflict was introduced.
 std::string blamed_pointer(std::initializer_list<std::string_view> involved,
                            const Origins& origins) {
   Origin blamed;
   for (const std::string_view path : involved) {
     const auto it = origins.find(std::string(path));
-    if (it != origins.end() && it->second.layer > blamed.layer) blamed = it->second;
+    if (it != origins.end() && it->second.more_specific_than(blamed)) blamed = it->second;
   }
   return blamed.pointer;
+}
+
+// The layers to check: every resolved layer, or the model itself when all layers are the same.
+int layer_count(const ModelConfig& m) {
+  return m.layers.empty() ? 1 : static_cast<int>(m.layers.size());
 }
 
 // The attention variant's own rules (docs/ATTENTION.md says why each exists).
@@ -400,21 +548,31 @@ void check_attention(const ModelConfig& m, const Require& require) {
 }
 
 // What a tensor-parallel split needs: whole heads, whole slices of d_ff and of the vocabulary.
-template <class Require>
+// `require_in(l)` checks a rule of layer l.
+template <class Require, class LayerRequire>
 void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
-                           const Require& require) {
+                           const Require& require, const LayerRequire& require_in) {
   if (tp == 1) return;
-  require(m.attention == AttentionKind::GQA, {"parallel.tp", "model.attention"},
-          cat("tensor parallelism (tp = ", tp, ") supports attention \"gqa\" (MHA, GQA, MQA) only; "
-              "MLA and NSA need tp = 1"));
   require(m.n_heads % tp == 0, {"parallel.tp", "model.n_heads"},
           cat("n_heads (", m.n_heads, ") must be divisible by tp (", tp, ")"));
-  const int kv = m.kv_heads();
-  require(kv >= tp ? kv % tp == 0 : tp % kv == 0, {"parallel.tp", "model.n_kv_heads"},
+  for (int l = 0; l < layer_count(m); ++l) {
+    const ModelConfig& b = m.layer(l);
+    const auto require_l = require_in(l);
+    const int kv = b.kv_heads();
+    // MLA's keys and values come from a latent every rank computes: no kv heads to split.
+    if (b.attention == AttentionKind::GQA)
+      require_l(
+          kv >= tp ? kv % tp == 0 : tp % kv == 0, {"parallel.tp", "model.n_kv_heads"},
           cat("kv heads (", kv, ") and tp (", tp, ") must divide one another: each rank keeps ",
               "whole kv heads, or one replicated over tp / kv ranks"));
-  require(m.d_ff % tp == 0, {"parallel.tp", "model.d_ff"},
-          cat("d_ff (", m.d_ff, ") must be divisible by tp (", tp, ")"));
+    if (b.attention == AttentionKind::NSA)
+      require_l(kv % tp == 0, {"parallel.tp", "model.n_kv_heads", "model.attention"},
+                cat("with attention \"nsa\" the kv heads (", kv, ") must be divisible by tp (", tp,
+                    "): each rank keeps whole kv groups (NSA's selection is per group, so kv heads "
+                    "are not replicated)"));
+    require_l(b.d_ff % tp == 0, {"parallel.tp", "model.d_ff"},
+              cat("d_ff (", b.d_ff, ") must be divisible by tp (", tp, ")"));
+  }
   require(m.vocab_size % tp == 0, {"parallel.tp"},
           cat("the vocabulary (", m.vocab_size, ") must be divisible by tp (", tp, ")"));
   require(!sequence_parallel || m.seq_len % tp == 0, {"parallel.sequence_parallel", "model.seq_len"},
@@ -422,25 +580,46 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
               m.seq_len, ") must be divisible by tp (", tp, ")"));
 }
 
-// The rules between fields, checked on the merged run, first broken rule reported.
-void check_consistency(const RunConfig& run, const Origins& origins, const Context& ctx) {
-  const auto require = [&](bool holds, std::initializer_list<std::string_view> involved,
-                           const std::string& message) {
-    if (!holds) ctx.fail(blamed_pointer(involved, origins), message);
+// The rules between fields, checked on the merged run, first broken rule reported. With a
+// per-layer description the block rules hold in every layer, in layer order; their messages
+// start with "layer L: " and blame the layer's own origins (`layer_origins`).
+void check_consistency(const RunConfig& run, const Origins& origins,
+                       const std::vector<Origins>& layer_origins, const Context& ctx) {
+  const auto rules = [&ctx](const Origins& blame, std::string prefix) {
+    return [&ctx, &blame, prefix = std::move(prefix)](
+               bool holds, std::initializer_list<std::string_view> involved,
+               const std::string& message) {
+      if (!holds) ctx.fail(blamed_pointer(involved, blame), prefix + message);
+    };
+  };
+  const auto require = rules(origins, "");
+  const auto require_in = [&](int l) {
+    return layer_origins.empty() ? rules(origins, "")
+                                 : rules(layer_origins[l], cat("layer ", l, ": "));
   };
   const ModelConfig& m = run.model;
   const TrainingConfig& t = run.training;
   require(m.d_model % m.n_heads == 0, {"model.n_heads", "model.d_model"},
           cat("d_model (", m.d_model, ") must be divisible by n_heads (", m.n_heads, ")"));
-  // RoPE rotates pairs of channels within each head.
-  // (MLA rotates its own mla_rope_dim channels instead.)
-  require(m.positions != Positions::RoPE || m.attention == AttentionKind::MLA ||
-              (m.d_model / m.n_heads) % 2 == 0,
-          {"model.n_heads", "model.d_model", "model.positions"},
-          cat("with positions \"rope\" the head dimension d_model / n_heads (", m.d_model, " / ",
-              m.n_heads, " = ", m.d_model / m.n_heads, ") must be even"));
-  check_attention(m, require);
-  check_tensor_parallel(m, run.parallel.tp, run.parallel.sequence_parallel, require);
+  for (int l = 0; l < layer_count(m); ++l) {
+    const ModelConfig& b = m.layer(l);
+    const auto require_l = require_in(l);
+    // RoPE rotates pairs of channels within each head.
+    // (MLA rotates its own mla_rope_dim channels instead.)
+    const bool rotary = b.positions == Positions::RoPE && b.attention != AttentionKind::MLA;
+    require_l(!rotary || b.head_dim() % 2 == 0,
+              {"model.n_heads", "model.d_model", "model.positions", "model.attention"},
+              cat("with positions \"rope\" the head dimension d_model / n_heads (", b.d_model,
+                  " / ", b.n_heads, " = ", b.head_dim(), ") must be even"));
+    require_l(!rotary || (b.rotary_dim() % 2 == 0 && b.rotary_dim() >= 2),
+              {"model.rotary_pct", "model.n_heads", "model.d_model", "model.positions",
+               "model.attention"},
+              cat("with positions \"rope\" the rotary dimension int(head_dim * rotary_pct) (int(",
+                  b.head_dim(), " * ", b.rotary_pct, ") = ", b.rotary_dim(),
+                  ") must be even and at least 2: RoPE rotates pairs"));
+    check_attention(b, require_l);
+  }
+  check_tensor_parallel(m, run.parallel.tp, run.parallel.sequence_parallel, require, require_in);
   require(t.min_lr <= t.lr, {"training.min_lr", "training.lr"},
           cat("min_lr (", t.min_lr, ") must be <= lr (", t.lr, ")"));
   require(t.warmup_steps <= t.steps, {"training.warmup_steps", "training.steps"},
@@ -460,7 +639,8 @@ void check_consistency(const RunConfig& run, const Origins& origins, const Conte
 
 nlohmann::json resolved_json(const RunConfig& run) {
   nlohmann::json out = {{"name", run.name}};
-  for (const FieldSpec& spec : fields()) out[spec.section][spec.key] = spec.read(run);
+  for (const FieldSpec& spec : fields())
+    if (spec.read) out[spec.section][spec.key] = spec.read(run);
   return out;
 }
 
@@ -509,14 +689,23 @@ RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, c
   RunConfig run;
   run.name = name;
   Origins origins;
+  LayerDescription given;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     for (const Setting& setting : layers[i]) {
-      field_at(setting.path).assign(run, setting.value, ctx);
+      const FieldSpec& spec = field_at(setting.path);
+      spec.assign(run, setting.value, ctx);
       origins[setting.path] = {setting.pointer, i + 1};
+      if (!spec.read) given[setting.path] = setting.value;
     }
   }
-  check_consistency(run, origins, ctx);
+  const std::vector<Origins> layer_origins = resolve_layers(run.model, given, origins, ctx);
+  check_consistency(run, origins, layer_origins, ctx);
   run.as_json = resolved_json(run);
+  // The per-layer description as given; omitted when there is none.
+  for (const auto& [path, value] : given) {
+    const FieldSpec& spec = field_at(path);
+    run.as_json[spec.section][spec.key] = nlohmann::json(value);
+  }
   return run;
 }
 
