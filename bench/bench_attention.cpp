@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "model/plan.hpp"
+#include "model/token_mixer.hpp"
 #include "util/rng.hpp"
 
 using namespace ellm;
@@ -42,24 +42,25 @@ ModelConfig variant(const std::string& name, int T) {
 
 void BM_Mixer(benchmark::State& state, const std::string& name) {
   const ModelConfig m = variant(name, int(state.range(0)));
-  ModelPlan<float> plan = plan_model<float>(m, 1);
-  AttentionMixer<float>& mixer = *plan.mixers[0];
+  ArenaLayout params_layout, acts_layout;
+  const std::unique_ptr<TokenMixer<float>> mixer =
+      make_token_mixer<float>(m, 1, Declarer{params_layout, acts_layout, "h.0.attn.", 0}, {});
   Rng rng(1);
-  std::vector<float> params(plan.params.arena.total()), grads(params.size()),
-      acts(plan.acts.arena.total()), scratch(mixer.scratch_elems(1));
+  std::vector<float> params(params_layout.total()), grads(params.size()),
+      acts(acts_layout.total()), scratch(mixer->scratch_elems(1));
   for (float& p : params) p = float(rng.normal() * 0.02);
   const std::size_t N = m.seq_len, C = m.d_model;
-  std::vector<float> x(N * C), y(N * mixer.width()), dy(y.size()), dx(x.size());
+  std::vector<float> x(N * C), y(N * C), dy(y.size()), dx(x.size());
   for (float& v : x) v = float(rng.normal());
   for (float& v : dy) v = float(rng.normal());
   const Arenas<float> a{params.data(), grads.data(), acts.data(), scratch.data()};
   for (auto _ : state) {
-    mixer.forward(a, x.data(), y.data(), 1);
-    mixer.backward(a, x.data(), y.data(), dy.data(), dx.data(), 1);
+    mixer->forward(a, x.data(), y.data(), 1);
+    mixer->backward(a, x.data(), dy.data(), dx.data(), 1);
     benchmark::DoNotOptimize(dx.data());
   }
   state.counters["tokens/s"] = benchmark::Counter(double(N), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["KV B/token"] = attention_cost(m).kv_cache_elems_per_token * 4;
+  state.counters["KV B/token"] = token_mixer_cost(m).cache_elems_per_token * 4;
 }
 
 }  // namespace

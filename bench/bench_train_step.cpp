@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
 
   GPT<float> model(m, batch);
   model.init_params(1);
-  AdamW opt(model.param_layout().arena, t, {{0, model.num_params()}});
+  AdamW opt(model.param_layout(), t, {{0, model.num_params()}});
   Rng rng(2);
   std::vector<int> tokens(std::size_t(batch) * m.seq_len), targets(tokens.size());
   std::vector<double> seconds;

@@ -119,12 +119,37 @@ TEST(GradCheck, RoPE) {
   Vec rotated;
   auto loss = [&] {
     rotated = qkv;
-    layers::rope_forward(rotated.data(), B, T, row, H + Hkv, hs, 100.0);
+    layers::rope_forward(rotated.data(), B, T, row, H + Hkv, hs, hs, 100.0);
     return weighted_sum(rotated, w);
   };
   Vec d = w;
-  layers::rope_backward(d.data(), B, T, row, H + Hkv, hs, 100.0);
+  layers::rope_backward(d.data(), B, T, row, H + Hkv, hs, hs, 100.0);
   expect_gradient_matches(qkv, d, loss, "dqkv");
+}
+
+// GPT-NeoX's partial rotary: the first rot of each head's hs dimensions turn, the rest pass.
+TEST(GradCheck, PartialRoPE) {
+  const int B = 2, T = 6, H = 3, hs = 8, rot = 4, row = H * hs;
+  Vec x = random_doubles(B * T * row, 24);
+  const Vec w = random_doubles(B * T * row, 25);
+  Vec rotated;
+  auto loss = [&] {
+    rotated = x;
+    layers::rope_forward(rotated.data(), B, T, row, H, hs, rot, 100.0);
+    return weighted_sum(rotated, w);
+  };
+  loss();
+  for (int n = 0; n < B * T; n++) {  // the last hs − rot dimensions of every head are untouched
+    for (int h = 0; h < H; h++) {
+      for (int i = rot; i < hs; i++) {
+        const std::size_t k = std::size_t(n) * row + h * hs + i;
+        ASSERT_EQ(rotated[k], x[k]);
+      }
+    }
+  }
+  Vec d = w;
+  layers::rope_backward(d.data(), B, T, row, H, hs, rot, 100.0);
+  expect_gradient_matches(x, d, loss, "dx");
 }
 
 TEST(GradCheck, TiledAttentionAcrossTilesWithGQA) {
@@ -183,7 +208,7 @@ TEST_P(ModelGradCheck, WholeModel) {
     return model.forward(tokens.data(), targets.data(), B);
   };
   // Check every tensor, a few elements each, so no parameter kind escapes.
-  for (const TensorInfo& t : model.param_layout().arena.tensors()) {
+  for (const TensorInfo& t : model.param_layout().tensors()) {
     Vec x(params.begin() + t.offset, params.begin() + t.offset + t.numel);
     const Vec g(grads.begin() + t.offset, grads.begin() + t.offset + t.numel);
     auto tensor_loss = [&] {
@@ -226,7 +251,30 @@ ModelConfig mla(int q_latent) {
   return m;
 }
 
+// Pythia's block: parallel wiring, partial rotary (head size 4, 2 rotary dimensions), LayerNorm, GELU.
+ModelConfig pythia() {
+  ModelConfig m = tiny(Norm::LayerNorm, Activation::GELU, Positions::RoPE);
+  m.wiring = Wiring::Parallel;
+  m.rotary_pct = 0.5;
+  return m;
+}
+// A hybrid stack: a GQA layer, an MLA layer, a parallel-wired windowed layer with its own d_ff.
+ModelConfig hybrid() {
+  ModelConfig m = tiny(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE);
+  m.n_layers = 3;
+  ModelConfig latent = mla(4), parallel = m;
+  latent.norm = Norm::RMSNorm;
+  latent.n_layers = 3;
+  parallel.wiring = Wiring::Parallel;
+  parallel.window = 2;
+  parallel.d_ff = 6;
+  m.layers = {m, latent, parallel};
+  return m;
+}
+
 std::string config_name(const ModelConfig& m) {
+  if (!m.layers.empty()) return "Hybrid_GQA_MLA_ParallelWindow";
+  if (m.wiring == Wiring::Parallel) return "Pythia_ParallelWiring_PartialRotary";
   static const char* positions[] = {"Learned", "RoPE", "Sinusoidal", "ALiBi", "None"};
   std::string name = m.attention == AttentionKind::MLA ? "MLA_q" + std::to_string(m.mla_q_latent)
                                                         : "H" + std::to_string(m.n_heads) + "_KV" +
@@ -245,7 +293,8 @@ INSTANTIATE_TEST_SUITE_P(
                       variant(Positions::None, 2, 0, 2),      // sliding window
                       variant(Positions::ALiBi, 4, 2, 3),     // ALiBi with GQA and a window
                       variant(Positions::Sinusoidal, 2, 0),   // fixed absolute positions
-                      mla(0), mla(4)),                        // MLA without / with query latent
+                      mla(0), mla(4),                         // MLA without / with query latent
+                      pythia(), hybrid()),
     [](const ::testing::TestParamInfo<ModelConfig>& i) { return config_name(i.param); });
 
 }  // namespace

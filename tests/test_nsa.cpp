@@ -16,7 +16,7 @@
 #include "layers/rope.hpp"
 #include "layers/sparse_attention.hpp"
 #include "model/gpt.hpp"
-#include "model/mixer.hpp"
+#include "model/token_mixer.hpp"
 #include "support/gradcheck.hpp"
 
 namespace ellm {
@@ -119,22 +119,27 @@ ModelConfig nsa_config(int T, int H, int Hkv, int hs, int l, int d, int ls, int 
   return m;
 }
 
-// One NSA mixer (layer 0, double) on arenas of its own, with random parameters and input.
+// One NSA mixer (layer 0, double) on arenas of its own, with random parameters and input. Its
+// output projection is the identity (d_model = H·hs), so the rig's output is the heads' y.
 struct MixerRig {
   ModelConfig m;
   int B, N;
   ArenaLayout pl, al;
-  std::unique_ptr<AttentionMixer<double>> mixer;
+  std::unique_ptr<TokenMixer<double>> mixer;
   Vec params, grads, acts, scratch, x, y;
 
   MixerRig(const ModelConfig& cfg, int batch) : m(cfg), B(batch), N(batch * cfg.seq_len) {
-    mixer = make_nsa_mixer<double>(m, 0, B, pl, al);
+    mixer = make_nsa_mixer<double>(m, B, Declarer{pl, al, "h.0.attn.", 0}, TensorParallel<double>{});
     params = random_doubles(pl.total(), 41, 0.3);
+    const int C = m.d_model;
+    std::fill_n(param("out.w"), C * C, 0.0);
+    for (int c = 0; c < C; c++) param("out.w")[c * C + c] = 1.0;
+    std::fill_n(param("out.b"), C, 0.0);
     grads.assign(pl.total(), 0.0);
     acts.assign(al.total(), 0.0);
     scratch.assign(mixer->scratch_elems(B), 0.0);
-    x = random_doubles(std::size_t(N) * m.d_model, 42);
-    y.assign(std::size_t(N) * mixer->width(), 0.0);
+    x = random_doubles(std::size_t(N) * C, 42);
+    y.assign(std::size_t(N) * C, 0.0);
   }
   Arenas<double> arenas() { return {params.data(), grads.data(), acts.data(), scratch.data()}; }
   const Vec& forward() {
@@ -143,7 +148,7 @@ struct MixerRig {
   }
   Vec backward(const Vec& dy) {
     Vec dx(x.size());
-    mixer->backward(arenas(), x.data(), y.data(), dy.data(), dx.data(), B);
+    mixer->backward(arenas(), x.data(), dy.data(), dx.data(), B);
     return dx;
   }
   double* param(const std::string& suffix) {
@@ -202,8 +207,8 @@ struct NsaReference {
 
   explicit NsaReference(MixerRig& rig) : r(rig) {
     if (m.positions != Positions::RoPE) return;
-    layers::rope_forward(qkv.data(), r.B, T, row_a, H + G, hs, m.rope_base);
-    layers::rope_forward(kv.data(), r.B, T, row_b, G, hs, m.rope_base);
+    layers::rope_forward(qkv.data(), r.B, T, row_a, H + G, hs, hs, m.rope_base);
+    layers::rope_forward(kv.data(), r.B, T, row_b, G, hs, hs, m.rope_base);
   }
   Vec project(const std::string& name, int width) {
     Vec out(std::size_t(r.N) * width);
@@ -317,7 +322,7 @@ Vec causal_reference(MixerRig& r, const double* kv_w, const double* kv_b) {
   Vec packed(std::size_t(r.N) * s.row()), out(r.y.size());
   layers::linear_forward(packed.data(), r.x.data(), w.data(), bias.data(), r.N, C, s.row());
   if (m.positions == Positions::RoPE) {
-    layers::rope_forward(packed.data(), r.B, m.seq_len, s.row(), H + G, hs, m.rope_base);
+    layers::rope_forward(packed.data(), r.B, m.seq_len, s.row(), H + G, hs, hs, m.rope_base);
   }
   layers::attention_forward_naive(out.data(), packed.data(), s);
   return out;
@@ -378,13 +383,13 @@ TEST(NsaCost, CountsEveryKeyProjectionAndCachedValue) {
   MixerRig r(m, 1);
   double weights = 0;  // per token: the projections, and φ once per d tokens and kv head
   for (const TensorInfo& t : r.pl.tensors()) {
-    if (t.shape.size() == 1 || t.name.ends_with("pe")) continue;
+    if (t.shape.size() == 1 || t.name.ends_with("pe") || t.name.ends_with("out.w")) continue;
     weights += t.name.find("phi") != std::string::npos ? double(t.numel) * G / m.nsa_stride : t.numel;
   }
-  const AttentionCost c = nsa_cost(m);
-  EXPECT_DOUBLE_EQ(c.attention_flops_per_token, 2.0 * H * (hs + hs) * keys / T);
+  const ModuleCost c = nsa_cost(m);
+  EXPECT_DOUBLE_EQ(c.other_flops_per_token, 2.0 * H * (hs + hs) * keys / T);
   EXPECT_DOUBLE_EQ(c.matmul_weights, weights);
-  EXPECT_DOUBLE_EQ(c.kv_cache_elems_per_token, 2.0 * G * hs * (1 + 1.0 / m.nsa_stride));
+  EXPECT_DOUBLE_EQ(c.cache_elems_per_token, 2.0 * G * hs * (1 + 1.0 / m.nsa_stride));
 }
 
 std::vector<int> random_tokens(std::size_t n, int vocab, std::uint64_t seed) {
@@ -411,7 +416,7 @@ TEST(NsaModel, WholeModelGradientsMatchFiniteDifferences) {
   loss();
   model.backward();
   const Vec grads(model.grads(), model.grads() + model.num_params());
-  expect_tensor_gradients(model.param_layout().arena, params, grads, loss, 12);
+  expect_tensor_gradients(model.param_layout(), params, grads, loss, 12);
 
   GPT<float> single(cfg, B);  // the float instantiation computes the same loss
   std::copy(params.begin(), params.end(), single.params());

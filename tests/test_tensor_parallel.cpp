@@ -82,7 +82,8 @@ struct Case {
 
 void PrintTo(const Case& c, std::ostream* os) {
   *os << "tp=" << c.tp << " sp=" << c.sequence_parallel << " H=" << c.model.n_heads
-      << " Hkv=" << c.model.kv_heads();
+      << " Hkv=" << c.model.kv_heads() << " attention=" << int(c.model.attention)
+      << " layers=" << c.model.layers.size();
 }
 
 class TensorParallelModel : public ::testing::TestWithParam<Case> {};
@@ -91,8 +92,9 @@ TEST_P(TensorParallelModel, EveryRankMatchesItsShardOfTheFullModel) {
   const auto [m, tp, sequence] = GetParam();
   const int B = 2;
   const Batch batch = random_batch(m, B);
-  // Two forward/backward passes without zero_grad: gradients must accumulate (the replicated-kv
-  // and sequence-parallel norm reductions sum only each pass's own contribution).
+  // Two forward/backward passes without zero_grad: gradients must accumulate, and the partial
+  // gradients (replicated kv heads, sequence-parallel norms, MLA's latents, NSA's φ) are summed
+  // over the group once, after both.
   GPT<double> full(m, B);
   full.init_params(9);
   double full_loss = 0;
@@ -113,14 +115,15 @@ TEST_P(TensorParallelModel, EveryRankMatchesItsShardOfTheFullModel) {
         losses[r] = shards[r]->forward(batch.tokens.data(), batch.targets.data(), B);
         shards[r]->backward();
       }
+      shards[r]->reduce_tensor_parallel_grads();
     });
   }
   for (std::thread& t : threads) t.join();
 
-  const auto& full_tensors = full.param_layout().arena.tensors();
+  const auto& full_tensors = full.param_layout().tensors();
   for (int r = 0; r < tp; r++) {
     EXPECT_NEAR(losses[r], full_loss, 1e-12) << "rank " << r;
-    const auto& local_tensors = shards[r]->param_layout().arena.tensors();
+    const auto& local_tensors = shards[r]->param_layout().tensors();
     ASSERT_EQ(local_tensors.size(), full_tensors.size());
     for (std::size_t i = 0; i < local_tensors.size(); i++) {
       const TensorInfo& t = local_tensors[i];
@@ -153,6 +156,45 @@ ModelConfig small(Norm norm, Activation act, Positions pos, int heads, int kv_he
   return m;
 }
 
+ModelConfig mla(int q_latent) {
+  ModelConfig m = small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 0);
+  m.attention = AttentionKind::MLA;
+  m.mla_kv_latent = 6;
+  m.mla_q_latent = q_latent;
+  m.mla_rope_dim = 2;
+  return m;
+}
+ModelConfig nsa() {
+  ModelConfig m = small(Norm::LayerNorm, Activation::GELU, Positions::RoPE, 4, 2);
+  m.seq_len = 8;
+  m.attention = AttentionKind::NSA;
+  m.nsa_block = 4;
+  m.nsa_stride = 2;
+  m.nsa_select_block = 2;
+  m.nsa_select_n = 3;
+  m.nsa_window = 3;
+  return m;
+}
+// Pythia's block: parallel wiring, partial rotary, LayerNorm, GELU.
+ModelConfig pythia() {
+  ModelConfig m = small(Norm::LayerNorm, Activation::GELU, Positions::RoPE, 2, 0);
+  m.wiring = Wiring::Parallel;
+  m.rotary_pct = 0.25;  // head size 8: 2 rotary dimensions
+  return m;
+}
+// Three layers of three kinds: GQA, MLA, and a parallel-wired windowed GQA with its own d_ff.
+ModelConfig hybrid() {
+  ModelConfig m = small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 2);
+  m.n_layers = 3;
+  ModelConfig parallel = m;
+  parallel.wiring = Wiring::Parallel;
+  parallel.window = 3;
+  parallel.d_ff = 16;
+  m.layers = {m, mla(0), parallel};
+  m.layers[1].n_layers = 3;
+  return m;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Layouts, TensorParallelModel,
     ::testing::Values(Case{small(Norm::LayerNorm, Activation::GELU, Positions::Learned, 4, 0), 2},
@@ -166,7 +208,13 @@ INSTANTIATE_TEST_SUITE_P(
                       // sequence parallelism: the residual stream's rows split over the ranks
                       Case{small(Norm::LayerNorm, Activation::GELU, Positions::Learned, 4, 0), 2, true},
                       Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 1), 4, true},
-                      Case{small(Norm::LayerNorm, Activation::GELU, Positions::Sinusoidal, 4, 2), 2, true}),
+                      Case{small(Norm::LayerNorm, Activation::GELU, Positions::Sinusoidal, 4, 2), 2, true},
+                      // MLA and NSA: heads split, latents and φ replicated with partial gradients
+                      Case{mla(0), 2}, Case{mla(3), 4}, Case{mla(3), 2, true},
+                      Case{nsa(), 2}, Case{nsa(), 2, true},
+                      // composed blocks
+                      Case{pythia(), 2}, Case{pythia(), 2, true}, Case{hybrid(), 2},
+                      Case{hybrid(), 4, true}),
     [](const ::testing::TestParamInfo<Case>& i) {
       return "tp" + std::to_string(i.param.tp) + (i.param.sequence_parallel ? "_sp" : "") + "_H" +
              std::to_string(i.param.model.n_heads) + "_KV" + std::to_string(i.param.model.kv_heads()) +

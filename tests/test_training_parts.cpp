@@ -101,8 +101,8 @@ TEST(Clipping, ScalesOnlyAboveTheLimit) {
 
 TEST(AdamW, FirstStepMovesBySignedLrPlusDecoupledDecay) {
   ArenaLayout layout;
-  layout.add("w", {2}, /*decay=*/true);
-  layout.add("b", {1}, /*decay=*/false);
+  layout.add(weight("w", {2}, Init::zeros()));
+  layout.add(bias("b", {1}));
   TrainingConfig t;
   t.weight_decay = 0.5;
   AdamW opt(layout, t, {{0, layout.total()}});
@@ -113,6 +113,76 @@ TEST(AdamW, FirstStepMovesBySignedLrPlusDecoupledDecay) {
   EXPECT_NEAR(params[0], 1.0 - 0.1 * (1.0 + 0.5 * 1.0), 1e-6);
   EXPECT_NEAR(params[1], -2.0 - 0.1 * (-1.0 + 0.5 * -2.0), 1e-6);
   EXPECT_NEAR(params[2], 3.0 - 0.1 * 1.0, 1e-6);  // no decay on biases
+}
+
+// The gradient norm counts every gradient of the model once: a tensor every tensor-parallel rank
+// holds whole counts 1/tp on each, a shard held by k ranks 1/k, an ordinary shard fully.
+TEST(GradientNorm, SharedSquareSumCountsEachGradientOnce) {
+  ArenaLayout layout;
+  layout.add(gain("norm", {2}));                                             // replicated
+  layout.add(weight("kv", {4, 1}, Init::zeros()).sharded({0, {{0, 2}}, 2}));  // 2 copies of rows 0-1
+  layout.add(weight("q", {4, 1}, Init::zeros()).sharded({0, {{2, 4}}, 1}));   // this rank's rows
+  const float grads[] = {1, 2, 3, 4, 5, 6};
+  const double tp = 4;
+  EXPECT_DOUBLE_EQ(shared_square_sum(layout, grads, {{0, 6}}, int(tp)),
+                   (1 + 4) / tp + (9 + 16) / 2.0 + (25 + 36));
+  // Only the ranges asked for (a ZeRO-1 part) count.
+  EXPECT_DOUBLE_EQ(shared_square_sum(layout, grads, {{1, 3}, {5, 6}}, int(tp)), 4 / tp + 9 / 2.0 + 36);
+}
+
+// A frozen tensor gets no moments and no update; the others step as usual.
+TEST(AdamW, FrozenTensorsHaveNoMomentsAndDoNotMove) {
+  ArenaLayout layout;
+  layout.add(weight("w", {2}, Init::zeros()));
+  layout.add(weight("frozen", {3}, Init::zeros()).frozen());
+  layout.add(bias("b", {1}));
+  TrainingConfig t;
+  AdamW opt(layout, t, {{0, 2}, {5, 6}});  // what GradientSync owns: the trainable tensors
+  EXPECT_EQ(opt.state_bytes(), 2 * 3 * sizeof(float));
+  float params[] = {1, 1, 7, 8, 9, 1};
+  const float grads[] = {1, 1, 1, 1, 1, 1};
+  opt.step(params, grads, 0.1, 1.0);
+  EXPECT_FLOAT_EQ(params[2], 7);
+  EXPECT_FLOAT_EQ(params[3], 8);
+  EXPECT_FLOAT_EQ(params[4], 9);
+  EXPECT_LT(params[0], 1);
+  EXPECT_LT(params[5], 1);
+}
+
+// N-dimensional shards: an expert tensor (E, out, in) split on E, a matrix split on columns in
+// two segments; extract and insert are inverse on the shard and touch nothing else.
+TEST(Shards, ExtractAndInsertAnyDimension) {
+  ArenaLayout layout;
+  layout.add(weight("experts", {4, 2, 3}, Init::zeros()).sharded({0, {{1, 3}}}));
+  layout.add(weight("cols", {2, 6}, Init::zeros()).sharded({1, {{1, 2}, {4, 6}}}));
+  const TensorInfo& experts = layout.tensors()[0];
+  const TensorInfo& cols = layout.tensors()[1];
+  EXPECT_EQ(experts.shape, (std::vector<int>{2, 2, 3}));
+  EXPECT_EQ(cols.shape, (std::vector<int>{2, 3}));
+  std::vector<double> full(24);
+  for (std::size_t i = 0; i < full.size(); i++) full[i] = double(i);
+  std::vector<double> local(experts.numel);
+  extract_shard(full.data(), experts, local.data());
+  for (std::size_t i = 0; i < local.size(); i++) EXPECT_EQ(local[i], double(6 + i));  // experts 1, 2
+  std::vector<double> back(24, -1.0);
+  insert_shard(local.data(), experts, back.data());
+  for (std::size_t i = 0; i < 24; i++) EXPECT_EQ(back[i], i >= 6 && i < 18 ? double(i) : -1.0) << i;
+  std::vector<double> c(cols.numel);
+  extract_shard(full.data(), cols, c.data());
+  EXPECT_EQ(c, (std::vector<double>{1, 4, 5, 7, 10, 11}));
+}
+
+TEST(ParamCounts, TrainableAndActiveFollowTheDeclarations) {
+  ArenaLayout layout;
+  layout.add(weight("dense", {4, 5}, Init::zeros()).sharded({0, {{0, 2}}}));  // counts 20, not 10
+  layout.add(weight("frozen", {3}, Init::zeros()).frozen());
+  TensorDecl expert = weight("experts", {8, 2}, Init::zeros());
+  expert.active_fraction = 0.25;  // top-2 of 8 experts
+  layout.add(std::move(expert));
+  const ParamCounts n = count_params(layout);
+  EXPECT_DOUBLE_EQ(n.total, 20 + 3 + 16);
+  EXPECT_DOUBLE_EQ(n.trainable, 20 + 16);
+  EXPECT_DOUBLE_EQ(n.active_per_token, 20 + 3 + 4);
 }
 
 TEST(Stats, PercentilesInterpolateBetweenRanks) {

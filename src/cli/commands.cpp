@@ -102,9 +102,9 @@ int validate(const Options& o) {
   for (const RunConfig& run : job.runs) load_corpus(run.data, run.model.seq_len, job.file.string());
   std::cout << job.file.string() << ": OK, " << job.runs.size() << " run(s)\n";
   for (const RunConfig& run : job.runs) {
-    const ParamLayout layout = make_param_layout(run.model);
+    const ParamCounts params = count_params(make_param_layout(run.model));
     std::printf("  %-24s %8.2fM params  %6d steps  batch %d×%d  dp=%d\n", run.name.c_str(),
-                double(layout.arena.total()) / 1e6, run.training.steps, run.training.batch_size,
+                params.total / 1e6, run.training.steps, run.training.batch_size,
                 run.model.seq_len, run.parallel.dp);
   }
   return 0;

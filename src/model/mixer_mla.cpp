@@ -6,12 +6,17 @@
 //   head h attends with q = [q_c,h ; q_r,h], k = [k_c,h ; k_r] (dk = hs + r) over v_h (dv = hs).
 // The cache holds c_kv and k_r: d_c + r values per token per layer. Training materialises k_c and
 // v (the absorption of W_uk into W_uq at inference is an inference-time rewrite, not done here).
+//
+// Tensor parallelism: a rank computes H/tp heads. The up-projections (W_uq, W_qr, W_uk, W_uv)
+// are column-parallel over heads; the down-projections (W_dq, W_dkv) and the shared rotary key
+// (W_kr) are held whole by every rank, which computes the whole latents and, from its heads
+// alone, part of their gradients (declared partial, summed after backward) — Megatron-Core's MLA
+// keeps them "duplicated" in the same way.
 #include <algorithm>
 
 #include "layers/attention.hpp"
-#include "layers/linear.hpp"
 #include "layers/rope.hpp"
-#include "model/mixer.hpp"
+#include "model/token_mixer.hpp"
 
 namespace ellm {
 namespace {
@@ -20,9 +25,9 @@ using namespace layers;
 template <class T>
 class MlaMixer final : public AttentionMixer<T> {
  public:
-  MlaMixer(const ModelConfig& m, int layer, int max_batch, ArenaLayout& params, ArenaLayout& acts)
+  MlaMixer(const ModelConfig& m, int max_batch, const Declarer& d, const TensorParallel<T>& tensor_parallel)
       : m_(m),
-        H_(m.n_heads),
+        H_(m.n_heads / tensor_parallel.shard.size),
         hs_(m.head_dim()),
         r_(m.mla_rope_dim),
         dc_(m.mla_kv_latent),
@@ -30,81 +35,75 @@ class MlaMixer final : public AttentionMixer<T> {
         qin_(dq_ > 0 ? dq_ : m.d_model),
         dk_(hs_ + r_),
         row_(2 * H_ * dk_ + H_ * hs_) {
-    const std::string pre = "h." + std::to_string(layer) + ".attn.";
-    const int C = m.d_model, N = max_batch * m.seq_len;
-    w_dq_ = dq_ > 0 ? params.add(pre + "mla.w_dq", {dq_, C}, true, layer) : kAbsent;
-    w_uq_ = params.add(pre + "mla.w_uq", {H_ * hs_, qin_}, true, layer);
-    w_qr_ = params.add(pre + "mla.w_qr", {H_ * r_, qin_}, true, layer);
-    w_dkv_ = params.add(pre + "mla.w_dkv", {dc_, C}, true, layer);
-    w_uk_ = params.add(pre + "mla.w_uk", {H_ * hs_, dc_}, true, layer);
-    w_uv_ = params.add(pre + "mla.w_uv", {H_ * hs_, dc_}, true, layer);
-    w_kr_ = params.add(pre + "mla.w_kr", {r_, C}, true, layer);
-    c_q_ = dq_ > 0 ? acts.add(pre + "mla.c_q", {N, dq_}, false, layer) : kAbsent;
-    c_kv_ = acts.add(pre + "mla.c_kv", {N, dc_}, false, layer);
-    qkv_ = acts.add(pre + "mla.qkv", {N, row_}, false, layer);  // packed, after RoPE
-    lse_ = acts.add(pre + "mla.lse", {max_batch, H_, m.seq_len}, false, layer);
+    const TpShard tp = tensor_parallel.shard;
+    const int C = m.d_model, N = max_batch * m.seq_len, H = m.n_heads;
+    const bool partial = tp.size > 1;
+    const Init init = Init::normal(m.init_std);
+    const Shard heads_hs = tp.along(0, {{0, H * hs_}}), heads_r = tp.along(0, {{0, H * r_}});
+    if (dq_ > 0) w_dq_.declare(d, C, {weight("mla.w_dq", {dq_, C}, init).partial(partial)});
+    w_uq_.declare(d, qin_, {weight("mla.w_uq", {H * hs_, qin_}, init).sharded(heads_hs)});
+    w_qr_.declare(d, qin_, {weight("mla.w_qr", {H * r_, qin_}, init).sharded(heads_r)});
+    w_dkv_.declare(d, C, {weight("mla.w_dkv", {dc_, C}, init).partial(partial)});
+    w_uk_.declare(d, dc_, {weight("mla.w_uk", {H * hs_, dc_}, init).sharded(heads_hs)});
+    w_uv_.declare(d, dc_, {weight("mla.w_uv", {H * hs_, dc_}, init).sharded(heads_hs)});
+    w_kr_.declare(d, C, {weight("mla.w_kr", {r_, C}, init).partial(partial)});
+    c_q_ = dq_ > 0 ? d.buffer("mla.c_q", {N, dq_}) : kAbsent;
+    c_kv_ = d.buffer("mla.c_kv", {N, dc_});
+    qkv_ = d.buffer("mla.qkv", {N, row_});  // packed, after RoPE
+    lse_ = d.buffer("mla.lse", {max_batch, H_, m.seq_len});
+    this->declare_output(d, m, H_ * hs_, max_batch, tp);
   }
 
-  int width() const override { return H_ * hs_; }
-  std::size_t scratch_elems(int B) const override {
+ private:
+  std::size_t core_scratch_elems(int B) const override {
     const std::size_t N = std::size_t(B) * m_.seq_len;
     return N * (row_ + 3 * H_ * hs_ + H_ * r_ + r_ + dc_ + dq_ + std::max({m_.d_model, dc_, dq_}));
   }
 
-  void forward(const Arenas<T>& a, const T* x, T* y, int B) override {
-    const int N = B * m_.seq_len, C = m_.d_model;
+  void core_forward(const Arenas<T>& a, const T* x, T* y, int B) override {
+    const int N = B * m_.seq_len;
     const Work w = work(a.scratch, B);
     const T* cq = x;
     if (dq_ > 0) {
-      linear_forward(a.a(c_q_), x, a.p(w_dq_), static_cast<const T*>(nullptr), N, C,
-                     dq_);  // (N,d_c')
+      w_dq_.forward(a, x, a.a(c_q_), N);  // (N,d_c')
       cq = a.a(c_q_);
     }
-    linear_forward(w.q_c, cq, a.p(w_uq_), static_cast<const T*>(nullptr), N, qin_, H_ * hs_);
-    linear_forward(w.q_r, cq, a.p(w_qr_), static_cast<const T*>(nullptr), N, qin_, H_ * r_);
-    rope_forward(w.q_r, B, m_.seq_len, H_ * r_, H_, r_, m_.rope_base);
-    linear_forward(a.a(c_kv_), x, a.p(w_dkv_), static_cast<const T*>(nullptr), N, C,
-                   dc_);  // (N,d_c)
-    linear_forward(w.k_c, a.a(c_kv_), a.p(w_uk_), static_cast<const T*>(nullptr), N, dc_, H_ * hs_);
-    linear_forward(w.v, a.a(c_kv_), a.p(w_uv_), static_cast<const T*>(nullptr), N, dc_, H_ * hs_);
-    linear_forward(w.k_r, x, a.p(w_kr_), static_cast<const T*>(nullptr), N, C, r_);
-    rope_forward(w.k_r, B, m_.seq_len, r_, 1, r_, m_.rope_base);
+    w_uq_.forward(a, cq, w.q_c, N);  // (N,H·hs)
+    w_qr_.forward(a, cq, w.q_r, N);  // (N,H·r)
+    rope_forward(w.q_r, B, m_.seq_len, H_ * r_, H_, r_, r_, m_.rope_base);
+    w_dkv_.forward(a, x, a.a(c_kv_), N);     // (N,d_c)
+    w_uk_.forward(a, a.a(c_kv_), w.k_c, N);  // (N,H·hs)
+    w_uv_.forward(a, a.a(c_kv_), w.v, N);    // (N,H·hs)
+    w_kr_.forward(a, x, w.k_r, N);           // (N,r)
+    rope_forward(w.k_r, B, m_.seq_len, r_, 1, r_, r_, m_.rope_base);
     pack(a.a(qkv_), w, N);
     attention_forward(y, a.a(lse_), a.a(qkv_), shape(B));
   }
 
-  void backward(const Arenas<T>& a, const T* x, const T* y, const T* dy, T* dx, int B) override {
-    const int N = B * m_.seq_len, C = m_.d_model;
+  void core_backward(const Arenas<T>& a, const T* x, const T* y, const T* dy, T* dx, int B) override {
+    const int N = B * m_.seq_len;
     const Work w = work(a.scratch, B);  // the per-part buffers now hold gradients
-    T* const no_bias = nullptr;         // MLA's projections have none
     std::fill(w.qkv, w.qkv + std::size_t(N) * row_, T(0));
     attention_backward(w.qkv, dy, y, a.a(lse_), a.a(qkv_), shape(B));
     unpack_gradients(w, N);
-    rope_backward(w.q_r, B, m_.seq_len, H_ * r_, H_, r_, m_.rope_base);
-    rope_backward(w.k_r, B, m_.seq_len, r_, 1, r_, m_.rope_base);
+    rope_backward(w.q_r, B, m_.seq_len, H_ * r_, H_, r_, r_, m_.rope_base);
+    rope_backward(w.k_r, B, m_.seq_len, r_, 1, r_, r_, m_.rope_base);
     // keys and values come from the latent: d c_kv = (dk_c) W_uk + (dv) W_uv
-    linear_backward(w.dc_kv, a.g(w_uk_), no_bias, w.k_c, a.a(c_kv_), a.p(w_uk_), N, dc_, H_ * hs_);
-    linear_backward_accumulate(w.dc_kv, w.tmp, a.g(w_uv_), no_bias, w.v, a.a(c_kv_), a.p(w_uv_), N,
-                               dc_, H_ * hs_);
-    linear_backward(dx, a.g(w_dkv_), no_bias, w.dc_kv, x, a.p(w_dkv_), N, C, dc_);
-    linear_backward_accumulate(dx, w.tmp, a.g(w_kr_), no_bias, w.k_r, x, a.p(w_kr_), N, C, r_);
+    w_uk_.backward(a, w.dc_kv, w.k_c, a.a(c_kv_), N);
+    w_uv_.backward_accumulate(a, w.dc_kv, w.tmp, w.v, a.a(c_kv_), N);
+    w_dkv_.backward(a, dx, w.dc_kv, x, N);
+    w_kr_.backward_accumulate(a, dx, w.tmp, w.k_r, x, N);
     // queries: through the query latent when there is one
-    T* dcq = dq_ > 0 ? w.dc_q : w.tmp;
-    const T* cq = dq_ > 0 ? a.a(c_q_) : x;
     if (dq_ > 0) {
-      linear_backward(dcq, a.g(w_uq_), no_bias, w.q_c, cq, a.p(w_uq_), N, qin_, H_ * hs_);
-      linear_backward_accumulate(dcq, w.tmp, a.g(w_qr_), no_bias, w.q_r, cq, a.p(w_qr_), N, qin_,
-                                 H_ * r_);
-      linear_backward_accumulate(dx, w.tmp, a.g(w_dq_), no_bias, dcq, x, a.p(w_dq_), N, C, dq_);
+      w_uq_.backward(a, w.dc_q, w.q_c, a.a(c_q_), N);
+      w_qr_.backward_accumulate(a, w.dc_q, w.tmp, w.q_r, a.a(c_q_), N);
+      w_dq_.backward_accumulate(a, dx, w.tmp, w.dc_q, x, N);
     } else {
-      linear_backward_accumulate(dx, w.tmp, a.g(w_uq_), no_bias, w.q_c, x, a.p(w_uq_), N, C,
-                                 H_ * hs_);
-      linear_backward_accumulate(dx, w.tmp, a.g(w_qr_), no_bias, w.q_r, x, a.p(w_qr_), N, C,
-                                 H_ * r_);
+      w_uq_.backward_accumulate(a, dx, w.tmp, w.q_c, x, N);
+      w_qr_.backward_accumulate(a, dx, w.tmp, w.q_r, x, N);
     }
   }
 
- private:
   // Views into the workspace: forward's projections, then backward's gradients of the same.
   struct Work {
     T *qkv, *q_c, *q_r, *k_c, *k_r, *v, *dc_kv, *dc_q, *tmp;
@@ -168,29 +167,31 @@ class MlaMixer final : public AttentionMixer<T> {
 
   ModelConfig m_;
   int H_, hs_, r_, dc_, dq_, qin_, dk_, row_;
-  std::size_t w_dq_, w_uq_, w_qr_, w_dkv_, w_uk_, w_uv_, w_kr_, c_q_, c_kv_, qkv_, lse_;
+  ColumnParallelLinear<T> w_dq_, w_uq_, w_qr_, w_dkv_, w_uk_, w_uv_, w_kr_;
+  std::size_t c_q_, c_kv_, qkv_, lse_;
 };
 
 }  // namespace
 
 template <class T>
-std::unique_ptr<AttentionMixer<T>> make_mla_mixer(const ModelConfig& m, int layer, int max_batch,
-                                                  ArenaLayout& params, ArenaLayout& acts) {
-  return std::make_unique<MlaMixer<T>>(m, layer, max_batch, params, acts);
+std::unique_ptr<TokenMixer<T>> make_mla_mixer(const ModelConfig& m, int max_batch, const Declarer& d,
+                                              const TensorParallel<T>& tp) {
+  return std::make_unique<MlaMixer<T>>(m, max_batch, d, tp);
 }
-template std::unique_ptr<AttentionMixer<float>> make_mla_mixer<float>(const ModelConfig&, int, int,
-                                                                      ArenaLayout&, ArenaLayout&);
-template std::unique_ptr<AttentionMixer<double>> make_mla_mixer<double>(const ModelConfig&, int,
-                                                                        int, ArenaLayout&,
-                                                                        ArenaLayout&);
+template std::unique_ptr<TokenMixer<float>> make_mla_mixer<float>(const ModelConfig&, int,
+                                                                  const Declarer&,
+                                                                  const TensorParallel<float>&);
+template std::unique_ptr<TokenMixer<double>> make_mla_mixer<double>(const ModelConfig&, int,
+                                                                    const Declarer&,
+                                                                    const TensorParallel<double>&);
 
-AttentionCost mla_cost(const ModelConfig& m) {
+ModuleCost mla_cost(const ModelConfig& m) {
   const double C = m.d_model, H = m.n_heads, hs = m.head_dim(), r = m.mla_rope_dim,
                dc = m.mla_kv_latent, dq = m.mla_q_latent, qin = dq > 0 ? dq : C;
-  AttentionCost c;
+  ModuleCost c;
   c.matmul_weights = dq * C + qin * H * (hs + r) + dc * C + 2 * dc * H * hs + r * C;
-  c.attention_flops_per_token = 2.0 * H * ((hs + r) + hs) * mean_visible_keys(m.seq_len, 0);
-  c.kv_cache_elems_per_token = dc + r;
+  c.other_flops_per_token = 2.0 * H * ((hs + r) + hs) * mean_visible_keys(m.seq_len, 0);
+  c.cache_elems_per_token = dc + r;
   return c;
 }
 

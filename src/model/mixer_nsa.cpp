@@ -16,6 +16,10 @@
 // positions need nothing here (the embedding adds them); ALiBi is refused by validation.
 // Backward runs through the three branches, the gates, φ and every projection; the selected
 // blocks are constants (top-n has no gradient), as in the paper.
+// Tensor parallelism: a rank keeps G/tp whole kv groups and their H/tp query heads (every
+// projection is column-parallel over them, the gates over heads), so the selection, which is per
+// group, stays local. φ is shared by every kv head: each rank holds it whole and computes part of
+// its gradient (declared partial, summed after backward).
 #include <algorithm>
 #include <limits>
 #include <numeric>
@@ -27,7 +31,7 @@
 #include "layers/linear.hpp"
 #include "layers/rope.hpp"
 #include "layers/sparse_attention.hpp"
-#include "model/mixer.hpp"
+#include "model/token_mixer.hpp"
 
 namespace ellm {
 namespace {
@@ -49,35 +53,45 @@ enum Branch { kCmp, kSlc, kWin };
 template <class T>
 class NsaMixer final : public AttentionMixer<T> {
  public:
-  NsaMixer(const ModelConfig& m, int layer, int max_batch, ArenaLayout& params, ArenaLayout& acts)
-      : m_(m), H_(m.n_heads), G_(m.kv_heads()), hs_(m.head_dim()),
-        nc_(compressed_visible(m, m.seq_len - 1)), qkv_row_((H_ + 2 * G_) * hs_), kv_row_(4 * G_ * hs_) {
-    const std::string pre = "h." + std::to_string(layer) + ".attn.nsa.";
+  NsaMixer(const ModelConfig& m, int max_batch, const Declarer& decl, const TensorParallel<T>& tensor_parallel)
+      : m_(m), H_(m.n_heads / tensor_parallel.shard.size), G_(m.kv_heads() / tensor_parallel.shard.size),
+        hs_(m.head_dim()), nc_(compressed_visible(m, m.seq_len - 1)), qkv_row_((H_ + 2 * G_) * hs_),
+        kv_row_(4 * G_ * hs_) {
+    const TpShard tp = tensor_parallel.shard;
+    const Declarer d = decl.sub("nsa.");
     const int C = m.d_model, N = max_batch * m.seq_len, M = max_batch * nc_ * G_, l = m.nsa_block;
-    qkv_w_ = params.add(pre + "qkv.w", {qkv_row_, C}, true, layer);
-    qkv_b_ = params.add(pre + "qkv.b", {qkv_row_}, false, layer);
-    kv_w_ = params.add(pre + "kv.w", {kv_row_, C}, true, layer);
-    kv_b_ = params.add(pre + "kv.b", {kv_row_}, false, layer);
-    gate_w_ = params.add(pre + "gate.w", {3 * H_, C}, true, layer);
-    gate_b_ = params.add(pre + "gate.b", {3 * H_}, false, layer);
-    qkv_ = acts.add(pre + "qkv", {N, qkv_row_}, false, layer);  // after RoPE
-    kv_ = acts.add(pre + "kv", {N, kv_row_}, false, layer);     // k_slc after RoPE
-    gate_ = acts.add(pre + "gate", {N, 3 * H_}, false, layer);  // after the sigmoid
+    const int H = m.n_heads, G = m.kv_heads(), hs = hs_;
+    const Init init = Init::normal(m.init_std);
+    // [q | k_win | v_win], [k_slc | v_slc | k_cmp | v_cmp], [g_cmp | g_slc | g_win]: each segment
+    // split over the ranks by heads (or kv groups).
+    const Shard qkv_rows = tp.along(0, {{0, H * hs}, {H * hs, G * hs}, {(H + G) * hs, G * hs}});
+    const Shard kv_rows = tp.along(0, {{0, G * hs}, {G * hs, G * hs}, {2 * G * hs, G * hs}, {3 * G * hs, G * hs}});
+    const Shard gate_rows = tp.along(0, {{0, H}, {H, H}, {2 * H, H}});
+    qkv_.declare(d, C, {weight("qkv.w", {(H + 2 * G) * hs, C}, init).sharded(qkv_rows)},
+                 {bias("qkv.b", {(H + 2 * G) * hs}).sharded(qkv_rows)});
+    kv_.declare(d, C, {weight("kv.w", {4 * G * hs, C}, init).sharded(kv_rows)},
+                {bias("kv.b", {4 * G * hs}).sharded(kv_rows)});
+    gate_.declare(d, C, {weight("gate.w", {3 * H, C}, init).sharded(gate_rows)},
+                  {bias("gate.b", {3 * H}).sharded(gate_rows)});
+    qkv_buf_ = d.buffer("qkv", {N, qkv_row_});  // after RoPE
+    kv_buf_ = d.buffer("kv", {N, kv_row_});     // k_slc after RoPE
+    gate_buf_ = d.buffer("gate", {N, 3 * H_});  // after the sigmoid
+    const bool partial = tp.size > 1;
     for (int e = 0; e < 2; e++) {
-      const std::string phi = pre + (e == 0 ? "phi_k." : "phi_v.");
-      phi_[e] = {params.add(phi + "w1", {hs_, l * hs_}, true, layer),
-                 params.add(phi + "b1", {hs_}, false, layer),
-                 params.add(phi + "w2", {hs_, hs_}, true, layer),
-                 params.add(phi + "b2", {hs_}, false, layer),
-                 params.add(phi + "pe", {l, hs_}, true, layer)};
-      hid_[e] = acts.add(phi + "hid", {M, hs_}, false, layer);  // before the GELU
-      act_[e] = acts.add(phi + "act", {M, hs_}, false, layer);  // after it
-      cmp_[e] = acts.add(phi + "out", {M, hs_}, false, layer);  // (B, nc, Hkv·hs)
+      const std::string phi = e == 0 ? "phi_k." : "phi_v.";
+      phi_[e].l1.declare(d, l * hs, {weight(phi + "w1", {hs, l * hs}, init).partial(partial)},
+                         {bias(phi + "b1", {hs}).partial(partial)});
+      phi_[e].l2.declare(d, hs, {weight(phi + "w2", {hs, hs}, init).partial(partial)},
+                         {bias(phi + "b2", {hs}).partial(partial)});
+      phi_[e].pe = d.param(weight(phi + "pe", {l, hs}, init).partial(partial));
+      hid_[e] = d.buffer(phi + "hid", {M, hs});  // before the GELU
+      act_[e] = d.buffer(phi + "act", {M, hs});  // after it
+      cmp_[e] = d.buffer(phi + "out", {M, hs});  // (B, nc, Hkv·hs)
     }
     const char* names[] = {"cmp", "slc", "win"};
     for (int c = 0; c < 3; c++) {
-      o_[c] = acts.add(pre + names[c] + ".out", {N, H_ * hs_}, false, layer);
-      lse_[c] = acts.add(pre + names[c] + ".lse", {max_batch, H_, m.seq_len}, false, layer);
+      o_[c] = d.buffer(std::string(names[c]) + ".out", {N, H_ * hs});
+      lse_[c] = d.buffer(std::string(names[c]) + ".lse", {max_batch, H_, m.seq_len});
     }
     // Integer state beside the arena: the cmp branch's key prefixes (fixed) and forward's
     // selection, which backward reuses.
@@ -86,27 +100,28 @@ class NsaMixer final : public AttentionMixer<T> {
       cmp_keys_[i] = {0, compressed_visible(m, int(i / G_ % m.seq_len))};
     }
     slc_keys_.resize(std::size_t(N) * G_ * m.nsa_select_n);
+    this->declare_output(decl, m, H_ * hs_, max_batch, tp);
   }
 
-  int width() const override { return H_ * hs_; }
-  std::size_t scratch_elems(int B) const override {
+ private:
+  std::size_t core_scratch_elems(int B) const override {
     const std::size_t N = std::size_t(B) * m_.seq_len, M = std::size_t(B) * nc_ * G_;
     return M * (2 * m_.nsa_block * hs_ + 4 * hs_) +
            N * (H_ * hs_ + qkv_row_ + kv_row_ + 3 * H_ + m_.d_model);
   }
 
-  void forward(const Arenas<T>& a, const T* x, T* y, int B) override {
-    const int N = B * m_.seq_len, C = m_.d_model;
-    T *qkv = a.a(qkv_), *kv = a.a(kv_), *gate = a.a(gate_);
-    linear_forward(qkv, x, a.p(qkv_w_), a.p(qkv_b_), N, C, qkv_row_);   // (N, [q|k_win|v_win])
-    linear_forward(kv, x, a.p(kv_w_), a.p(kv_b_), N, C, kv_row_);       // (N, [k|v_slc, k|v_cmp])
-    linear_forward(gate, x, a.p(gate_w_), a.p(gate_b_), N, C, 3 * H_);  // (N, [cmp|slc|win] heads)
+  void core_forward(const Arenas<T>& a, const T* x, T* y, int B) override {
+    const int N = B * m_.seq_len;
+    T *qkv = a.a(qkv_buf_), *kv = a.a(kv_buf_), *gate = a.a(gate_buf_);
+    qkv_.forward(a, x, qkv, N);    // (N, [q|k_win|v_win])
+    kv_.forward(a, x, kv, N);      // (N, [k|v_slc, k|v_cmp])
+    gate_.forward(a, x, gate, N);  // (N, [cmp|slc|win] heads)
     for (std::size_t i = 0; i < std::size_t(N) * 3 * H_; i++) {
       gate[i] = T(1) / (T(1) + kernels::vexp(-gate[i]));
     }
     if (m_.positions == Positions::RoPE) {
-      rope_forward(qkv, B, m_.seq_len, qkv_row_, H_ + G_, hs_, m_.rope_base);  // q, k_win
-      rope_forward(kv, B, m_.seq_len, kv_row_, G_, hs_, m_.rope_base);         // k_slc
+      rope_forward(qkv, B, m_.seq_len, qkv_row_, H_ + G_, hs_, m_.rotary_dim(), m_.rope_base);  // q, k_win
+      rope_forward(kv, B, m_.seq_len, kv_row_, G_, hs_, m_.rotary_dim(), m_.rope_base);         // k_slc
     }
     const Work w = work(a.scratch, B);
     for (int e = 0; e < 2; e++) compress_forward(a, w, e, B);
@@ -119,10 +134,10 @@ class NsaMixer final : public AttentionMixer<T> {
     mix(a, y, N);
   }
 
-  void backward(const Arenas<T>& a, const T* x, const T*, const T* dy, T* dx, int B) override {
-    const int N = B * m_.seq_len, C = m_.d_model;
+  void core_backward(const Arenas<T>& a, const T* x, const T*, const T* dy, T* dx, int B) override {
+    const int N = B * m_.seq_len;
     const Work w = work(a.scratch, B);  // forward's φ input is dead: the space is reused
-    const T *qkv = a.a(qkv_), *kv = a.a(kv_);
+    const T *qkv = a.a(qkv_buf_), *kv = a.a(kv_buf_);
     std::fill(w.dqkv, w.dqkv + std::size_t(N) * qkv_row_, T(0));
     std::fill(w.dkv, w.dkv + std::size_t(N) * kv_row_, T(0));
     for (T* d : w.dcmp) std::fill(d, d + std::size_t(B) * nc_ * G_ * hs_, T(0));
@@ -136,17 +151,17 @@ class NsaMixer final : public AttentionMixer<T> {
     attention_backward(w.dqkv, w.dout, a.a(o_[kWin]), a.a(lse_[kWin]), qkv, win_shape(B));
     for (int e = 0; e < 2; e++) compress_backward(a, w, e, B);
     if (m_.positions == Positions::RoPE) {
-      rope_backward(w.dqkv, B, m_.seq_len, qkv_row_, H_ + G_, hs_, m_.rope_base);
-      rope_backward(w.dkv, B, m_.seq_len, kv_row_, G_, hs_, m_.rope_base);
+      rope_backward(w.dqkv, B, m_.seq_len, qkv_row_, H_ + G_, hs_, m_.rotary_dim(), m_.rope_base);
+      rope_backward(w.dkv, B, m_.seq_len, kv_row_, G_, hs_, m_.rotary_dim(), m_.rope_base);
     }
-    linear_backward(dx, a.g(qkv_w_), a.g(qkv_b_), w.dqkv, x, a.p(qkv_w_), N, C, qkv_row_);
-    linear_backward_accumulate(dx, w.tmp, a.g(kv_w_), a.g(kv_b_), w.dkv, x, a.p(kv_w_), N, C, kv_row_);
-    linear_backward_accumulate(dx, w.tmp, a.g(gate_w_), a.g(gate_b_), w.dgate, x, a.p(gate_w_), N, C, 3 * H_);
+    qkv_.backward(a, dx, w.dqkv, x, N);
+    kv_.backward_accumulate(a, dx, w.tmp, w.dkv, x, N);
+    gate_.backward_accumulate(a, dx, w.tmp, w.dgate, x, N);
   }
 
- private:
   struct Phi {
-    std::size_t w1, b1, w2, b2, pe;  // (hs, l·hs), (hs), (hs, hs), (hs), (l, hs)
+    ColumnParallelLinear<T> l1, l2;  // (hs, l·hs) + (hs), (hs, hs) + (hs)
+    std::size_t pe;                  // (l, hs)
   };
 
   // Views into the workspace (M = B·nc·Hkv compressed tokens): forward uses only `blocks`.
@@ -199,7 +214,7 @@ class NsaMixer final : public AttentionMixer<T> {
   // φ's input X (M, l·hs): every compressed token's raw block plus pe, flattened. Rebuilt in
   // backward rather than saved (it is l/d times the raw keys' size).
   void gather_blocks(T* X, const Arenas<T>& a, int e, int B) const {
-    const T *kv = a.a(kv_), *pe = a.p(phi_[e].pe);
+    const T *kv = a.a(kv_buf_), *pe = a.p(phi_[e].pe);
     for_each_block_position(B, e, [&](std::size_t xo, std::size_t ko, int p) {
       for (int c = 0; c < hs_; c++) X[xo + c] = kv[ko + c] + pe[p * hs_ + c];
     });
@@ -207,24 +222,24 @@ class NsaMixer final : public AttentionMixer<T> {
 
   // φ of the keys (e = 0) or values (e = 1): cmp_[e] (M, hs), i.e. (B, nc, Hkv·hs).
   void compress_forward(const Arenas<T>& a, const Work& w, int e, int B) const {
-    const int M = B * nc_ * G_, in = m_.nsa_block * hs_;
+    const int M = B * nc_ * G_;
     if (M == 0) return;  // sequences shorter than one block
     const Phi& f = phi_[e];
     gather_blocks(w.blocks, a, e, B);                                               // (M, l·hs)
-    linear_forward(a.a(hid_[e]), w.blocks, a.p(f.w1), a.p(f.b1), M, in, hs_);         // (M, hs)
+    f.l1.forward(a, w.blocks, a.a(hid_[e]), M);                                       // (M, hs)
     gelu_forward(a.a(act_[e]), a.a(hid_[e]), long(M) * hs_);                          // (M, hs)
-    linear_forward(a.a(cmp_[e]), a.a(act_[e]), a.p(f.w2), a.p(f.b2), M, hs_, hs_);    // (M, hs)
+    f.l2.forward(a, a.a(act_[e]), a.a(cmp_[e]), M);                                   // (M, hs)
   }
 
   // From dcmp[e] (M, hs) into φ's parameters and the raw k_cmp / v_cmp columns of dkv.
   void compress_backward(const Arenas<T>& a, const Work& w, int e, int B) const {
-    const int M = B * nc_ * G_, in = m_.nsa_block * hs_;
+    const int M = B * nc_ * G_;
     if (M == 0) return;
     const Phi& f = phi_[e];
-    linear_backward(w.dact, a.g(f.w2), a.g(f.b2), w.dcmp[e], a.a(act_[e]), a.p(f.w2), M, hs_, hs_);
+    f.l2.backward(a, w.dact, w.dcmp[e], a.a(act_[e]), M);
     gelu_backward(w.dhid, a.a(hid_[e]), w.dact, long(M) * hs_);
     gather_blocks(w.blocks, a, e, B);
-    linear_backward(w.dblocks, a.g(f.w1), a.g(f.b1), w.dhid, w.blocks, a.p(f.w1), M, in, hs_);
+    f.l1.backward(a, w.dblocks, w.dhid, w.blocks, M);
     T* dpe = a.g(f.pe);
     for_each_block_position(B, e, [&](std::size_t xo, std::size_t ko, int p) {
       for (int c = 0; c < hs_; c++) {
@@ -267,7 +282,7 @@ class NsaMixer final : public AttentionMixer<T> {
         for (int g = 0; g < G_; g++) {
           std::fill(p_cmp.begin(), p_cmp.end(), T(0));
           for (int h = g * group; h < (g + 1) * group; h++) {
-            sparse_attention_add_probabilities(p_cmp.data(), a.a(lse_[kCmp]), a.a(qkv_), a.a(cmp_[0]),
+            sparse_attention_add_probabilities(p_cmp.data(), a.a(lse_[kCmp]), a.a(qkv_buf_), a.a(cmp_[0]),
                                                cmp_keys_.data(), cmp, b, t, h);
           }
           block_scores(score.data(), p_cmp.data(), compressed_visible(m_, t), blocks);
@@ -290,7 +305,7 @@ class NsaMixer final : public AttentionMixer<T> {
 
   // y (N, H·hs) = Σ_c g_c ⊙ o_c: one gate per token, head and branch.
   void mix(const Arenas<T>& a, T* y, int N) const {
-    const T* gate = a.a(gate_);
+    const T* gate = a.a(gate_buf_);
     const T *o0 = a.a(o_[kCmp]), *o1 = a.a(o_[kSlc]), *o2 = a.a(o_[kWin]);
     for (int n = 0; n < N; n++) {
       for (int h = 0; h < H_; h++) {
@@ -306,7 +321,7 @@ class NsaMixer final : public AttentionMixer<T> {
   // Branch c's share of dy: w.dout (N, H·hs) = g_c ⊙ dy for the branch's backward, and the gate
   // logits' gradient w.dgate (N, 3H) at column c·H + h = g (1 − g) · (dy · o_c) of that head.
   void ungate(const Arenas<T>& a, const Work& w, const T* dy, Branch c, int N) const {
-    const T *gate = a.a(gate_), *o = a.a(o_[c]);
+    const T *gate = a.a(gate_buf_), *o = a.a(o_[c]);
     for (int n = 0; n < N; n++) {
       for (int h = 0; h < H_; h++) {
         const std::size_t row = (std::size_t(n) * H_ + h) * hs_;
@@ -335,26 +350,30 @@ class NsaMixer final : public AttentionMixer<T> {
 
   ModelConfig m_;
   int H_, G_, hs_, nc_, qkv_row_, kv_row_;  // nc_: compressed tokens per sequence
-  std::size_t qkv_w_, qkv_b_, kv_w_, kv_b_, gate_w_, gate_b_;
+  ColumnParallelLinear<T> qkv_, kv_, gate_;
   Phi phi_[2];  // keys, values
-  std::size_t qkv_, kv_, gate_, hid_[2], act_[2], cmp_[2], o_[3], lse_[3];
+  std::size_t qkv_buf_, kv_buf_, gate_buf_, hid_[2], act_[2], cmp_[2], o_[3], lse_[3];
   std::vector<KeyRange> cmp_keys_, slc_keys_;  // (B, T, Hkv, 1), (B, T, Hkv, n)
 };
 
 }  // namespace
 
 template <class T>
-std::unique_ptr<AttentionMixer<T>> make_nsa_mixer(const ModelConfig& m, int layer, int max_batch,
-                                                  ArenaLayout& params, ArenaLayout& acts) {
-  return std::make_unique<NsaMixer<T>>(m, layer, max_batch, params, acts);
+std::unique_ptr<TokenMixer<T>> make_nsa_mixer(const ModelConfig& m, int max_batch, const Declarer& d,
+                                              const TensorParallel<T>& tp) {
+  return std::make_unique<NsaMixer<T>>(m, max_batch, d, tp);
 }
-template std::unique_ptr<AttentionMixer<float>> make_nsa_mixer<float>(const ModelConfig&, int, int, ArenaLayout&, ArenaLayout&);
-template std::unique_ptr<AttentionMixer<double>> make_nsa_mixer<double>(const ModelConfig&, int, int, ArenaLayout&, ArenaLayout&);
+template std::unique_ptr<TokenMixer<float>> make_nsa_mixer<float>(const ModelConfig&, int,
+                                                                  const Declarer&,
+                                                                  const TensorParallel<float>&);
+template std::unique_ptr<TokenMixer<double>> make_nsa_mixer<double>(const ModelConfig&, int,
+                                                                    const Declarer&,
+                                                                    const TensorParallel<double>&);
 
-AttentionCost nsa_cost(const ModelConfig& m) {
+ModuleCost nsa_cost(const ModelConfig& m) {
   const double C = m.d_model, H = m.n_heads, G = m.kv_heads(), hs = m.head_dim(), l = m.nsa_block,
                d = m.nsa_stride;
-  AttentionCost c;
+  ModuleCost c;
   // Projections ([q | k_win | v_win], [k_slc | v_slc | k_cmp | v_cmp], gates), then φ for keys
   // and values of every kv head once per compressed token, i.e. every d tokens: φ's weights are
   // counted here, amortised per token, and not as attention.
@@ -364,11 +383,11 @@ AttentionCost nsa_cost(const ModelConfig& m) {
   double sparse_keys = 0;
   for (int t = 0; t < m.seq_len; t++) sparse_keys += compressed_visible(m, t) + selected_tokens(m, t);
   const double keys = sparse_keys / m.seq_len + mean_visible_keys(m.seq_len, m.nsa_window);
-  c.attention_flops_per_token = 2.0 * H * (hs + hs) * keys;
+  c.other_flops_per_token = 2.0 * H * (hs + hs) * keys;
   // Inference keeps every past token's raw selection K/V (any block may be selected later) and
   // one compressed K/V pair per d tokens. The window branch's K/V (and the raw cmp K/V waiting
   // for their block to fill) are bounded by w (and l) per sequence, not per token: not counted.
-  c.kv_cache_elems_per_token = 2 * G * hs + 2 * G * hs / d;
+  c.cache_elems_per_token = 2 * G * hs + 2 * G * hs / d;
   return c;
 }
 

@@ -2,17 +2,20 @@
 // collectives its layers need. The trainer fills the collectives from the tensor-parallel
 // MPI communicator; tests fill them with in-process threads. With size 1 they are never called.
 //
-// Sharding (Shoeybi et al. 2019): the attention's fused qkv and the MLP's first projection are
-// column-parallel (each rank computes its heads / its slice of d_ff), the attention output and the
-// MLP's second projection are row-parallel (partial sums, one all-reduce each in forward and one
-// for the input gradient in backward); the tied embedding / LM head is vocabulary-parallel, with
-// a cross-entropy that all-reduces row maxima and sums instead of gathering full logits.
+// Sharding (Shoeybi et al. 2019): the first projection of each branch is column-parallel (each
+// rank computes its heads / its slice of d_ff; model/parallel_linear.hpp), the branch's output
+// projection is row-parallel (partial sums, one all-reduce in forward and one for the input
+// gradient in backward; model/residual_stream.hpp); the tied embedding / LM head is
+// vocabulary-parallel, with a cross-entropy that all-reduces row maxima and sums instead of
+// gathering full logits. Tensors every rank holds whole but whose gradient each rank computes
+// only in part declare it (TensorDecl::partial_grad) and are summed once after backward.
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <initializer_list>
 #include <utility>
 
-#include "model/layout.hpp"
+#include "model/tensor.hpp"
 
 namespace ellm {
 

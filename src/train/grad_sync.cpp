@@ -4,13 +4,14 @@
 
 namespace ellm {
 
-GradientSync::GradientSync(const ArenaLayout& params, std::size_t bucket_bytes, bool overlap,
-                           bool zero1, mpi::Comm& dp)
+GradientSync::GradientSync(const ArenaLayout& params, ReplicaGroup group, std::size_t bucket_bytes,
+                           bool overlap, bool zero1, mpi::Comm& dp)
     : overlap_(overlap && !zero1 && dp.size() > 1), zero1_(zero1 && dp.size() > 1), dp_(dp) {
   const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(float));
   const auto& tensors = params.tensors();
   // Walk the arena backwards, cutting a bucket whenever it would grow past per_bucket.
   for (auto t = tensors.rbegin(); t != tensors.rend(); ++t) {
+    if (!t->trainable || t->group != group) continue;
     for (std::size_t end = t->offset + t->numel; end > t->offset;) {
       Bucket* open = buckets_.empty() ? nullptr : &buckets_.back();
       if (!open || open->begin != end || open->end - open->begin >= per_bucket) {
@@ -24,7 +25,13 @@ GradientSync::GradientSync(const ArenaLayout& params, std::size_t bucket_bytes, 
     }
   }
   if (!zero1_) {
-    owned_ = {{0, params.total()}};
+    for (auto b = buckets_.rbegin(); b != buckets_.rend(); ++b) {  // in arena order, merged
+      if (!owned_.empty() && owned_.back().end == b->begin) {
+        owned_.back().end = b->end;
+      } else {
+        owned_.push_back({b->begin, b->end});
+      }
+    }
     return;
   }
   std::size_t largest = 0;

@@ -1,5 +1,7 @@
 // Data-parallel gradient synchronisation: the schedule of the gradient all-reduce.
 //
+// One GradientSync serves one replica group (TensorDecl::group) over its communicator: its
+// buckets hold the trainable tensors of that group only (frozen tensors are in none).
 // Buckets are contiguous slices of the gradient arena of at most bucket_bytes, formed in reverse
 // arena order — final norm, last block … first block, embeddings — the order backward finishes
 // them in (TensorInfo::layer: -1 embeddings, 0…L−1 blocks, L the final norm).
@@ -15,21 +17,21 @@
 #include <cstddef>
 #include <vector>
 
-#include "model/layout.hpp"
+#include "model/tensor.hpp"
 #include "mpi/comm.hpp"
 
 namespace ellm {
 
 class GradientSync {
  public:
-  GradientSync(const ArenaLayout& params, std::size_t bucket_bytes, bool overlap, bool zero1,
-               mpi::Comm& dp);
+  GradientSync(const ArenaLayout& params, ReplicaGroup group, std::size_t bucket_bytes,
+               bool overlap, bool zero1, mpi::Comm& dp);
 
   // Backward has finished every layer ≥ `layer`: start the buckets that became final.
   void grads_final_from(int layer, float* grads);
   // After backward: grads hold the sum over replicas — all of them, or with ZeRO-1 the owned parts.
   void finish(float* grads);
-  // The parts of the arena this rank updates: all of it, or with ZeRO-1 its part of each bucket.
+  // The parts of the arena this rank updates: every bucket, or with ZeRO-1 its part of each.
   const std::vector<ArenaRange>& owned() const { return owned_; }
   // After the update, with ZeRO-1: every owner's parameters to every rank.
   void gather_params(float* params);

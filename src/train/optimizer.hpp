@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "efficientllm/config.hpp"
-#include "model/layout.hpp"
+#include "model/tensor.hpp"
 
 namespace ellm {
 

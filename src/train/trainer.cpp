@@ -84,7 +84,7 @@ TensorParallel<float> tensor_parallel(mpi::Comm& tp, std::size_t bucket_bytes, b
 // tensor replicated on k tensor-parallel ranks counting 1/k on each), the groups add them up.
 double global_grad_norm(const GPT<float>& model, const GradientSync& sync, mpi::ProcessGrid& grid,
                         bool zero1) {
-  double squares = shared_square_sum(model.param_layout().arena, model.grads(), sync.owned(),
+  double squares = shared_square_sum(model.param_layout(), model.grads(), sync.owned(),
                                      grid.tp.size());
   if (grid.tp.size() > 1) squares = grid.tp.allreduce_sum(squares);
   if (zero1 && grid.dp.size() > 1) squares = grid.dp.allreduce_sum(squares);
@@ -105,14 +105,17 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   GPT<float> model(run.model, rows,
                    tensor_parallel(grid.tp, bucket_bytes, run.parallel.sequence_parallel));
   model.init_params(derive_seed(t.seed, 0));  // same seed everywhere: shards of one model
-  GradientSync sync(model.param_layout().arena, bucket_bytes, run.parallel.overlap,
-                    run.parallel.zero1, grid.dp);
-  AdamW opt(model.param_layout().arena, t, sync.owned());
+  GradientSync sync(model.param_layout(), ReplicaGroup::DataParallel, bucket_bytes,
+                    run.parallel.overlap, run.parallel.zero1, grid.dp);
+  AdamW opt(model.param_layout(), t, sync.owned());
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
   std::vector<int> tokens(std::size_t(rows) * run.model.seq_len), targets(tokens.size());
 
   RunRecord rec;
-  rec.num_params = make_param_layout(run.model).arena.total();
+  const ParamCounts counts = count_params(model.param_layout());
+  rec.num_params = std::size_t(counts.total);
+  rec.trainable_params = std::size_t(counts.trainable);
+  rec.active_params_per_token = counts.active_per_token;
   rec.local_params = model.num_params();
   rec.dp_rank = grid.dp.rank();
   rec.tp_rank = grid.tp.rank();
@@ -136,6 +139,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     const double local_loss = model.forward(tokens.data(), targets.data(), rows);
     model.backward([&](int layer) { sync.grads_final_from(layer, model.grads()); });
     sync.finish(model.grads());
+    model.reduce_tensor_parallel_grads();
     StepSample s;
     // Average over replicas and clip in one scale: each replica's loss is a mean over its rows.
     const double norm = global_grad_norm(model, sync, grid, run.parallel.zero1) / dp;
@@ -161,7 +165,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   }
   rec.wall_seconds = now_seconds() - run_start;
   rec.param_fingerprint = fingerprint(model.params(), {{0, model.num_params()}});
-  rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout().arena));
+  rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));
   return rec;
 }
 

@@ -33,6 +33,8 @@ struct RunRecord {
   std::vector<StepSample> steps;
   std::vector<EvalSample> evals;
   std::size_t num_params = 0;        // of the whole model (not this rank's shard)
+  std::size_t trainable_params = 0;  // of which trainable
+  double active_params_per_token = 0;  // weighted by the share of tokens using each tensor
   std::size_t local_params = 0;      // this rank's shard
   int dp_rank = 0, tp_rank = 0;
   double wall_seconds = 0;            // whole run on this rank, evaluation included

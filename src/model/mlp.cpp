@@ -1,0 +1,85 @@
+// The dense MLP: fc (column-parallel, d_ff or SwiGLU's 2·d_ff outputs) → GELU or SwiGLU →
+// out (row-parallel, back to C). Under tensor parallelism each rank keeps d_ff/tp hidden units
+// (of each SwiGLU branch), so the activation needs no communication.
+#include <algorithm>
+
+#include "layers/activation.hpp"
+#include "model/channel_mixer.hpp"
+#include "model/parallel_linear.hpp"
+
+namespace ellm {
+namespace {
+using namespace layers;
+
+int fc_width(const ModelConfig& m) { return m.activation == Activation::SwiGLU ? 2 * m.d_ff : m.d_ff; }
+
+template <class T>
+class DenseMlp final : public ChannelMixer<T> {
+ public:
+  DenseMlp(const ModelConfig& m, int max_batch, const Declarer& d, const TpShard& tp)
+      : swiglu_(m.activation == Activation::SwiGLU), seq_len_(m.seq_len), F_(m.d_ff / tp.size) {
+    const int C = m.d_model, F = m.d_ff, Fin = fc_width(m), N = max_batch * m.seq_len;
+    // this rank's rows of each branch (SwiGLU: gate and up)
+    const Shard rows = swiglu_ ? tp.along(0, {{0, F}, {F, F}}) : tp.along(0, {{0, F}});
+    fc_.declare(d, C, {weight("fc.w", {Fin, C}, Init::normal(m.init_std)).sharded(rows)},
+                {bias("fc.b", {Fin}).sharded(rows)});
+    out_.declare(d, "out", F, C, residual_init(m), true, tp);
+    fch_ = d.buffer("fch", {N, fc_.out});       // (N, F_in / tp)
+    fch_act_ = d.buffer("fch_act", {N, F_});   // (N, F / tp)
+  }
+
+  std::size_t scratch_elems(int B) const override {
+    return std::size_t(B) * seq_len_ * (fc_.out + F_);
+  }
+
+  void forward(const Arenas<T>& a, const T* x, T* out, int B) override {
+    const int N = B * seq_len_;
+    fc_.forward(a, x, a.a(fch_), N);  // (N,F_in)
+    if (swiglu_) {
+      swiglu_forward(a.a(fch_act_), a.a(fch_), N, F_);
+    } else {
+      gelu_forward(a.a(fch_act_), a.a(fch_), long(N) * F_);
+    }
+    out_.forward(a, a.a(fch_act_), out, N);  // (N,C) partial
+  }
+
+  void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) override {
+    const int N = B * seq_len_;
+    T* dfch_act = a.scratch;                          // (N,F)
+    T* dfch = dfch_act + std::size_t(N) * F_;         // (N,F_in)
+    out_.backward(a, dfch_act, dout, a.a(fch_act_), N);
+    if (swiglu_) {
+      swiglu_backward(dfch, a.a(fch_), dfch_act, N, F_);
+    } else {
+      gelu_backward(dfch, a.a(fch_), dfch_act, long(N) * F_);
+    }
+    fc_.backward(a, dx, dfch, x, N);
+  }
+
+ private:
+  bool swiglu_;
+  int seq_len_, F_;
+  ColumnParallelLinear<T> fc_;
+  RowParallelLinear<T> out_;
+  std::size_t fch_, fch_act_;
+};
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<ChannelMixer<T>> make_channel_mixer(const ModelConfig& m, int max_batch,
+                                                    const Declarer& d, const TensorParallel<T>& tp) {
+  return std::make_unique<DenseMlp<T>>(m, max_batch, d, tp.shard);
+}
+template std::unique_ptr<ChannelMixer<float>> make_channel_mixer<float>(
+    const ModelConfig&, int, const Declarer&, const TensorParallel<float>&);
+template std::unique_ptr<ChannelMixer<double>> make_channel_mixer<double>(
+    const ModelConfig&, int, const Declarer&, const TensorParallel<double>&);
+
+ModuleCost channel_mixer_cost(const ModelConfig& m) {
+  ModuleCost c;
+  c.matmul_weights = double(fc_width(m)) * m.d_model + double(m.d_ff) * m.d_model;
+  return c;
+}
+
+}  // namespace ellm

@@ -1,0 +1,80 @@
+// The linear layers of a tensor-parallel block, by how they shard (Megatron's names).
+// - ColumnParallelLinear: W (out, in) split by output rows; each rank computes its slice of the
+//   outputs from the whole input, and its input gradient is partial (the stream sums it). Its
+//   weight may be several adjacent tensors (GQA's q and kv, whose replication differs) computed
+//   by one GEMM; a tensor every rank holds whole is the degenerate case (MLA's down-projections).
+// - RowParallelLinear: W (out, in) split by input columns; each rank computes a partial sum of
+//   the whole output from its slice of the input. The bias is added by tensor-parallel rank 0
+//   only, since the partial sums are added up.
+// The collectives themselves run in the caller (model/residual_stream.hpp, model/block.cpp), once
+// per branch rather than once per layer.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "layers/linear.hpp"
+#include "model/module.hpp"
+#include "model/tensor_parallel.hpp"
+
+namespace ellm {
+
+template <class T>
+struct ColumnParallelLinear {
+  std::size_t w = kAbsent, b = kAbsent;  // the first weight / bias part; the rest follow it
+  int in = 0, out = 0;                   // out: this rank's output columns
+
+  // The weight parts (full shapes (rows_i, in), each with its shard) are declared back to back,
+  // then the bias parts (none: no bias).
+  void declare(const Declarer& d, int in_features, std::vector<TensorDecl> weights,
+               std::vector<TensorDecl> biases = {}) {
+    in = in_features;
+    for (std::size_t i = 0; i < weights.size(); i++) {
+      const std::size_t off = d.param(std::move(weights[i]));
+      if (i == 0) w = off;
+      out += d.params.tensors().back().shape[0];
+    }
+    for (std::size_t i = 0; i < biases.size(); i++) {
+      const std::size_t off = d.param(std::move(biases[i]));
+      if (i == 0) b = off;
+    }
+  }
+  // y (N,out) = x (N,in) · Wᵀ + b
+  void forward(const Arenas<T>& a, const T* x, T* y, int N) const {
+    layers::linear_forward(y, x, a.p(w), a.p(b), N, in, out);
+  }
+  // dx (N,in) = dy · W (overwritten; nullptr skips it); dW, db accumulate.
+  void backward(const Arenas<T>& a, T* dx, const T* dy, const T* x, int N) const {
+    layers::linear_backward(dx, a.g(w), a.g(b), dy, x, a.p(w), N, in, out);
+  }
+  // As backward, but dx += dy · W by way of tmp (N,in): an input that feeds several projections.
+  void backward_accumulate(const Arenas<T>& a, T* dx, T* tmp, const T* dy, const T* x, int N) const {
+    layers::linear_backward_accumulate(dx, tmp, a.g(w), a.g(b), dy, x, a.p(w), N, in, out);
+  }
+};
+
+template <class T>
+struct RowParallelLinear {
+  std::size_t w = kAbsent, b = kAbsent;
+  int in = 0, out = 0;  // in: this rank's input columns
+  bool adds_bias = true;
+
+  // W (out, in_full) split by columns over tp; bias (out) replicated, if with_bias.
+  void declare(const Declarer& d, const std::string& name, int in_full, int out_features,
+               Init init, bool with_bias, const TpShard& tp) {
+    out = out_features;
+    in = in_full / tp.size;
+    w = d.param(weight(name + ".w", {out, in_full}, std::move(init)).sharded(tp.along(1, {{0, in_full}})));
+    if (with_bias) b = d.param(bias(name + ".b", {out}));
+    adds_bias = tp.rank == 0;
+  }
+  // y (N,out) = this rank's partial sum x (N,in) · Wᵀ (+ b on rank 0)
+  void forward(const Arenas<T>& a, const T* x, T* y, int N) const {
+    layers::linear_forward(y, x, a.p(w), adds_bias ? a.p(b) : static_cast<T*>(nullptr), N, in, out);
+  }
+  // dx (N,in) = dy · W; dy (N,out) is the whole output's gradient, so db is the same everywhere.
+  void backward(const Arenas<T>& a, T* dx, const T* dy, const T* x, int N) const {
+    layers::linear_backward(dx, a.g(w), a.g(b), dy, x, a.p(w), N, in, out);
+  }
+};
+
+}  // namespace ellm
