@@ -200,6 +200,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
       {"loss_per_step", curve(root.steps, &StepSample::loss)},
       {"lr_per_step", curve(root.steps, &StepSample::lr)},
       {"grad_norm_per_step", curve(root.steps, &StepSample::grad_norm)},
+      {"param_checksums", root.param_checksums},
       {"validation", validation},
       {"latency",
        {{"unit", "s/iteration"},

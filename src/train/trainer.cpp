@@ -37,6 +37,35 @@ std::vector<ArenaRange> replicated_tensors(const ArenaLayout& layout) {
   return parts;
 }
 
+// Per tensor of the whole model: Σx, Σx² and Σ x·s(i), s a fixed ±1 pattern over the element's
+// index in the full tensor — figures any dp × tp layout must reproduce within float tolerance
+// (a shard in the wrong place changes the third). Each rank counts its elements once per rank
+// holding them, divided out, and the tensor-parallel group adds up.
+nlohmann::json param_checksums(const GPT<float>& model, mpi::Comm& tp) {
+  const std::vector<TensorInfo>& tensors = model.param_layout().tensors();
+  std::vector<double> sums(3 * tensors.size(), 0.0);
+  for (std::size_t k = 0; k < tensors.size(); k++) {
+    const TensorInfo& t = tensors[k];
+    const double share = 1.0 / (t.replicated() ? tp.size() : t.shard.replicas);
+    const float* x = model.params() + t.offset;
+    for_each_shard_run(t, [&](std::size_t full, std::size_t local, std::size_t n) {
+      for (std::size_t i = 0; i < n; i++) {
+        const double v = x[local + i];
+        const std::uint64_t h = (full + i) * 0x9E3779B97F4A7C15ull;
+        sums[3 * k] += v * share;
+        sums[3 * k + 1] += v * v * share;
+        sums[3 * k + 2] += ((h >> 40) & 1 ? v : -v) * share;
+      }
+    });
+  }
+  if (tp.size() > 1) tp.allreduce_sum(sums.data(), sums.size(), sums.size() * sizeof(double));
+  nlohmann::json out = nlohmann::json::object();
+  for (std::size_t k = 0; k < tensors.size(); k++) {
+    out[tensors[k].name] = {sums[3 * k], sums[3 * k + 1], sums[3 * k + 2]};
+  }
+  return out;
+}
+
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -166,6 +195,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.wall_seconds = now_seconds() - run_start;
   rec.param_fingerprint = fingerprint(model.params(), {{0, model.num_params()}});
   rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));
+  rec.param_checksums = param_checksums(model, grid.tp);
   return rec;
 }
 

@@ -42,6 +42,7 @@ struct RunRecord {
   std::string param_fingerprint;      // FNV-1a of this rank's final parameters: equal on every
                                       // rank holding the same tensor-parallel shard
   std::string replicated_fingerprint; // of the tensors every tp rank holds whole: equal everywhere
+  nlohmann::json param_checksums;     // {tensor: [Σx, Σx², Σ±x]} of the whole final model
 };
 
 // Called on every rank after each step (the root prints progress from it).
