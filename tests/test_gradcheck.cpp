@@ -1,5 +1,12 @@
-// Every layer's backward, and the whole model's, against finite differences in double precision.
+// Every layer's backward, and the whole model's, against finite differences in double precision;
+// and the checker itself: it visits every row and column, and it fails on wrong gradients.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
 
 #include "layers/activation.hpp"
 #include "layers/attention.hpp"
@@ -13,7 +20,11 @@
 
 namespace ellm {
 namespace {
+using testing::check_gradient;
 using testing::expect_gradient_matches;
+using testing::gradient_sample;
+using testing::GradientReport;
+using testing::MatrixShape;
 using testing::random_doubles;
 using testing::weighted_sum;
 using Vec = std::vector<double>;
@@ -29,9 +40,9 @@ TEST(GradCheck, Linear) {
   };
   Vec dinp(N * C), dW(OC * C, 0.0), db(OC, 0.0);
   layers::linear_backward(dinp.data(), dW.data(), db.data(), w.data(), inp.data(), W.data(), N, C, OC);
-  expect_gradient_matches(inp, dinp, loss, "dinp");
-  expect_gradient_matches(W, dW, loss, "dW");
-  expect_gradient_matches(b, db, loss, "db");
+  expect_gradient_matches(inp, dinp, loss, "dinp", {N, C});
+  expect_gradient_matches(W, dW, loss, "dW", {OC, C});
+  expect_gradient_matches(b, db, loss, "db", {1, OC});
 }
 
 TEST(GradCheck, LayerNorm) {
@@ -47,9 +58,9 @@ TEST(GradCheck, LayerNorm) {
   Vec dinp(N * C, 0.0), dg(C, 0.0), db(C, 0.0);
   layers::layernorm_backward(dinp.data(), dg.data(), db.data(), w.data(), inp.data(), g.data(),
                              mean.data(), rstd.data(), N, C);
-  expect_gradient_matches(inp, dinp, loss, "dinp");
-  expect_gradient_matches(g, dg, loss, "dweight");
-  expect_gradient_matches(b, db, loss, "dbias");
+  expect_gradient_matches(inp, dinp, loss, "dinp", {N, C});
+  expect_gradient_matches(g, dg, loss, "dweight", {1, C});
+  expect_gradient_matches(b, db, loss, "dbias", {1, C});
 }
 
 TEST(GradCheck, RMSNorm) {
@@ -64,8 +75,8 @@ TEST(GradCheck, RMSNorm) {
   loss();
   Vec dinp(N * C, 0.0), dg(C, 0.0);
   layers::rmsnorm_backward(dinp.data(), dg.data(), w.data(), inp.data(), g.data(), rstd.data(), N, C);
-  expect_gradient_matches(inp, dinp, loss, "dinp");
-  expect_gradient_matches(g, dg, loss, "dweight");
+  expect_gradient_matches(inp, dinp, loss, "dinp", {N, C});
+  expect_gradient_matches(g, dg, loss, "dweight", {1, C});
 }
 
 TEST(GradCheck, GELU) {
@@ -78,7 +89,7 @@ TEST(GradCheck, GELU) {
     return weighted_sum(out, w);
   };
   layers::gelu_backward(dinp.data(), inp.data(), w.data(), n);
-  expect_gradient_matches(inp, dinp, loss, "dinp");
+  expect_gradient_matches(inp, dinp, loss, "dinp", {1, n});
 }
 
 TEST(GradCheck, SwiGLU) {
@@ -91,7 +102,7 @@ TEST(GradCheck, SwiGLU) {
     return weighted_sum(out, w);
   };
   layers::swiglu_backward(dinp.data(), inp.data(), w.data(), N, F);
-  expect_gradient_matches(inp, dinp, loss, "dinp");
+  expect_gradient_matches(inp, dinp, loss, "dinp", {N, 2 * F});
 }
 
 TEST(GradCheck, EmbeddingOfOneVocabularyShardAndPositions) {
@@ -108,8 +119,8 @@ TEST(GradCheck, EmbeddingOfOneVocabularyShardAndPositions) {
   Vec dwte(wte.size(), 0.0), dwpe(T * C, 0.0);
   layers::embedding_backward(dwte.data(), w.data(), tokens.data(), B, T, C, v0, v1);
   layers::positions_backward(dwpe.data(), w.data(), B * T, 0, T, C);
-  expect_gradient_matches(wte, dwte, loss, "dwte");
-  expect_gradient_matches(wpe, dwpe, loss, "dwpe");
+  expect_gradient_matches(wte, dwte, loss, "dwte", {v1 - v0, C});
+  expect_gradient_matches(wpe, dwpe, loss, "dwpe", {T, C});
 }
 
 TEST(GradCheck, RoPE) {
@@ -124,7 +135,7 @@ TEST(GradCheck, RoPE) {
   };
   Vec d = w;
   layers::rope_backward(d.data(), B, T, row, H + Hkv, hs, hs, 100.0);
-  expect_gradient_matches(qkv, d, loss, "dqkv");
+  expect_gradient_matches(qkv, d, loss, "dqkv", {B * T, row});
 }
 
 // GPT-NeoX's partial rotary: the first rot of each head's hs dimensions turn, the rest pass.
@@ -149,7 +160,7 @@ TEST(GradCheck, PartialRoPE) {
   }
   Vec d = w;
   layers::rope_backward(d.data(), B, T, row, H, hs, rot, 100.0);
-  expect_gradient_matches(x, d, loss, "dx");
+  expect_gradient_matches(x, d, loss, "dx", {B * T, row});
 }
 
 TEST(GradCheck, TiledAttentionAcrossTilesWithGQA) {
@@ -165,7 +176,7 @@ TEST(GradCheck, TiledAttentionAcrossTilesWithGQA) {
   loss();
   Vec dqkv(qkv.size(), 0.0);
   layers::attention_backward(dqkv.data(), w.data(), out.data(), lse.data(), qkv.data(), s, tile);
-  expect_gradient_matches(qkv, dqkv, loss, "dqkv");
+  expect_gradient_matches(qkv, dqkv, loss, "dqkv", {s.B * s.T, s.row()});
 }
 
 TEST(GradCheck, CrossEntropy) {
@@ -180,7 +191,109 @@ TEST(GradCheck, CrossEntropy) {
   loss();
   Vec dlogits = probs;
   layers::crossentropy_backward(dlogits.data(), targets.data(), N, V, 0);
-  expect_gradient_matches(logits, dlogits, loss, "dlogits");
+  expect_gradient_matches(logits, dlogits, loss, "dlogits", {N, V});
+}
+
+// ---- the checker itself ----
+
+TEST(GradCheckSampling, SmallTensorsWhollyLargeOnesInEveryRowAndColumn) {
+  EXPECT_EQ(gradient_sample({6, 4}, 24).size(), 24u);  // within the budget: every element
+  for (const MatrixShape s :
+       {MatrixShape(24, 8), MatrixShape(8, 24), MatrixShape(7, 7), MatrixShape(6, 4),
+        MatrixShape(1, 1000), MatrixShape(1000, 1), MatrixShape(std::vector<int>{3, 4, 10})}) {
+    for (const std::size_t budget : {std::size_t(0), std::size_t(12), std::size_t(100)}) {
+      const std::vector<std::size_t> idx = gradient_sample(s, budget);
+      std::vector<bool> row_seen(s.rows), col_seen(s.cols);
+      for (const std::size_t i : idx) {
+        ASSERT_LT(i, s.size());
+        row_seen[i / s.cols] = col_seen[i % s.cols] = true;
+      }
+      const std::string what = std::to_string(s.rows) + "×" + std::to_string(s.cols) + " budget " +
+                               std::to_string(budget);
+      EXPECT_EQ(std::count(row_seen.begin(), row_seen.end(), false), 0) << what;
+      EXPECT_EQ(std::count(col_seen.begin(), col_seen.end(), false), 0) << what;
+      EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end()) &&
+                  std::adjacent_find(idx.begin(), idx.end()) == idx.end());
+      EXPECT_GE(idx.size(), std::min(s.size(), std::max(budget, std::max(s.rows, s.cols))));
+      EXPECT_LE(idx.size(), std::max(budget, std::max(s.rows, s.cols) + testing::kExtraSamples))
+          << what;
+    }
+  }
+  EXPECT_EQ(MatrixShape(std::vector<int>{3, 4, 10}).rows, 12u);  // leading dimensions are rows
+  EXPECT_EQ(MatrixShape(std::vector<int>{5}).rows, 1u);
+}
+
+// A linear layer with a weight of 24 rows of 8: an even stride over its 192 elements, 192 / 12 = 16
+// apart, only ever lands in column 0. `scale` sets the size of the gradients (dout = scale · w).
+struct LinearRig {
+  static constexpr int N = 5, C = 8, OC = 24;
+  Vec inp = random_doubles(N * C, 101), W = random_doubles(OC * C, 102),
+      b = random_doubles(OC, 103);
+  Vec w, out = Vec(N * OC), dinp = Vec(N * C), dW = Vec(OC * C, 0.0), db = Vec(OC, 0.0);
+  explicit LinearRig(double scale) : w(random_doubles(N * OC, 104, scale)) {
+    layers::linear_backward(dinp.data(), dW.data(), db.data(), w.data(), inp.data(), W.data(), N, C,
+                            OC);
+  }
+  double loss() {
+    layers::linear_forward(out.data(), inp.data(), W.data(), b.data(), N, C, OC);
+    return weighted_sum(out, w);
+  }
+};
+
+TEST(GradCheckCanFail, OneWrongColumnOfAWeightMatrixIsFoundWhenSampling) {
+  LinearRig r(1.0);
+  const auto loss = [&] { return r.loss(); };
+  const MatrixShape shape{LinearRig::OC, LinearRig::C};
+  const int bad_col = 5;
+  for (std::size_t i = 0; i < r.dW.size(); i += r.dW.size() / 12) {
+    ASSERT_NE(int(i % LinearRig::C), bad_col) << "the old even stride would have seen the column";
+  }
+  const GradientReport right = check_gradient(r.W, r.dW, loss, shape, 12);
+  EXPECT_EQ(right.failures, 0u);
+  EXPECT_LT(right.checked, r.dW.size());  // sampled, not exhaustive
+  Vec wrong = r.dW;
+  for (int o = 0; o < LinearRig::OC; o++) wrong[o * LinearRig::C + bad_col] *= 1 + 1e-4;
+  const GradientReport found = check_gradient(r.W, wrong, loss, shape, 12);
+  EXPECT_GE(found.failures, 3u);  // rows 5, 13 and 21 of the diagonal at least
+  EXPECT_EQ(int(found.index % LinearRig::C), bad_col);
+  EXPECT_NEAR(found.worst, 1e-4, 2e-5);
+  EXPECT_NONFATAL_FAILURE(expect_gradient_matches(r.W, wrong, loss, "dW", shape, 12), "dW[");
+  EXPECT_EQ(r.W, LinearRig(1.0).W);  // every perturbation was undone
+}
+
+// A gradient wrong by a relative 1e-3 must fail however small it is: at |g| ~ 1e-2, and at
+// |g| ~ 1e-4 where the old measure, absolute below |g| = 1, saw errors of 1e-7 and passed.
+TEST(GradCheckCanFail, SmallGradientsWrongByARelative1e3) {
+  for (const double scale : {1e-2, 3e-5}) {  // dW = Σₙ dout · inp over 5 rows: |dW| ~ 2.2 · scale
+    LinearRig r(scale);
+    const auto loss = [&] { return r.loss(); };
+    const MatrixShape shape{LinearRig::OC, LinearRig::C};
+    const GradientReport right = check_gradient(r.W, r.dW, loss, shape);
+    EXPECT_EQ(right.failures, 0u) << scale;
+    EXPECT_EQ(right.checked, r.dW.size());
+    Vec wrong = r.dW;
+    for (double& g : wrong) g *= 1 + 1e-3;
+    const GradientReport found = check_gradient(r.W, wrong, loss, shape);
+    EXPECT_GT(found.failures, found.checked * 9 / 10) << scale;  // all but the tiniest elements
+    EXPECT_GT(found.worst, 50 * testing::kGradientTolerance) << scale;
+    EXPECT_NONFATAL_FAILURE(expect_gradient_matches(r.W, wrong, loss, "dW", shape), "dW[");
+    // The worst element has the largest |g|, so the largest error under the old measure too.
+    const double old_measure =
+        std::fabs(found.numeric - found.analytic) / std::max(1.0, std::fabs(found.numeric));
+    if (scale < 1e-3) {
+      EXPECT_LT(old_measure, testing::kGradientTolerance) << "the old check passed this";
+    }
+  }
+}
+
+// The floor: below 1e-3 an error is measured against 1e-3, i.e. an absolute slack of 1e-9.
+TEST(GradCheckCanFail, TheFloorIsAnAbsoluteSlackOf1e9ForTinyGradients) {
+  EXPECT_LT(testing::gradient_error(1e-6 + 0.5e-9, 1e-6), testing::kGradientTolerance);
+  EXPECT_GT(testing::gradient_error(1e-6 + 2e-9, 1e-6), testing::kGradientTolerance);
+  // a gradient that should be 0
+  EXPECT_GT(testing::gradient_error(0.0, 2e-9), testing::kGradientTolerance);
+  EXPECT_GT(testing::gradient_error(10.0, 10.0 * (1 + 2e-6)), testing::kGradientTolerance);
+  EXPECT_LT(testing::gradient_error(10.0, 10.0 * (1 + 0.5e-6)), testing::kGradientTolerance);
 }
 
 class ModelGradCheck : public ::testing::TestWithParam<ModelConfig> {};
@@ -207,15 +320,16 @@ TEST_P(ModelGradCheck, WholeModel) {
     std::copy(params.begin(), params.end(), model.params());
     return model.forward(tokens.data(), targets.data(), B);
   };
-  // Check every tensor, a few elements each, so no parameter kind escapes.
+  // Every element of every tensor (all are within the default budget): no parameter escapes.
   for (const TensorInfo& t : model.param_layout().tensors()) {
-    Vec x(params.begin() + t.offset, params.begin() + t.offset + t.numel);
-    const Vec g(grads.begin() + t.offset, grads.begin() + t.offset + t.numel);
+    const std::size_t n = MatrixShape(t.shape).size();
+    Vec x(params.begin() + t.offset, params.begin() + t.offset + n);
+    const Vec g(grads.begin() + t.offset, grads.begin() + t.offset + n);
     auto tensor_loss = [&] {
       std::copy(x.begin(), x.end(), params.begin() + t.offset);
       return loss();
     };
-    expect_gradient_matches(x, g, tensor_loss, t.name.c_str(), 12);
+    expect_gradient_matches(x, g, tensor_loss, t.name, t.shape);
     std::copy(x.begin(), x.end(), params.begin() + t.offset);
   }
 }

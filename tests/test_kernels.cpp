@@ -1,6 +1,8 @@
-// Fast kernels against their naive references, on random data (never zeros).
+// Fast kernels against their naive references, and attention also against a reference written
+// here from its definition; on random data (never zeros).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -74,6 +76,51 @@ void PrintTo(const AttnCase& c, std::ostream* os) {
       << " dv=" << c.dv << " tile=" << c.tile << " window=" << c.window << " alibi=" << c.alibi;
 }
 
+// Attention written from its definition, sharing nothing with src/layers/attention.cpp (whose
+// naive path shares the fast one's head mapping and window start): query head h of H reads kv
+// head h·Hkv/H; query t sees key j when j ≤ t and, with a window w > 0, t − j < w; the score is
+// q·k/√dk − slope_h·(t − j). Row layout [q: H·dk | k: Hkv·dk | v: Hkv·dv].
+std::vector<double> reference_attention(const std::vector<float>& qkv, int B, int T, int H, int Hkv,
+                                        int dk, int dv, int window, const double* slopes) {
+  const int row = (H + Hkv) * dk + Hkv * dv;
+  std::vector<double> out(std::size_t(B) * T * H * dv, 0.0);
+  for (int b = 0; b < B; b++) {
+    const float* x = qkv.data() + std::size_t(b) * T * row;
+    for (int h = 0; h < H; h++) {
+      const int g = h * Hkv / H;
+      for (int t = 0; t < T; t++) {
+        std::vector<double> score;
+        std::vector<int> keys;
+        for (int j = 0; j <= t; j++) {
+          if (window > 0 && t - j >= window) continue;
+          double dot = 0;
+          for (int c = 0; c < dk; c++)
+            dot += double(x[t * row + h * dk + c]) * x[j * row + (H + g) * dk + c];
+          score.push_back(dot / std::sqrt(double(dk)) - (slopes ? slopes[h] * (t - j) : 0.0));
+          keys.push_back(j);
+        }
+        const double mx = *std::max_element(score.begin(), score.end());
+        double sum = 0;
+        for (double& e : score) sum += (e = std::exp(e - mx));
+        for (std::size_t n = 0; n < keys.size(); n++) {
+          for (int c = 0; c < dv; c++) {
+            out[((std::size_t(b) * T + t) * H + h) * dv + c] +=
+                score[n] / sum * x[keys[n] * row + (H + Hkv) * dk + g * dv + c];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+template <class A>
+double max_abs_diff_ref(const std::vector<A>& a, const std::vector<double>& ref) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); i++) m = std::max(m, std::fabs(double(a[i]) - ref[i]));
+  return m;
+}
+
 class TiledAttention : public ::testing::TestWithParam<AttnCase> {};
 
 TEST_P(TiledAttention, ForwardAndBackwardMatchNaive) {
@@ -90,6 +137,10 @@ TEST_P(TiledAttention, ForwardAndBackwardMatchNaive) {
   layers::attention_forward(out.data(), lse.data(), qkv.data(), s, c.tile);
   layers::attention_forward_naive(out_ref.data(), qkv.data(), s);
   EXPECT_LT(max_abs_diff(out, out_ref), 2e-5);
+  const std::vector<double> independent = reference_attention(
+      qkv, c.B, c.T, c.H, c.Hkv, c.dk, c.dv, c.window, c.alibi ? slopes.data() : nullptr);
+  EXPECT_LT(max_abs_diff_ref(out_ref, independent), 2e-6);  // the naive path's mapping and masks
+  EXPECT_LT(max_abs_diff_ref(out, independent), 2e-5);
 
   std::vector<float> dqkv(n_qkv, 0.0f), dqkv_ref(n_qkv, 0.0f);
   layers::attention_backward(dqkv.data(), dout.data(), out.data(), lse.data(), qkv.data(), s, c.tile);
@@ -140,14 +191,35 @@ TEST(TiledAttention, GqaEqualsMhaWithDuplicatedKvHeads) {
   EXPECT_LT(max_abs_diff(out_gqa, out_mha), 1e-6);
 }
 
-TEST(TiledAttention, WindowAtLeastTEqualsFullCausal) {
-  const int T = 45;
-  const layers::AttentionShape full{1, T, 2, 2, 8, 8}, windowed{1, T, 2, 2, 8, 8, T};
-  const auto qkv = random_vector(std::size_t(T) * full.row(), 32);
-  std::vector<float> a(std::size_t(T) * 16), b(a.size()), lse(2 * T);
-  layers::attention_forward(a.data(), lse.data(), qkv.data(), full, 16);
-  layers::attention_forward(b.data(), lse.data(), qkv.data(), windowed, 16);
-  EXPECT_EQ(a, b);
+// Window sizes from one key to past T, against the reference: w ≥ T is full causal attention
+// (the reference without a window), w = 1 sees only the query's own key, so out = its value.
+TEST(TiledAttention, WindowSizesAgainstTheReference) {
+  const int T = 45, H = 2, Hkv = 1, hs = 8;
+  const auto qkv = random_vector(std::size_t(T) * (H + 2 * Hkv) * hs, 32);
+  const std::vector<double> causal = reference_attention(qkv, 1, T, H, Hkv, hs, hs, 0, nullptr);
+  for (const int window : {1, 3, 16, 17, T - 1, T, T + 20}) {
+    const layers::AttentionShape s{1, T, H, Hkv, hs, hs, window};
+    std::vector<float> out(std::size_t(T) * H * hs), lse(H * T);
+    layers::attention_forward(out.data(), lse.data(), qkv.data(), s, 16);
+    const std::vector<double> want =
+        reference_attention(qkv, 1, T, H, Hkv, hs, hs, window, nullptr);
+    EXPECT_LT(max_abs_diff_ref(out, want), 2e-5) << "window " << window;
+    if (window >= T) {
+      EXPECT_LT(max_abs_diff_ref(out, causal), 2e-5) << "window " << window;
+    } else {
+      EXPECT_GT(max_abs_diff_ref(out, causal), 1e-3) << "window " << window << " changed nothing";
+    }
+    if (window == 1) {
+      for (int t = 0; t < T; t++) {
+        for (int h = 0; h < H; h++) {
+          for (int c = 0; c < hs; c++) {
+            ASSERT_NEAR(out[(std::size_t(t) * H + h) * hs + c],
+                        qkv[std::size_t(t) * s.row() + (H + Hkv) * hs + c], 1e-6);
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Alibi, SlopesFollowThePaper) {

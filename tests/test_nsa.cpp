@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -12,8 +13,6 @@
 #include <vector>
 
 #include "layers/attention.hpp"
-#include "layers/linear.hpp"
-#include "layers/rope.hpp"
 #include "layers/sparse_attention.hpp"
 #include "model/gpt.hpp"
 #include "model/token_mixer.hpp"
@@ -33,9 +32,9 @@ void expect_all_near(const Vec& got, const Vec& want, double tol, const char* wh
   for (std::size_t i = 0; i < got.size(); i++) ASSERT_NEAR(got[i], want[i], tol) << what << "[" << i << "]";
 }
 
-// Every tensor of a parameter arena against central differences of `loss`, which reads `arena`.
+// Every tensor of a parameter arena against finite differences of `loss`, which reads `arena`.
 void expect_tensor_gradients(const ArenaLayout& layout, Vec& arena, const Vec& grads,
-                             const std::function<double()>& loss, std::size_t max_checks) {
+                             const std::function<double()>& loss, std::size_t budget) {
   for (const TensorInfo& t : layout.tensors()) {
     Vec x(arena.begin() + t.offset, arena.begin() + t.offset + t.numel);
     const Vec g(grads.begin() + t.offset, grads.begin() + t.offset + t.numel);
@@ -43,7 +42,7 @@ void expect_tensor_gradients(const ArenaLayout& layout, Vec& arena, const Vec& g
       std::copy(x.begin(), x.end(), arena.begin() + t.offset);
       return loss();
     };
-    expect_gradient_matches(x, g, tensor_loss, t.name.c_str(), max_checks);
+    expect_gradient_matches(x, g, tensor_loss, t.name, t.shape, budget);
     std::copy(x.begin(), x.end(), arena.begin() + t.offset);
   }
 }
@@ -93,9 +92,9 @@ TEST(SparseAttention, GradCheckOverScatteredRangesWithPaddedRows) {
   Vec dq(q.size(), 0.0), dk(k.size(), 0.0), dv(v.size(), 0.0);
   layers::sparse_attention_backward(dq.data(), dk.data(), dv.data(), w.data(), out.data(), lse.data(),
                                     q.data(), k.data(), v.data(), keys.data(), s);
-  expect_gradient_matches(q, dq, loss, "dq", q.size());
-  expect_gradient_matches(k, dk, loss, "dk", k.size());
-  expect_gradient_matches(v, dv, loss, "dv", v.size());
+  expect_gradient_matches(q, dq, loss, "dq", {s.B * s.T, s.q_row}, q.size());
+  expect_gradient_matches(k, dk, loss, "dk", {s.B * s.Tk, s.kv_row}, k.size());
+  expect_gradient_matches(v, dv, loss, "dv", {s.B * s.Tk, s.kv_row}, v.size());
 }
 
 // H heads of size hs; the NSA sizes; positions RoPE or none.
@@ -195,6 +194,39 @@ std::pair<Vec, Vec> attend(const double* q, const Keys& keys, int hs) {
   return {o, p};
 }
 
+// The reference's own projection and RoPE, written out rather than calling layers::linear_forward
+// and layers::rope_forward, which the mixer itself runs.
+// out (N, OC) = x (N, C) · Wᵀ (W is (OC, C)) + b
+Vec naive_linear(const double* x, const double* W, const double* b, int N, int C, int OC) {
+  Vec out(std::size_t(N) * OC);
+  for (int n = 0; n < N; n++) {
+    for (int o = 0; o < OC; o++) {
+      double acc = b[o];
+      for (int c = 0; c < C; c++) acc += x[std::size_t(n) * C + c] * W[std::size_t(o) * C + c];
+      out[std::size_t(n) * OC + o] = acc;
+    }
+  }
+  return out;
+}
+// RoPE (Su et al. 2021, halves layout): in each of the first n_heads heads of a row at position t,
+// the pair (v[i], v[i + hs/2]) is the complex number v[i] + i·v[i + hs/2], multiplied by
+// e^{i·θ}, θ = t · base^(−2i/hs).
+void naive_rope(Vec& x, int B, int T, int row, int n_heads, int hs, double base) {
+  for (int b = 0; b < B; b++) {
+    for (int t = 0; t < T; t++) {
+      for (int head = 0; head < n_heads; head++) {
+        double* v = &x[(std::size_t(b) * T + t) * row + std::size_t(head) * hs];
+        for (int i = 0; i < hs / 2; i++) {
+          const std::complex<double> z = std::complex<double>(v[i], v[i + hs / 2]) *
+                                         std::polar(1.0, t * std::pow(base, -2.0 * i / hs));
+          v[i] = z.real();
+          v[i + hs / 2] = z.imag();
+        }
+      }
+    }
+  }
+}
+
 // NSA from the paper's equations, query by query, over a rig's parameters and input.
 struct NsaReference {
   MixerRig& r;
@@ -207,14 +239,12 @@ struct NsaReference {
 
   explicit NsaReference(MixerRig& rig) : r(rig) {
     if (m.positions != Positions::RoPE) return;
-    layers::rope_forward(qkv.data(), r.B, T, row_a, H + G, hs, hs, m.rope_base);
-    layers::rope_forward(kv.data(), r.B, T, row_b, G, hs, hs, m.rope_base);
+    naive_rope(qkv, r.B, T, row_a, H + G, hs, m.rope_base);
+    naive_rope(kv, r.B, T, row_b, G, hs, m.rope_base);
   }
   Vec project(const std::string& name, int width) {
-    Vec out(std::size_t(r.N) * width);
-    layers::linear_forward(out.data(), r.x.data(), r.param(name + ".w"), r.param(name + ".b"), r.N,
-                           m.d_model, width);
-    return out;
+    return naive_linear(r.x.data(), r.param(name + ".w"), r.param(name + ".b"), r.N, m.d_model,
+                        width);
   }
   const double* at(const Vec& buf, int width, int b, int t, int col) const {
     return &buf[(std::size_t(b) * T + t) * width + col];
@@ -309,8 +339,8 @@ struct NsaReference {
   }
 };
 
-// Causal attention (the naive kernel) over a packed [q | k | v], q from the window projection
-// and k, v from the 2·Hkv heads of projection rows starting at kv_w, kv_b.
+// Causal attention (the dense naive kernel, not the sparse one) over a packed [q | k | v], q from
+// the window projection and k, v from the 2·Hkv heads of projection rows starting at kv_w, kv_b.
 Vec causal_reference(MixerRig& r, const double* kv_w, const double* kv_b) {
   const ModelConfig& m = r.m;
   const int H = m.n_heads, G = m.kv_heads(), hs = m.head_dim(), C = m.d_model;
@@ -319,11 +349,9 @@ Vec causal_reference(MixerRig& r, const double* kv_w, const double* kv_b) {
   Vec bias(r.param("qkv.b"), r.param("qkv.b") + H * hs);
   w.insert(w.end(), kv_w, kv_w + std::size_t(2) * G * hs * C);
   bias.insert(bias.end(), kv_b, kv_b + 2 * G * hs);
-  Vec packed(std::size_t(r.N) * s.row()), out(r.y.size());
-  layers::linear_forward(packed.data(), r.x.data(), w.data(), bias.data(), r.N, C, s.row());
-  if (m.positions == Positions::RoPE) {
-    layers::rope_forward(packed.data(), r.B, m.seq_len, s.row(), H + G, hs, hs, m.rope_base);
-  }
+  Vec packed = naive_linear(r.x.data(), w.data(), bias.data(), r.N, C, s.row()), out(r.y.size());
+  if (m.positions == Positions::RoPE)
+    naive_rope(packed, r.B, m.seq_len, s.row(), H + G, hs, m.rope_base);
   layers::attention_forward_naive(out.data(), packed.data(), s);
   return out;
 }
@@ -336,7 +364,7 @@ TEST_P(NsaMixerTest, GradientsOfEveryParameterAndTheInput) {
   auto loss = [&] { return weighted_sum(r.forward(), w); };
   loss();
   const Vec dx = r.backward(w);
-  expect_gradient_matches(r.x, dx, loss, "dx", r.x.size());
+  expect_gradient_matches(r.x, dx, loss, "dx", {r.N, r.m.d_model}, r.x.size());
   expect_tensor_gradients(r.pl, r.params, r.grads, loss, 2000);
 }
 

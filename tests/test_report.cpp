@@ -71,6 +71,9 @@ struct Fixture {
     run.model.seq_len = 4;
     run.as_json = {{"name", "r"}, {"training", {{"steps", 3}}}};
     root.num_params = 1000;
+    root.trainable_params = 1000;
+    root.active_params_per_token = 1000;
+    root.param_checksums = {{"w", {1.0, 2.0, 0.5}}};
     root.steps = {StepSample{3.0}, StepSample{2.5}, StepSample{2.0}};
     root.evals = {EvalSample{3, 2.0}};
     // First iteration is warm-up (9 s everywhere); then ranks take 1/2/1+3/1 s.

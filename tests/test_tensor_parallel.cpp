@@ -5,6 +5,7 @@
 
 #include <barrier>
 #include <cmath>
+#include <stdexcept>
 #include <thread>
 
 #include "model/gpt.hpp"
@@ -133,10 +134,36 @@ TEST_P(TensorParallelModel, EveryRankMatchesItsShardOfTheFullModel) {
       double worst = 0;
       for (std::size_t k = 0; k < t.numel; k++) worst = std::max(worst, std::fabs(got[k] - expected[k]));
       EXPECT_LT(worst, 1e-10) << "rank " << r << " " << t.name;
-      std::vector<double> expected_params(t.numel);  // and the same initial weights
-      extract_shard(full.params() + full_tensors[i].offset, t, expected_params.data());
-      EXPECT_TRUE(std::equal(expected_params.begin(), expected_params.end(), shards[r]->params() + t.offset))
-          << t.name;
+    }
+  }
+
+  // Which slice a rank holds, by hand rather than through extract_shard (init_params builds the
+  // shards with it, so comparing with it would only compare the call with itself): the
+  // vocabulary-parallel embedding keeps rows [r·V/tp, (r+1)·V/tp) of (V, C), the row-parallel MLP
+  // output columns [r·F/tp, (r+1)·F/tp) of every row of (C, F).
+  const int V = m.vocab_size, C = m.d_model, F = m.d_ff;
+  const auto offset_of = [](const GPT<double>& g, const std::string& name) {
+    for (const TensorInfo& t : g.param_layout().tensors()) {
+      if (t.name == name) return t.offset;
+    }
+    throw std::invalid_argument("no tensor " + name);
+  };
+  for (int r = 0; r < tp; r++) {
+    GPT<double>& s = *shards[r];
+    const std::size_t fw = offset_of(full, "wte"), sw = offset_of(s, "wte");
+    const std::size_t fo = offset_of(full, "h.1.mlp.out.w"), so = offset_of(s, "h.1.mlp.out.w");
+    for (std::size_t i = 0; i < std::size_t(V / tp) * C; i++) {
+      const std::size_t local = sw + i, whole = fw + std::size_t(r) * (V / tp) * C + i;
+      ASSERT_EQ(s.params()[local], full.params()[whole]) << "wte rank " << r;
+      ASSERT_NEAR(s.grads()[local], full.grads()[whole], 1e-10) << "dwte rank " << r;
+    }
+    for (int i = 0; i < C; i++) {
+      for (int j = 0; j < F / tp; j++) {
+        const std::size_t local = so + std::size_t(i) * (F / tp) + j,
+                          whole = fo + std::size_t(i) * F + r * F / tp + j;
+        ASSERT_EQ(s.params()[local], full.params()[whole]) << "mlp.out.w rank " << r;
+        ASSERT_NEAR(s.grads()[local], full.grads()[whole], 1e-10) << "dmlp.out.w rank " << r;
+      }
     }
   }
 }
@@ -200,7 +227,6 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{small(Norm::LayerNorm, Activation::GELU, Positions::Learned, 4, 0), 2},
                       Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 2), 2},
                       Case{small(Norm::LayerNorm, Activation::SwiGLU, Positions::ALiBi, 4, 4), 4},
-                      Case{small(Norm::RMSNorm, Activation::GELU, Positions::Sinusoidal, 4, 2), 1},
                       // kv heads replicated: fewer kv heads than tensor-parallel ranks
                       Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 1), 2},
                       Case{small(Norm::LayerNorm, Activation::GELU, Positions::None, 4, 1), 4},
