@@ -254,8 +254,9 @@ struct NsaReference {
   Vec phi(int e, int b, int i, int g) {
     const std::string name = e == 0 ? "phi_k." : "phi_v.";
     const double *w1 = r.param(name + "w1"), *b1 = r.param(name + "b1"), *w2 = r.param(name + "w2"),
-                 *b2 = r.param(name + "b2"), *pe = r.param(name + "pe");
-    Vec hidden(hs), out(b2, b2 + hs);
+                 *pe = r.param(name + "pe");
+    Vec hidden(hs), out(hs, 0.0);
+    if (e == 1) std::copy_n(r.param(name + "b2"), hs, out.begin());  // φ_k has no output bias
     for (int o = 0; o < hs; o++) {
       double u = b1[o];
       for (int p = 0; p < l; p++) {

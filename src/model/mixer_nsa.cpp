@@ -11,6 +11,9 @@
 // φ, one for keys and one for values, shared by the kv heads: the paper's "MLP with intra-block
 // position encoding" made concrete as the smallest MLP that weighs every position of every channel,
 //   φ(block) = W2 · GELU(W1 · flatten(block + pe) + b1) + b2,  pe (l, hs), W1 (hs, l·hs), W2 (hs, hs).
+// φ_k has no b2: a bias shared by every compressed key adds the same q·b2 to all of a query's
+// scores, which the softmax (and the selection built on it) ignores — its gradient would be
+// rounding noise that AdamW turns into lr-sized steps.
 // Positions: with RoPE, q, k_slc and k_win are rotated; the compressed keys are not (one key
 // stands for l positions): they carry order through pe instead. Learned, sinusoidal and no
 // positions need nothing here (the embedding adds them); ALiBi is refused by validation.
@@ -81,8 +84,9 @@ class NsaMixer final : public AttentionMixer<T> {
       const std::string phi = e == 0 ? "phi_k." : "phi_v.";
       phi_[e].l1.declare(d, l * hs, {weight(phi + "w1", {hs, l * hs}, init).partial(partial)},
                          {bias(phi + "b1", {hs}).partial(partial)});
-      phi_[e].l2.declare(d, hs, {weight(phi + "w2", {hs, hs}, init).partial(partial)},
-                         {bias(phi + "b2", {hs}).partial(partial)});
+      std::vector<TensorDecl> b2;
+      if (e == 1) b2.push_back(bias(phi + "b2", {hs}).partial(partial));
+      phi_[e].l2.declare(d, hs, {weight(phi + "w2", {hs, hs}, init).partial(partial)}, std::move(b2));
       phi_[e].pe = d.param(weight(phi + "pe", {l, hs}, init).partial(partial));
       hid_[e] = d.buffer(phi + "hid", {M, hs});  // before the GELU
       act_[e] = d.buffer(phi + "act", {M, hs});  // after it

@@ -1,11 +1,13 @@
 # Data-parallel equivalence: the same job and global batch on 1 and on 2 ranks gives the same
-# loss curve within float tolerance, and the 2 replicas end with bit-identical parameters.
+# loss and gradient norm at every step and the same final parameters within float tolerance
+# (lib/equivalence.py), and the 2 replicas end with bit-identical parameters.
 # Determinism: the same job and seed twice gives bit-identical losses and parameters.
 source "$(dirname "$0")/lib/common.sh"
 job=$(tiny_job dpeq 20)
 run_mpi 1 "$BIN" run "$job" --out "$WORK/dp1" --set parallel.dp=1 >/dev/null
 run_mpi 2 "$BIN" run "$job" --out "$WORK/dp2" --set parallel.dp=2 >/dev/null
 run_mpi 2 "$BIN" run "$job" --out "$WORK/dp2again" --set parallel.dp=2 >/dev/null
+"$PY" "$(dirname "$0")/lib/equivalence.py" "$WORK/dp1/report.json" "$WORK/dp2/report.json"
 "$PY" - "$WORK/dp1/report.json" "$WORK/dp2/report.json" "$WORK/dp2again/report.json" <<'PY'
 import json, sys
 a, b, c = (json.load(open(p))["runs"][0] for p in sys.argv[1:4])

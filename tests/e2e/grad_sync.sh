@@ -1,5 +1,6 @@
 # The data-parallel sync schedules are equivalent: blocking buckets, overlapped buckets and ZeRO-1
-# give the same loss curve within float tolerance on dp = 2 and on 2 × 2 (dp × tp), with small
+# give the same loss and gradient norm per step and final parameters within float tolerance
+# (lib/equivalence.py) on dp = 2 and on 2 × 2 (dp × tp), with small
 # buckets so that many are in flight; ZeRO-1 halves each rank's optimizer state at dp = 2.
 source "$(dirname "$0")/lib/common.sh"
 job=$(tiny_job sync 12)
@@ -10,6 +11,8 @@ for tp in 1 2; do
       --set parallel.tp=$tp --set parallel.overlap=$overlap --set parallel.zero1=$zero1 \
       --set parallel.bucket_mib=0.0625 >/dev/null
   done
+  "$PY" "$(dirname "$0")/lib/equivalence.py" "$WORK/tp$tp-false-false/report.json" \
+    "$WORK/tp$tp-true-false/report.json" "$WORK/tp$tp-false-true/report.json"
   "$PY" - "$WORK" "$tp" <<'PY'
 import json, sys
 work, tp = sys.argv[1], sys.argv[2]

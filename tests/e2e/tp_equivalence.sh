@@ -1,34 +1,46 @@
-# Parallel layouts are equivalent: the same job (same global batch, same seed) on 1×1, 2×1, 1×2,
-# 2×2 and 1×4 (dp × tp) ranks, and with sequence parallelism on 1×2, 2×2 and 1×4, gives the same
-# loss curve within float tolerance, for an MHA and
-# a GQA model (GQA's 2 kv heads are replicated at tp = 4); data-parallel replicas of each
-# tensor-parallel shard end bit-identical; a layout that does not fit is refused.
+# Parallel layouts are equivalent: the same job (same global batch, same seed) on 1×1, 2×1, 1×2
+# and 2×2 (dp × tp) ranks gives, within float tolerance, the same loss and global gradient norm
+# at every step and the same final parameters (lib/equivalence.py), for every block kind: MHA,
+# GQA, MLA, NSA, the Pythia block (parallel wiring, partial rotary) and a hybrid stack. MHA and
+# GQA also run on 1×4 (GQA's 2 kv heads replicated) and with sequence parallelism on 1×2, 2×2 and
+# 1×4. Data-parallel replicas of each shard end bit-identical; a layout that does not fit is refused.
 source "$(dirname "$0")/lib/common.sh"
 job=$(tiny_job tpeq 12)
+rope=(--set model.positions=rope)
+declare -A kinds=(
+  [mha]=""
+  [gqa]="--set model.n_kv_heads=2"
+  [mla]="${rope[*]} --set model.attention=mla --set model.mla_kv_latent=16 --set model.mla_q_latent=8 --set model.mla_rope_dim=4"
+  [nsa]="${rope[*]} --set model.attention=nsa --set model.n_kv_heads=2 --set model.nsa_block=8 --set model.nsa_stride=4 --set model.nsa_select_block=8 --set model.nsa_select_n=3 --set model.nsa_window=16"
+  [pythia]="${rope[*]} --set model.wiring=parallel --set model.rotary_pct=0.25 --set model.norm=layernorm --set model.activation=gelu"
+  [hybrid]="${rope[*]} --set model.n_layers=3 --set model.activation=swiglu --set model.norm=rmsnorm --set model.n_kv_heads=2 --set model.layer_pattern=[{},{\"attention\":\"mla\",\"n_kv_heads\":0,\"mla_kv_latent\":16,\"mla_rope_dim\":4,\"wiring\":\"parallel\"}] --set model.layer_overrides={\"2\":{\"window\":8,\"d_ff\":64}}"
+)
 # "dp tp sp": sp = 1 turns on sequence parallelism
-layouts=("1 1 0" "2 1 0" "1 2 0" "2 2 0" "1 4 0" "1 2 1" "2 2 1" "1 4 1")
-for kv in 0 2; do
+common=("1 1 0" "2 1 0" "1 2 0" "2 2 0")
+extra=("1 4 0" "1 2 1" "2 2 1" "1 4 1")
+for kind in mha gqa mla nsa pythia hybrid; do
+  layouts=("${common[@]}")
+  [[ $kind == mha || $kind == gqa ]] && layouts+=("${extra[@]}")
+  reports=()
   for layout in "${layouts[@]}"; do
     read -r dp tp sp <<<"$layout"
-    run_mpi $((dp * tp)) "$BIN" run "$job" --out "$WORK/kv$kv-$dp-$tp-$sp" --set parallel.dp=$dp \
-      --set parallel.tp=$tp --set parallel.sequence_parallel=$([[ $sp == 1 ]] && echo true || echo false) \
-      --set model.n_kv_heads=$kv >/dev/null
+    out="$WORK/$kind-$dp-$tp-$sp"
+    # shellcheck disable=SC2086  # the kind's options are words
+    run_mpi $((dp * tp)) "$BIN" run "$job" --out "$out" --set parallel.dp=$dp --set parallel.tp=$tp \
+      --set parallel.sequence_parallel=$([[ $sp == 1 ]] && echo true || echo false) ${kinds[$kind]} >/dev/null
+    reports+=("$out/report.json")
   done
-  "$PY" - "$WORK" "$kv" "${layouts[@]}" <<'PY'
+  echo "$kind:"
+  "$PY" "$(dirname "$0")/lib/equivalence.py" "${reports[@]}"
+  "$PY" - "${reports[@]}" <<'PY'
 import json, sys
-work, kv, layouts = sys.argv[1], sys.argv[2], sys.argv[3:]
-runs = {l: json.load(open(f"{work}/kv{kv}-{l.replace(' ', '-')}/report.json"))["runs"][0] for l in layouts}
-base = runs["1 1 0"]["loss_per_step"]
-for layout, run in runs.items():
-    loss = run["loss_per_step"]
-    worst = max(abs(a - b) / abs(a) for a, b in zip(base, loss))
-    dp, tp, sp = layout.split()
-    assert run["latency"]["layout"]["sequence_parallel"] == (sp == "1" and tp != "1")
-    print(f"kv_heads={kv} dp×tp={dp}×{tp}{' sequence-parallel' if sp == '1' else ''}: "
-          f"max relative loss difference {worst:.1e}")
-    assert len(loss) == len(base) and worst < 1e-4, (layout, worst)
-    assert run["replicas_identical"] is (True if dp != "1" else None), layout
-    assert run["replicated_tensors_identical"] is (True if layout != "1 1 0" else None), layout
+for path in sys.argv[1:]:
+    run = json.load(open(path))["runs"][0]
+    dp, tp, sp = path.split("/")[-2].split("-")[1:]
+    assert run["latency"]["layout"]["sequence_parallel"] == (sp == "1" and tp != "1"), path
+    assert run["replicas_identical"] is (True if dp != "1" else None), path
+    assert run["replicated_tensors_identical"] is (None if dp == tp == "1" else True), path
+base = json.load(open(sys.argv[1]))["runs"][0]["loss_per_step"]
 assert base[-1] < base[0] - 0.5, "the loss did not fall"
 PY
 done
