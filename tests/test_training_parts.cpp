@@ -172,6 +172,43 @@ TEST(Shards, ExtractAndInsertAnyDimension) {
   EXPECT_EQ(c, (std::vector<double>{1, 4, 5, 7, 10, 11}));
 }
 
+// Each initialiser as declared; a shard starts as its part of the whole tensor (the normal draws
+// of a sharded layout are the tp = 1 model's), and a custom initialiser sees full indices.
+TEST(Init, EveryKindAsDeclaredAndShardsOfTheSameWholeTensor) {
+  const auto declare = [](Shard normal_shard, Shard ramp_shard) {
+    ArenaLayout l;
+    l.add(weight("w", {3, 4}, Init::normal(0.5)).sharded(std::move(normal_shard)));
+    l.add(bias("b", {2}));
+    l.add(gain("g", {2}));
+    l.add(weight("c", {2}, Init::constant(-0.25)));
+    l.add(weight("ramp", {2, 3}, Init::custom("log(1 + column)", [](std::size_t i, const std::vector<int>& shape) {
+                  return std::log(1.0 + double(i % shape[1]));
+                })).sharded(std::move(ramp_shard)));
+    return l;
+  };
+  const ArenaLayout whole = declare({}, {});
+  const ArenaLayout part = declare({1, {{2, 4}}}, {1, {{1, 3}}});  // columns 2-3; columns 1-2
+  std::vector<double> a(whole.total()), b(part.total());
+  init_tensors(whole, a.data(), 7);
+  init_tensors(part, b.data(), 7);
+  double ss = 0;
+  for (int i = 0; i < 12; i++) ss += a[i] * a[i];
+  EXPECT_GT(ss, 0.1);  // drawn, with a spread of the declared order (0.5² · 12 = 3 expected)
+  EXPECT_LT(ss, 12.0);
+  for (int r = 0; r < 3; r++) {
+    for (int c = 0; c < 2; c++) EXPECT_EQ(b[r * 2 + c], a[r * 4 + 2 + c]) << r << "," << c;
+  }
+  EXPECT_EQ(std::vector<double>(a.begin() + 12, a.begin() + 18),
+            (std::vector<double>{0, 0, 1, 1, -0.25, -0.25}));
+  const double* ramp = a.data() + 18;
+  for (int r = 0; r < 2; r++) {
+    for (int c = 0; c < 3; c++) EXPECT_DOUBLE_EQ(ramp[r * 3 + c], std::log(1.0 + c));
+  }
+  const double* ramp_part = b.data() + part.tensors()[4].offset;
+  EXPECT_DOUBLE_EQ(ramp_part[0], std::log(2.0));  // row 0, full column 1
+  EXPECT_DOUBLE_EQ(ramp_part[3], std::log(3.0));  // row 1, full column 2
+}
+
 TEST(ParamCounts, TrainableAndActiveFollowTheDeclarations) {
   ArenaLayout layout;
   layout.add(weight("dense", {4, 5}, Init::zeros()).sharded({0, {{0, 2}}}));  // counts 20, not 10

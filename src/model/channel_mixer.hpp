@@ -1,6 +1,7 @@
 // The channel mixer of a block: the per-token sublayer (the dense MLP today; a mixture of experts
-// implements the same interface, adding its auxiliary loss and its own communicator). Like a
-// token mixer it maps the normalised x (B,T,C) to this rank's partial sum of its output (B,T,C).
+// implements the same interface, adding its auxiliary loss and its own communicator:
+// docs/ARCHITECTURE.md). Like a token mixer it maps the normalised x (B,T,C) to this rank's
+// partial sum of its output (B,T,C).
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -21,9 +22,6 @@ class ChannelMixer {
   // dx (B,T,C) overwritten with this rank's part of ∂L/∂x from dout (B,T,C), the gradient of the
   // whole output; parameter gradients accumulate.
   virtual void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) = 0;
-  // A term the mixer adds to the training objective (MoE's load-balancing loss), from the last
-  // forward; its gradient is part of backward. Reported beside the loss, never in perplexity.
-  virtual double aux_loss() const { return 0.0; }
 };
 
 // Declares layer `d.layer`'s channel-mixer tensors and returns the mixer (`m`: the layer's config).

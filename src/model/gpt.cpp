@@ -7,7 +7,6 @@
 #include "layers/crossentropy.hpp"
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
-#include "util/rng.hpp"
 
 namespace ellm {
 using namespace layers;
@@ -63,25 +62,7 @@ GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
 
 template <class T>
 void GPT<T>::init_params(std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<T> full;
-  for (const TensorInfo& t : plan_.params.tensors()) {
-    T* w = params_.data() + t.offset;
-    switch (t.init.kind) {
-      case Init::Kind::Constant:
-        std::fill(w, w + t.numel, T(t.init.value));
-        continue;
-      case Init::Kind::Normal:
-        full.resize(t.full_numel);
-        for (T& x : full) x = T(rng.normal() * t.init.value);
-        break;
-      case Init::Kind::Custom:
-        full.resize(t.full_numel);
-        for (std::size_t i = 0; i < full.size(); i++) full[i] = T(t.init.fn(i, t.full_shape));
-        break;
-    }
-    extract_shard(full.data(), t, w);
-  }
+  init_tensors(plan_.params, params_.data(), seed);
 }
 
 template <class T>

@@ -19,9 +19,7 @@ class GPT {
   // tp: this rank's tensor-parallel shard and collectives (default: the whole model).
   GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp = {});
 
-  // Every tensor as it declared (TensorDecl::init): drawn or computed whole, this rank keeping
-  // its shard, so any tensor-parallel layout starts from the same model. Normal tensors draw
-  // from one stream in arena order.
+  // Every tensor as it declared (init_tensors: the same model under any tensor-parallel layout).
   void init_params(std::uint64_t seed);
 
   // tokens, targets (B,T) with B ≤ max_batch; returns the mean cross-entropy.

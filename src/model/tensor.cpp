@@ -1,7 +1,10 @@
 #include "model/tensor.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <numeric>
+
+#include "util/rng.hpp"
 
 namespace ellm {
 
@@ -51,6 +54,31 @@ std::size_t Declarer::param(TensorDecl decl) const {
   decl.layer = layer;
   return params.add(std::move(decl));
 }
+
+template <class T>
+void init_tensors(const ArenaLayout& params, T* arena, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<T> full;
+  for (const TensorInfo& t : params.tensors()) {
+    T* w = arena + t.offset;
+    switch (t.init.kind) {
+      case Init::Kind::Constant:
+        std::fill(w, w + t.numel, T(t.init.value));
+        continue;
+      case Init::Kind::Normal:
+        full.resize(t.full_numel);
+        for (T& x : full) x = T(rng.normal() * t.init.value);
+        break;
+      case Init::Kind::Custom:
+        full.resize(t.full_numel);
+        for (std::size_t i = 0; i < full.size(); i++) full[i] = T(t.init.fn(i, t.full_shape));
+        break;
+    }
+    extract_shard(full.data(), t, w);
+  }
+}
+template void init_tensors<float>(const ArenaLayout&, float*, std::uint64_t);
+template void init_tensors<double>(const ArenaLayout&, double*, std::uint64_t);
 
 ParamCounts count_params(const ArenaLayout& params) {
   ParamCounts c;

@@ -6,6 +6,7 @@
 // and the parameter counts all follow from these declarations; nothing is inferred from a name.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
@@ -150,6 +151,12 @@ void insert_shard(const T* local, const TensorInfo& t, T* full) {
     for (std::size_t i = 0; i < n; i++) full[f + i] = local[l + i];
   });
 }
+
+// Every tensor of `params` as it declared (TensorDecl::init) into `arena`: the whole tensor is
+// drawn or computed and this rank keeps its shard, so every tensor-parallel layout starts from
+// the same model; normal tensors draw from one stream seeded by `seed`, in arena order.
+template <class T>
+void init_tensors(const ArenaLayout& params, T* arena, std::uint64_t seed);
 
 // Parameter counts from the declarations (this rank's tensors; divide shards back to the model
 // with full_numel). `active` weighs each tensor by the share of tokens that use it.
