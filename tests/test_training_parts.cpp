@@ -130,14 +130,15 @@ TEST(GradientNorm, SharedSquareSumCountsEachGradientOnce) {
   EXPECT_DOUBLE_EQ(shared_square_sum(layout, grads, {{1, 3}, {5, 6}}, int(tp)), 4 / tp + 9 / 2.0 + 36);
 }
 
-// A frozen tensor gets no moments and no update; the others step as usual.
+// A frozen tensor gets no moments and no update, even inside the range AdamW is given; the others
+// step as usual.
 TEST(AdamW, FrozenTensorsHaveNoMomentsAndDoNotMove) {
   ArenaLayout layout;
   layout.add(weight("w", {2}, Init::zeros()));
   layout.add(weight("frozen", {3}, Init::zeros()).frozen());
   layout.add(bias("b", {1}));
   TrainingConfig t;
-  AdamW opt(layout, t, {{0, 2}, {5, 6}});  // what GradientSync owns: the trainable tensors
+  AdamW opt(layout, t, {{0, layout.total()}});
   EXPECT_EQ(opt.state_bytes(), 2 * 3 * sizeof(float));
   float params[] = {1, 1, 7, 8, 9, 1};
   const float grads[] = {1, 1, 1, 1, 1, 1};

@@ -22,10 +22,10 @@ Block<T>::Block(const ModelConfig& m, int max_batch, const Declarer& d,
   out_ = d.buffer("out", {R, C_});
 }
 
-// The block's workspace: the two branches' input gradients (N,C each: partial sums before they
-// are reduced), under sequence parallelism two (N,C) buffers for gathered gradients and partial
-// sums, with parallel wiring the channel mixer's partial output (N,C), then the mixers'
-// workspace (one runs at a time).
+// The block's workspace: the branches' input gradients (N,C each, partial sums before they are
+// reduced; parallel wiring keeps both at once, sequential one), under sequence parallelism two
+// (N,C) buffers for gathered gradients and partial sums, with parallel wiring the channel mixer's
+// partial output (N,C), then the mixers' workspace (one runs at a time).
 template <class T>
 struct Block<T>::Work {
   T *dln[2], *full[2], *branch;
@@ -38,7 +38,8 @@ typename Block<T>::Work Block<T>::work(const Arenas<T>& a, int B) const {
   const bool sp = stream_.sequence_parallel(), parallel = wiring_ == Wiring::Parallel;
   T* p = a.scratch;
   Work w;
-  for (T*& d : w.dln) d = std::exchange(p, p + NC);
+  w.dln[0] = std::exchange(p, p + NC);
+  w.dln[1] = parallel ? std::exchange(p, p + NC) : nullptr;
   for (T*& f : w.full) f = sp ? std::exchange(p, p + NC) : nullptr;
   w.branch = parallel ? std::exchange(p, p + NC) : nullptr;
   w.modules = a.with_scratch(p);
@@ -48,8 +49,8 @@ typename Block<T>::Work Block<T>::work(const Arenas<T>& a, int B) const {
 template <class T>
 std::size_t Block<T>::scratch_elems(int B) const {
   const std::size_t NC = std::size_t(B) * T_ * C_;
-  const std::size_t own = NC * (2 + (stream_.sequence_parallel() ? 2 : 0) +
-                                (wiring_ == Wiring::Parallel ? 1 : 0));
+  const bool parallel = wiring_ == Wiring::Parallel;
+  const std::size_t own = NC * ((parallel ? 3 : 1) + (stream_.sequence_parallel() ? 2 : 0));
   return own + std::max(mixer_->scratch_elems(B), mlp_->scratch_elems(B));
 }
 

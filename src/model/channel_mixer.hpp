@@ -16,7 +16,7 @@ template <class T>
 class ChannelMixer {
  public:
   virtual ~ChannelMixer() = default;
-  virtual std::size_t scratch_elems(int B) const = 0;
+  virtual std::size_t scratch_elems(int B) const = 0;  // as TokenMixer::scratch_elems
   // out (B,T,C) ← this rank's partial sum of the output for x (B,T,C).
   virtual void forward(const Arenas<T>& a, const T* x, T* out, int B) = 0;
   // dx (B,T,C) overwritten with this rank's part of ∂L/∂x from dout (B,T,C), the gradient of the

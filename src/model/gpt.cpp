@@ -68,6 +68,9 @@ void GPT<T>::init_params(std::uint64_t seed) {
 template <class T>
 double GPT<T>::forward(const int* tokens, const int* targets, int B) {
   if (B < 1 || B > max_batch_) throw std::invalid_argument("GPT::forward: batch exceeds max_batch");
+  if (stream_.sequence_parallel() && B * cfg_.seq_len % stream_.tp().shard.size != 0) {
+    throw std::invalid_argument("GPT::forward: sequence parallelism needs B·T divisible by tp");
+  }
   const int Tn = cfg_.seq_len, C = cfg_.d_model, N = B * Tn, R = stream_.rows(B), V = vocab_local_;
   batch_ = B;
   tokens_.assign(tokens, tokens + N);

@@ -15,7 +15,8 @@ struct Arenas {
   T* params;
   T* grads;
   T* acts;
-  T* scratch;  // backward workspace, shared by all layers (one layer runs at a time)
+  T* scratch;  // workspace of forward and backward, shared by all layers (one runs at a time):
+               // its contents do not survive from one call to the next
   T* p(std::size_t off) const { return off == kAbsent ? nullptr : params + off; }
   T* g(std::size_t off) const { return off == kAbsent ? nullptr : grads + off; }
   T* a(std::size_t off) const { return acts + off; }

@@ -25,7 +25,7 @@ struct NormLayer {
     w = d.param(gain(name + ".w", {C}).partial(sequence_parallel));
     if (kind == Norm::LayerNorm) b = d.param(bias(name + ".b", {C}).partial(sequence_parallel));
     out = d.buffer(name, {R, C});
-    mean = d.buffer(name + "_mean", {R});
+    if (kind == Norm::LayerNorm) mean = d.buffer(name + "_mean", {R});
     rstd = d.buffer(name + "_rstd", {R});
   }
   // a(out) (R,C) ← norm(x (R,C))

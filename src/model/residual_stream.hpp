@@ -10,6 +10,7 @@
 //   gradient is the whole (N,C) again (gather).
 #pragma once
 #include <cstddef>
+#include <stdexcept>
 
 #include "model/tensor_parallel.hpp"
 
@@ -22,7 +23,6 @@ class ResidualStream {
       : tp_(std::move(tp)), seq_len_(seq_len), C_(d_model) {}
 
   const TensorParallel<T>& tp() const { return tp_; }
-  const TpShard& shard() const { return tp_.shard; }
   bool sequence_parallel() const { return tp_.sequence_parallel(); }
   // Rows of the stream this rank keeps for B sequences: all N = B·T, or its 1/tp under SP.
   int rows(int B) const { return sequence_parallel() ? B * seq_len_ / tp_.shard.size : B * seq_len_; }
@@ -33,6 +33,9 @@ class ResidualStream {
   T* partial_buffer(T* rows, T* spare) const { return sequence_parallel() ? spare : rows; }
   // partial (N,C) summed over the group into rows (R,C).
   void reduce_partials(T* partial, T* rows, int B) const {
+    if (!sequence_parallel() && partial != rows) {
+      throw std::logic_error("reduce_partials: without sequence parallelism partial sums are reduced in place");
+    }
     if (sequence_parallel()) {
       tp_.reduce_scatter(partial, rows, std::size_t(this->rows(B)) * C_);
     } else {

@@ -51,7 +51,7 @@ enum class ReplicaGroup { DataParallel };
 
 // Everything a module says about a parameter when it creates it.
 struct TensorDecl {
-  std::string name;              // for reports, checkpoints and messages only
+  std::string name;              // for reports and messages only
   std::vector<int> full_shape;   // the tensor at tp = 1
   Init init;
   Shard shard = {};
@@ -82,6 +82,8 @@ struct TensorInfo : TensorDecl {
   std::size_t numel = 0;
   std::size_t full_numel = 0;
   bool replicated() const { return shard.dim < 0; }
+  // Tensor-parallel ranks that hold each of this rank's elements (all of them when replicated).
+  int copies(int tp_size) const { return replicated() ? tp_size : shard.replicas; }
 };
 
 struct ArenaRange {

@@ -20,7 +20,8 @@ template <class T>
 class TokenMixer {
  public:
   virtual ~TokenMixer() = default;
-  virtual std::size_t scratch_elems(int B) const = 0;  // what backward needs of Arenas::scratch
+  // What forward and backward need of Arenas::scratch (nothing in it survives between calls).
+  virtual std::size_t scratch_elems(int B) const = 0;
   // out (B,T,C) ← this rank's partial sum of the mixer's output for x (B,T,C); saves what
   // backward needs in the activation arena.
   virtual void forward(const Arenas<T>& a, const T* x, T* out, int B) = 0;

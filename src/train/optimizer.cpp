@@ -28,7 +28,7 @@ double shared_square_sum(const ArenaLayout& layout, const float* grads,
   double squares = 0.0;
   for_each_piece(layout, ranges, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
     const double n = global_norm(grads + b, e - b);
-    squares += n * n / (t.replicated() ? tp_size : t.shard.replicas);
+    squares += n * n / t.copies(tp_size);
   });
   return squares;
 }
@@ -36,8 +36,10 @@ double shared_square_sum(const ArenaLayout& layout, const float* grads,
 AdamW::AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<ArenaRange> owned)
     : layout_(layout), owned_(std::move(owned)), beta1_(t.beta1), beta2_(t.beta2),
       eps_(t.adam_eps), weight_decay_(t.weight_decay) {
-  std::size_t n = 0;
-  for (const ArenaRange& r : owned_) n += r.end - r.begin;
+  std::size_t n = 0;  // frozen tensors get no moments, even inside an owned range
+  for_each_piece(layout_, owned_, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
+    if (t.trainable) n += e - b;
+  });
   m_.assign(n, 0.0f);
   v_.assign(n, 0.0f);
 }
@@ -50,6 +52,7 @@ void AdamW::step(float* params, const float* grads, double lr, double grad_scale
   const float lr_f = float(lr), eps = float(eps_);
   std::size_t moment = 0;  // the moments of the owned pieces, back to back
   for_each_piece(layout_, owned_, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
+    if (!t.trainable) return;
     const float wd = t.decay ? float(weight_decay_) : 0.0f;
     float* p = params + b;
     const float* g = grads + b;

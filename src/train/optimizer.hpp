@@ -26,8 +26,8 @@ double clip_scale(double norm, double max_norm);
 
 class AdamW {
  public:
-  // Updates the parts of the arena in `owned` (the whole arena, or a ZeRO-1 shard); its moments
-  // cover only those.
+  // Updates the trainable tensors' parts of the arena in `owned` (GradientSync::owned: every
+  // bucket, or a ZeRO-1 shard); its moments cover only those.
   AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<ArenaRange> owned);
   // params -= lr · (m̂ / (√v̂ + eps) + wd · params) with g = grads · grad_scale; wd only where
   // the tensor's `decay` flag is set.

@@ -46,7 +46,7 @@ nlohmann::json param_checksums(const GPT<float>& model, mpi::Comm& tp) {
   std::vector<double> sums(3 * tensors.size(), 0.0);
   for (std::size_t k = 0; k < tensors.size(); k++) {
     const TensorInfo& t = tensors[k];
-    const double share = 1.0 / (t.replicated() ? tp.size() : t.shard.replicas);
+    const double share = 1.0 / t.copies(tp.size());
     const float* x = model.params() + t.offset;
     for_each_shard_run(t, [&](std::size_t full, std::size_t local, std::size_t n) {
       for (std::size_t i = 0; i < n; i++) {

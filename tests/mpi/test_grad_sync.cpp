@@ -54,17 +54,21 @@ TEST_P(GradSync, SumsEveryTrainableGradientExactlyAndLeavesFrozenOnesAlone) {
   for (int layer = 2; layer >= -1; layer--) sync.grads_final_from(layer, grads.data());  // as backward
   sync.finish(grads.data());
 
-  std::size_t owned = 0;
+  // Failures are counted, not asserted, so that every rank reaches the collectives below.
+  std::size_t owned = 0, wrong = 0, owned_frozen = 0, touched_frozen = 0;
   for (const ArenaRange& range : sync.owned()) {
     for (std::size_t i = range.begin; i < range.end; i++) {
-      ASSERT_FALSE(is_frozen(l, i)) << "a frozen element is owned: " << i;
-      ASSERT_EQ(grads[i], float(n * (n + 1) / 2 * (i % 13 + 1))) << "element " << i;
+      owned_frozen += is_frozen(l, i);
+      wrong += grads[i] != float(n * (n + 1) / 2 * (i % 13 + 1));
     }
     owned += range.end - range.begin;
   }
   for (std::size_t i = 0; i < grads.size(); i++) {
-    if (is_frozen(l, i)) ASSERT_EQ(grads[i], float((r + 1) * (i % 13 + 1))) << "frozen " << i;
+    touched_frozen += is_frozen(l, i) && grads[i] != float((r + 1) * (i % 13 + 1));
   }
+  EXPECT_EQ(wrong, 0u) << "owned gradients that are not the sum over the ranks";
+  EXPECT_EQ(owned_frozen, 0u) << "frozen elements in an owned range";
+  EXPECT_EQ(touched_frozen, 0u) << "frozen gradients changed by the sync";
   const std::size_t trainable = l.total() - 11;
   const double all_owned = world.allreduce_sum(double(owned));
   EXPECT_EQ(all_owned, double(zero1 && n > 1 ? trainable : trainable * n));
@@ -75,9 +79,9 @@ TEST_P(GradSync, SumsEveryTrainableGradientExactlyAndLeavesFrozenOnesAlone) {
     std::fill(params.begin() + range.begin, params.begin() + range.end, float(r));
   }
   sync.gather_params(params.data());
-  for (std::size_t i = 0; i < params.size(); i++) {
-    if (!is_frozen(l, i)) ASSERT_GE(params[i], 0.0f) << "element " << i << " was not gathered";
-  }
+  std::size_t missed = 0;
+  for (std::size_t i = 0; i < params.size(); i++) missed += !is_frozen(l, i) && params[i] < 0.0f;
+  EXPECT_EQ(missed, 0u) << "trainable elements no owner gathered";
   const double sum = std::accumulate(params.begin(), params.end(), 0.0);
   EXPECT_EQ(world.allreduce_max(sum), world.allreduce_min(sum)) << "ranks disagree after the gather";
 }
