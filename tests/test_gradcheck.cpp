@@ -316,9 +316,9 @@ TEST_P(ModelGradCheck, WholeModel) {
   model.backward();
   Vec params(model.params(), model.params() + model.num_params());
   const Vec grads(model.grads(), model.grads() + model.num_params());
-  auto loss = [&] {
+  auto loss = [&] {  // the objective: the language-model loss and any routing terms
     std::copy(params.begin(), params.end(), model.params());
-    return model.forward(tokens.data(), targets.data(), B);
+    return model.forward(tokens.data(), targets.data(), B) + model.aux_loss();
   };
   // Every element of every tensor (all are within the default budget): no parameter escapes.
   for (const TensorInfo& t : model.param_layout().tensors()) {
@@ -386,7 +386,29 @@ ModelConfig hybrid() {
   return m;
 }
 
+// Mixtures of experts: top-2 of 4 GELU experts with both routing losses; renormalised top-2 of 3
+// SwiGLU experts with a shared expert; a capacity that drops assignments. Layer 0 stays dense.
+ModelConfig moe(Activation act, int experts, bool renormalize, int shared, double capacity) {
+  ModelConfig m = tiny(Norm::RMSNorm, act, Positions::RoPE);
+  ModelConfig routed = m;
+  routed.mlp = ChannelMixerKind::MoE;
+  routed.moe_experts = experts;
+  routed.moe_renormalize = renormalize;
+  routed.moe_shared_experts = shared;
+  routed.moe_capacity_factor = capacity;
+  routed.moe_d_ff = 6;
+  routed.moe_aux_coeff = 0.5;  // large, so its gradient is visible next to the cross-entropy's
+  routed.moe_z_coeff = 0.05;
+  m.layers = {m, routed};
+  return m;
+}
+
 std::string config_name(const ModelConfig& m) {
+  if (!m.layers.empty() && m.layers[1].mlp == ChannelMixerKind::MoE) {
+    const ModelConfig& r = m.layers[1];
+    return "MoE_E" + std::to_string(r.moe_experts) + (r.moe_renormalize ? "_renorm" : "") +
+           (r.moe_shared_experts ? "_shared" : "") + (r.moe_capacity_factor > 0 ? "_capacity" : "");
+  }
   if (!m.layers.empty()) return "Hybrid_GQA_MLA_ParallelWindow";
   if (m.wiring == Wiring::Parallel) return "Pythia_ParallelWiring_PartialRotary";
   static const char* positions[] = {"Learned", "RoPE", "Sinusoidal", "ALiBi", "None"};
@@ -408,7 +430,8 @@ INSTANTIATE_TEST_SUITE_P(
                       variant(Positions::ALiBi, 4, 2, 3),     // ALiBi with GQA and a window
                       variant(Positions::Sinusoidal, 2, 0),   // fixed absolute positions
                       mla(0), mla(4),                         // MLA without / with query latent
-                      pythia(), hybrid()),
+                      pythia(), hybrid(), moe(Activation::GELU, 4, false, 0, 0.0),
+                      moe(Activation::SwiGLU, 3, true, 1, 0.0), moe(Activation::GELU, 4, false, 0, 0.5)),
     [](const ::testing::TestParamInfo<ModelConfig>& i) { return config_name(i.param); });
 
 }  // namespace

@@ -22,6 +22,8 @@ enum class AttentionKind { GQA, MLA, NSA };
 // How a block joins its two branches: pre-norm residual one after the other (GPT-2, Llama), or
 // both from the same input, x + mixer(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX, Pythia).
 enum class Wiring { Sequential, Parallel };
+// A block's channel mixer: the dense MLP, or a mixture of experts (docs/MOE.md).
+enum class ChannelMixerKind { Dense, MoE };
 
 struct ModelConfig {
   int vocab_size = 256;  // byte-level; the only value allowed for now
@@ -52,6 +54,17 @@ struct ModelConfig {
   // RoPE turns the first head_dim·rotary_pct dimensions of each head (Pythia: 0.25); the rest
   // carry no position. MLA's decoupled rotary part is mla_rope_dim instead.
   double rotary_pct = 1.0;
+  ChannelMixerKind mlp = ChannelMixerKind::Dense;
+  // Mixture of experts (mlp = "moe"): E routed experts of hidden width moe_d_ff (0: d_ff), each
+  // token sent to its top-k by a softmax router; optional shared experts every token uses.
+  int moe_experts = 8;
+  int moe_top_k = 2;
+  int moe_shared_experts = 0;
+  int moe_d_ff = 0;
+  bool moe_renormalize = false;     // top-k weights divided by their sum
+  double moe_aux_coeff = 0.01;      // Switch/GShard load-balancing loss coefficient
+  double moe_z_coeff = 0.0;         // ST-MoE router z-loss coefficient (0: off)
+  double moe_capacity_factor = 0.0; // 0: dropless; else each expert takes ⌈cf·N·k/E⌉ tokens
 
   // Per-layer configs, resolved from the job's model.layer_pattern and model.layer_overrides
   // (docs/JOBS.md): layers[l] is this config with layer l's block fields changed. Empty: every
@@ -62,6 +75,7 @@ struct ModelConfig {
   int head_dim() const { return d_model / n_heads; }
   int kv_heads() const { return n_kv_heads == 0 ? n_heads : n_kv_heads; }
   int rotary_dim() const { return int(head_dim() * rotary_pct); }  // GPT-NeoX's rotary_ndims
+  int expert_d_ff() const { return moe_d_ff == 0 ? d_ff : moe_d_ff; }
   const ModelConfig& layer(int l) const { return layers.empty() ? *this : layers[l]; }
 };
 

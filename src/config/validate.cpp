@@ -59,6 +59,9 @@ constexpr std::array<std::pair<AttentionKind, std::string_view>, 3> names_of(Att
 constexpr std::array<std::pair<Wiring, std::string_view>, 2> names_of(Wiring) {
   return {{{Wiring::Sequential, "sequential"}, {Wiring::Parallel, "parallel"}}};
 }
+constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 2> names_of(ChannelMixerKind) {
+  return {{{ChannelMixerKind::Dense, "dense"}, {ChannelMixerKind::MoE, "moe"}}};
+}
 
 constexpr std::array<std::pair<MappingPolicy, std::string_view>, 3> names_of(MappingPolicy) {
   return {{{MappingPolicy::Inherit, "inherit"},
@@ -312,6 +315,15 @@ const std::vector<FieldSpec>& fields() {
       per_layer(model("nsa_select_block", &ModelConfig::nsa_select_block, at_least(1))),
       per_layer(model("nsa_select_n", &ModelConfig::nsa_select_n, at_least(1))),
       per_layer(model("nsa_window", &ModelConfig::nsa_window, at_least(1))),
+      per_layer(model("mlp", &ModelConfig::mlp)),
+      per_layer(model("moe_experts", &ModelConfig::moe_experts, between(1, 4096))),
+      per_layer(model("moe_top_k", &ModelConfig::moe_top_k, at_least(1))),
+      per_layer(model("moe_shared_experts", &ModelConfig::moe_shared_experts, at_least(0))),
+      per_layer(model("moe_d_ff", &ModelConfig::moe_d_ff, at_least(0))),
+      per_layer(model("moe_renormalize", &ModelConfig::moe_renormalize)),
+      per_layer(model("moe_aux_coeff", &ModelConfig::moe_aux_coeff, at_least(0))),
+      per_layer(model("moe_z_coeff", &ModelConfig::moe_z_coeff, at_least(0))),
+      per_layer(model("moe_capacity_factor", &ModelConfig::moe_capacity_factor, at_least(0))),
       {"model", "layer_pattern", check_layer_pattern, assign_nothing, {}},
       {"model", "layer_overrides", check_layer_overrides, assign_nothing, {}},
       training("steps", &TrainingConfig::steps, at_least(1)),
@@ -517,9 +529,10 @@ int layer_count(const ModelConfig& m) {
   return m.layers.empty() ? 1 : static_cast<int>(m.layers.size());
 }
 
-// The attention variant's own rules (docs/ATTENTION.md says why each exists).
+// A block's own rules: the attention variant's (docs/ATTENTION.md says why each exists) and the
+// mixture of experts' (docs/MOE.md).
 template <class Require>
-void check_attention(const ModelConfig& m, const Require& require) {
+void check_block_rules(const ModelConfig& m, const Require& require) {
   const bool gqa = m.attention == AttentionKind::GQA, mla = m.attention == AttentionKind::MLA,
              nsa = m.attention == AttentionKind::NSA;
   require(m.n_kv_heads == 0 || m.n_heads % m.n_kv_heads == 0, {"model.n_kv_heads", "model.n_heads"},
@@ -545,6 +558,10 @@ void check_attention(const ModelConfig& m, const Require& require) {
   require(!nsa || m.nsa_select_n >= 3, {"model.nsa_select_n"},
           cat("nsa_select_n (", m.nsa_select_n,
               ") must be at least 3: the first block and two local blocks are always selected"));
+  require(m.mlp != ChannelMixerKind::MoE || m.moe_top_k <= m.moe_experts,
+          {"model.moe_top_k", "model.moe_experts"},
+          cat("moe_top_k (", m.moe_top_k, ") must be at most moe_experts (", m.moe_experts,
+              "): each token goes to that many different experts"));
 }
 
 // What a tensor-parallel split needs: whole heads, whole slices of d_ff and of the vocabulary.
@@ -570,6 +587,9 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
                 cat("with attention \"nsa\" the kv heads (", kv, ") must be divisible by tp (", tp,
                     "): each rank keeps whole kv groups (NSA's selection is per group, so kv heads "
                     "are not replicated)"));
+    require_l(b.mlp == ChannelMixerKind::Dense, {"parallel.tp", "model.mlp"},
+              cat("mixture-of-experts layers run with tp = 1 (tensor parallelism inside experts is ",
+                  "not supported); got tp = ", tp));
     require_l(b.d_ff % tp == 0, {"parallel.tp", "model.d_ff"},
               cat("d_ff (", b.d_ff, ") must be divisible by tp (", tp, ")"));
   }
@@ -617,7 +637,7 @@ void check_consistency(const RunConfig& run, const Origins& origins,
               cat("with positions \"rope\" the rotary dimension int(head_dim * rotary_pct) (int(",
                   b.head_dim(), " * ", b.rotary_pct, ") = ", b.rotary_dim(),
                   ") must be even and at least 2: RoPE rotates pairs"));
-    check_attention(b, require_l);
+    check_block_rules(b, require_l);
   }
   check_tensor_parallel(m, run.parallel.tp, run.parallel.sequence_parallel, require, require_in);
   require(t.min_lr <= t.lr, {"training.min_lr", "training.lr"},

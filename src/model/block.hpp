@@ -28,6 +28,8 @@ class Block {
   // dres (R,C) holds ∂L/∂(output) and becomes ∂L/∂x; a.scratch has scratch_elems(B).
   void backward(const Arenas<T>& a, const T* x, T* dres, int B);
   std::size_t output() const { return out_; }
+  // The channel mixer's routing in the last forward (MoE), or nullptr.
+  const RoutingStats* routing() const { return mlp_->routing(); }
   std::size_t scratch_elems(int B) const;
 
  private:

@@ -5,12 +5,23 @@
 #pragma once
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "efficientllm/config.hpp"
 #include "model/module.hpp"
 #include "model/tensor_parallel.hpp"
 
 namespace ellm {
+
+// What a routed channel mixer (MoE) did in its last forward: its terms of the training objective
+// (coefficients included; their gradients are part of its backward) and the routing, for the
+// report. The language-model loss and the perplexity never include them.
+struct RoutingStats {
+  double aux_loss = 0;                 // load balancing: coeff · E · Σ f_i · P_i
+  double z_loss = 0;                   // coeff · mean over tokens of logsumexp(router logits)²
+  std::vector<double> expert_tokens;   // (E) assignments routed to each expert
+  double dropped = 0;                  // assignments over an expert's capacity
+};
 
 template <class T>
 class ChannelMixer {
@@ -22,6 +33,8 @@ class ChannelMixer {
   // dx (B,T,C) overwritten with this rank's part of ∂L/∂x from dout (B,T,C), the gradient of the
   // whole output; parameter gradients accumulate.
   virtual void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) = 0;
+  // The last forward's routing, or nullptr for a mixer that routes nothing.
+  virtual const RoutingStats* routing() const { return nullptr; }
 };
 
 // Declares layer `d.layer`'s channel-mixer tensors and returns the mixer (`m`: the layer's config).
@@ -29,6 +42,15 @@ template <class T>
 std::unique_ptr<ChannelMixer<T>> make_channel_mixer(const ModelConfig& m, int max_batch,
                                                     const Declarer& d, const TensorParallel<T>& tp);
 
+// The dense MLP of hidden width d_ff (the mixture of experts' shared experts use it too).
+template <class T>
+std::unique_ptr<ChannelMixer<T>> make_dense_mlp(const ModelConfig& m, int d_ff, int max_batch,
+                                                const Declarer& d, const TpShard& tp);
+template <class T>
+std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, const Declarer& d);
+
 ModuleCost channel_mixer_cost(const ModelConfig& m);
+ModuleCost dense_mlp_cost(const ModelConfig& m, int d_ff);
+ModuleCost moe_cost(const ModelConfig& m);
 
 }  // namespace ellm

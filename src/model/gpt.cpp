@@ -146,6 +146,15 @@ void GPT<T>::reduce_tensor_parallel_grads() {
 }
 
 template <class T>
+double GPT<T>::aux_loss() const {
+  double sum = 0;
+  for (const auto& b : plan_.blocks) {
+    if (const RoutingStats* r = b->routing()) sum += r->aux_loss + r->z_loss;
+  }
+  return sum;
+}
+
+template <class T>
 void GPT<T>::zero_grad() {
   std::fill(grads_.begin(), grads_.end(), T(0));
 }

@@ -22,8 +22,14 @@ class GPT {
   // Every tensor as it declared (init_tensors: the same model under any tensor-parallel layout).
   void init_params(std::uint64_t seed);
 
-  // tokens, targets (B,T) with B ≤ max_batch; returns the mean cross-entropy.
+  // tokens, targets (B,T) with B ≤ max_batch; returns the mean cross-entropy (the language-model
+  // loss). The objective that backward differentiates adds aux_loss().
   double forward(const int* tokens, const int* targets, int B);
+  // The routed layers' objective terms of the last forward (load balancing and z-loss, summed
+  // over the layers; 0 for a dense model), never part of the reported loss or perplexity.
+  double aux_loss() const;
+  // Layer l's routing in the last forward (MoE layers), or nullptr.
+  const RoutingStats* routing(int l) const { return plan_.blocks[l]->routing(); }
   // Accumulates d(mean loss)/d(params) of the last forward into grads(). grads_final(l) is called
   // as soon as the gradients of every tensor of layer ≥ l are complete (TensorInfo::layer): L after
   // the head and final norm, l after block l, -1 at the end — so their all-reduce can start.

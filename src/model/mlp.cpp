@@ -11,14 +11,14 @@ namespace ellm {
 namespace {
 using namespace layers;
 
-int fc_width(const ModelConfig& m) { return m.activation == Activation::SwiGLU ? 2 * m.d_ff : m.d_ff; }
+int fc_width(const ModelConfig& m, int d_ff) { return m.activation == Activation::SwiGLU ? 2 * d_ff : d_ff; }
 
 template <class T>
 class DenseMlp final : public ChannelMixer<T> {
  public:
-  DenseMlp(const ModelConfig& m, int max_batch, const Declarer& d, const TpShard& tp)
-      : swiglu_(m.activation == Activation::SwiGLU), seq_len_(m.seq_len), F_(m.d_ff / tp.size) {
-    const int C = m.d_model, F = m.d_ff, Fin = fc_width(m), N = max_batch * m.seq_len;
+  DenseMlp(const ModelConfig& m, int d_ff, int max_batch, const Declarer& d, const TpShard& tp)
+      : swiglu_(m.activation == Activation::SwiGLU), seq_len_(m.seq_len), F_(d_ff / tp.size) {
+    const int C = m.d_model, F = d_ff, Fin = fc_width(m, d_ff), N = max_batch * m.seq_len;
     // this rank's rows of each branch (SwiGLU: gate and up)
     const Shard rows = swiglu_ ? tp.along(0, {{0, F}, {F, F}}) : tp.along(0, {{0, F}});
     fc_.declare(d, C, {weight("fc.w", {Fin, C}, Init::normal(m.init_std)).sharded(rows)},
@@ -67,19 +67,34 @@ class DenseMlp final : public ChannelMixer<T> {
 }  // namespace
 
 template <class T>
+std::unique_ptr<ChannelMixer<T>> make_dense_mlp(const ModelConfig& m, int d_ff, int max_batch,
+                                                const Declarer& d, const TpShard& tp) {
+  return std::make_unique<DenseMlp<T>>(m, d_ff, max_batch, d, tp);
+}
+template std::unique_ptr<ChannelMixer<float>> make_dense_mlp<float>(const ModelConfig&, int, int,
+                                                                    const Declarer&, const TpShard&);
+template std::unique_ptr<ChannelMixer<double>> make_dense_mlp<double>(const ModelConfig&, int, int,
+                                                                      const Declarer&, const TpShard&);
+
+template <class T>
 std::unique_ptr<ChannelMixer<T>> make_channel_mixer(const ModelConfig& m, int max_batch,
                                                     const Declarer& d, const TensorParallel<T>& tp) {
-  return std::make_unique<DenseMlp<T>>(m, max_batch, d, tp.shard);
+  if (m.mlp == ChannelMixerKind::MoE) return make_moe<T>(m, max_batch, d);
+  return make_dense_mlp<T>(m, m.d_ff, max_batch, d, tp.shard);
 }
 template std::unique_ptr<ChannelMixer<float>> make_channel_mixer<float>(
     const ModelConfig&, int, const Declarer&, const TensorParallel<float>&);
 template std::unique_ptr<ChannelMixer<double>> make_channel_mixer<double>(
     const ModelConfig&, int, const Declarer&, const TensorParallel<double>&);
 
-ModuleCost channel_mixer_cost(const ModelConfig& m) {
+ModuleCost dense_mlp_cost(const ModelConfig& m, int d_ff) {
   ModuleCost c;
-  c.matmul_weights = double(fc_width(m)) * m.d_model + double(m.d_ff) * m.d_model;
+  c.matmul_weights = double(fc_width(m, d_ff)) * m.d_model + double(d_ff) * m.d_model;
   return c;
+}
+
+ModuleCost channel_mixer_cost(const ModelConfig& m) {
+  return m.mlp == ChannelMixerKind::MoE ? moe_cost(m) : dense_mlp_cost(m, m.d_ff);
 }
 
 }  // namespace ellm

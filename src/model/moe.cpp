@@ -1,0 +1,293 @@
+// Mixture of experts (Shazeer et al. 2017; Switch, GShard; DeepSeek's shared experts), as a
+// channel mixer:
+//   p = softmax(x W_r) (N,E);  each token goes to its top-k experts with weights g = p (or p over
+//   the sum of its top-k when moe_renormalize);  y = shared(x) + Σ_j g_j · expert_{e_j}(x).
+// The experts are one tensor per projection, (E, F_in, C) and (E, C, F), so each expert's
+// tokens go through it as one GEMM: assignments are sorted by expert into a dispatch buffer
+// (token order within an expert), and combined back weighted by g. Dropless by default; with a
+// capacity factor cf an expert takes its first ⌈cf·N·k/E⌉ assignments and the rest are dropped
+// (the token keeps its residual and its other experts). Objective terms, both differentiated:
+//   load balancing (Switch/GShard): coeff · E · Σ_i f_i · P_i, f_i = share of the N·k assignments
+//   routed to expert i (a constant), P_i = mean router probability of expert i;
+//   router z-loss (ST-MoE): coeff_z · mean_n logsumexp(x_n W_r)².
+// The top-k choice is a constant of the backward (as in every MoE implementation).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "layers/activation.hpp"
+#include "layers/linear.hpp"
+#include "model/channel_mixer.hpp"
+
+namespace ellm {
+namespace {
+using namespace layers;
+
+template <class T>
+class Moe final : public ChannelMixer<T> {
+ public:
+  Moe(const ModelConfig& m, int max_batch, const Declarer& d)
+      : swiglu_(m.activation == Activation::SwiGLU), renormalize_(m.moe_renormalize),
+        seq_len_(m.seq_len), C_(m.d_model), E_(m.moe_experts), k_(m.moe_top_k),
+        F_(m.expert_d_ff()), Fin_(swiglu_ ? 2 * F_ : F_), aux_coeff_(m.moe_aux_coeff),
+        z_coeff_(m.moe_z_coeff), capacity_factor_(m.moe_capacity_factor) {
+    const int N = max_batch * m.seq_len, rows = N * k_;
+    if (m.moe_shared_experts > 0) {
+      shared_ = make_dense_mlp<T>(m, m.moe_shared_experts * F_, max_batch, d.sub("shared."), {});
+    }
+    router_ = d.param(weight("router.w", {E_, C_}, Init::normal(m.init_std)));
+    const double active = double(k_) / E_;  // each token uses k of the E experts
+    TensorDecl w1 = weight("experts.fc.w", {E_, Fin_, C_}, Init::normal(m.init_std));
+    TensorDecl b1 = bias("experts.fc.b", {E_, Fin_});
+    TensorDecl w2 = weight("experts.out.w", {E_, C_, F_}, residual_init(m));
+    TensorDecl b2 = bias("experts.out.b", {E_, C_});
+    for (TensorDecl* t : {&w1, &b1, &w2, &b2}) t->active_fraction = active;
+    w1_ = d.param(std::move(w1));
+    b1_ = d.param(std::move(b1));
+    w2_ = d.param(std::move(w2));
+    b2_ = d.param(std::move(b2));
+    probs_ = d.buffer("router.probs", {N, E_});
+    lse_ = d.buffer("router.lse", {N});
+    xd_ = d.buffer("dispatch.x", {rows, C_});      // each expert's tokens, expert by expert
+    hpre_ = d.buffer("dispatch.fc", {rows, Fin_});  // before the activation
+    hact_ = d.buffer("dispatch.act", {rows, F_});
+    yd_ = d.buffer("dispatch.y", {rows, C_});       // each expert's output per assignment
+    expert_.resize(std::size_t(N) * k_);
+    gate_.resize(std::size_t(N) * k_);
+    row_.resize(std::size_t(N) * k_);
+    token_of_row_.resize(rows);
+    offset_.resize(E_ + 1);
+    stats_.expert_tokens.resize(E_);
+  }
+
+  std::size_t scratch_elems(int B) const override {
+    const std::size_t N = std::size_t(B) * seq_len_, rows = N * k_;
+    const std::size_t own = rows * (2 * C_ + Fin_ + F_) + N * (2 * E_ + C_);
+    return own + (shared_ ? shared_->scratch_elems(B) : 0);
+  }
+
+  void forward(const Arenas<T>& a, const T* x, T* out, int B) override {
+    const int N = B * seq_len_;
+    route(a, x, N);
+    T *xd = a.a(xd_), *hpre = a.a(hpre_), *hact = a.a(hact_), *yd = a.a(yd_);
+    for (int r = 0; r < offset_[E_]; r++) {
+      std::copy_n(x + std::size_t(token_of_row_[r]) * C_, C_, xd + std::size_t(r) * C_);
+    }
+    for (int e = 0; e < E_; e++) {  // one GEMM per expert and projection
+      const int n = offset_[e + 1] - offset_[e];
+      if (n == 0) continue;
+      const std::size_t r0 = offset_[e];
+      linear_forward(hpre + r0 * Fin_, xd + r0 * C_, w1(a, e), b1(a, e), n, C_, Fin_);
+      if (swiglu_) {
+        swiglu_forward(hact + r0 * F_, hpre + r0 * Fin_, n, F_);
+      } else {
+        gelu_forward(hact + r0 * F_, hpre + r0 * Fin_, long(n) * F_);
+      }
+      linear_forward(yd + r0 * C_, hact + r0 * F_, w2(a, e), b2(a, e), n, F_, C_);
+    }
+    if (shared_) {
+      shared_->forward(a, x, out, B);
+    } else {
+      std::fill(out, out + std::size_t(N) * C_, T(0));
+    }
+    for (std::size_t s = 0; s < std::size_t(N) * k_; s++) {  // combine
+      if (row_[s] < 0) continue;
+      const T g = gate_[s];
+      const T* y = yd + std::size_t(row_[s]) * C_;
+      T* o = out + (s / k_) * C_;
+      for (int c = 0; c < C_; c++) o[c] += g * y[c];
+    }
+  }
+
+  void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) override {
+    const int N = B * seq_len_;
+    const std::size_t rows = std::size_t(N) * k_;
+    T* p = a.scratch;
+    const auto take = [&](std::size_t n) { return std::exchange(p, p + n); };
+    T *dyd = take(rows * C_), *dxd = take(rows * C_), *dhpre = take(rows * Fin_),
+      *dhact = take(rows * F_), *dgate_probs = take(std::size_t(N) * E_),
+      *dlogits = take(std::size_t(N) * E_), *tmp = take(std::size_t(N) * C_);
+    const Arenas<T> inner = a.with_scratch(p);
+    if (shared_) {
+      shared_->backward(inner, x, dout, dx, B);
+    } else {
+      std::fill(dx, dx + std::size_t(N) * C_, T(0));
+    }
+    // combine's backward: each assignment's output gradient, and its weight's
+    std::vector<T>& dgate = dgate_;
+    dgate.assign(std::size_t(N) * k_, T(0));
+    const T* yd = a.a(yd_);
+    for (std::size_t s = 0; s < std::size_t(N) * k_; s++) {
+      if (row_[s] < 0) continue;
+      const T* d = dout + (s / k_) * C_;
+      const T* y = yd + std::size_t(row_[s]) * C_;
+      T* dy = dyd + std::size_t(row_[s]) * C_;
+      T dot = 0;
+      for (int c = 0; c < C_; c++) {
+        dy[c] = gate_[s] * d[c];
+        dot += d[c] * y[c];
+      }
+      dgate[s] = dot;
+    }
+    const T *xd = a.a(xd_), *hpre = a.a(hpre_), *hact = a.a(hact_);
+    for (int e = 0; e < E_; e++) {
+      const int n = offset_[e + 1] - offset_[e];
+      if (n == 0) continue;
+      const std::size_t r0 = offset_[e];
+      linear_backward(dhact + r0 * F_, w2(a.grads, e), b2(a.grads, e), dyd + r0 * C_,
+                      hact + r0 * F_, w2(a, e), n, F_, C_);
+      if (swiglu_) {
+        swiglu_backward(dhpre + r0 * Fin_, hpre + r0 * Fin_, dhact + r0 * F_, n, F_);
+      } else {
+        gelu_backward(dhpre + r0 * Fin_, hpre + r0 * Fin_, dhact + r0 * F_, long(n) * F_);
+      }
+      linear_backward(dxd + r0 * C_, w1(a.grads, e), b1(a.grads, e), dhpre + r0 * Fin_,
+                      xd + r0 * C_, w1(a, e), n, C_, Fin_);
+    }
+    for (int r = 0; r < offset_[E_]; r++) {  // dispatch's backward: scatter-add to the tokens
+      const T* d = dxd + std::size_t(r) * C_;
+      T* t = dx + std::size_t(token_of_row_[r]) * C_;
+      for (int c = 0; c < C_; c++) t[c] += d[c];
+    }
+    router_backward(a, x, dgate.data(), dgate_probs, dlogits, tmp, dx, N);
+  }
+
+  const RoutingStats* routing() const override { return &stats_; }
+
+ private:
+  const T* w1(const Arenas<T>& a, int e) const { return a.p(w1_) + std::size_t(e) * Fin_ * C_; }
+  const T* b1(const Arenas<T>& a, int e) const { return a.p(b1_) + std::size_t(e) * Fin_; }
+  const T* w2(const Arenas<T>& a, int e) const { return a.p(w2_) + std::size_t(e) * C_ * F_; }
+  const T* b2(const Arenas<T>& a, int e) const { return a.p(b2_) + std::size_t(e) * C_; }
+  T* w1(T* g, int e) const { return g + w1_ + std::size_t(e) * Fin_ * C_; }
+  T* b1(T* g, int e) const { return g + b1_ + std::size_t(e) * Fin_; }
+  T* w2(T* g, int e) const { return g + w2_ + std::size_t(e) * C_ * F_; }
+  T* b2(T* g, int e) const { return g + b2_ + std::size_t(e) * C_; }
+
+  // Router probabilities, top-k choice and weights, the dispatch order, the objective terms.
+  void route(const Arenas<T>& a, const T* x, int N) {
+    T *probs = a.a(probs_), *lse = a.a(lse_);
+    linear_forward(probs, x, a.p(router_), static_cast<const T*>(nullptr), N, C_, E_);  // logits
+    double z = 0;
+    for (int n = 0; n < N; n++) {  // softmax in place, keeping logsumexp for the z-loss
+      T* row = probs + std::size_t(n) * E_;
+      const T top = *std::max_element(row, row + E_);
+      T sum = 0;
+      for (int e = 0; e < E_; e++) sum += (row[e] = std::exp(row[e] - top));
+      for (int e = 0; e < E_; e++) row[e] /= sum;
+      lse[n] = top + std::log(sum);
+      z += double(lse[n]) * lse[n];
+    }
+    std::vector<int> order(E_);
+    std::fill(stats_.expert_tokens.begin(), stats_.expert_tokens.end(), 0.0);
+    for (int n = 0; n < N; n++) {
+      const T* row = probs + std::size_t(n) * E_;
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + k_, order.end(),
+                        [&](int i, int j) { return row[i] > row[j] || (row[i] == row[j] && i < j); });
+      T sum = 0;
+      for (int j = 0; j < k_; j++) sum += row[order[j]];
+      for (int j = 0; j < k_; j++) {
+        const std::size_t s = std::size_t(n) * k_ + j;
+        expert_[s] = order[j];
+        gate_[s] = renormalize_ ? row[order[j]] / sum : row[order[j]];
+        stats_.expert_tokens[order[j]] += 1;
+      }
+    }
+    // Dispatch order: expert by expert, token order within one; over capacity: dropped.
+    const int capacity = capacity_factor_ > 0
+                             ? int(std::ceil(capacity_factor_ * double(N) * k_ / E_))
+                             : N * k_;
+    std::vector<int> taken(E_, 0);
+    for (int e = 0; e < E_; e++) offset_[e + 1] = offset_[e] + std::min(int(stats_.expert_tokens[e]), capacity);
+    stats_.dropped = 0;
+    for (std::size_t s = 0; s < std::size_t(N) * k_; s++) {
+      const int e = expert_[s];
+      if (taken[e] == capacity) {
+        row_[s] = -1;
+        stats_.dropped += 1;
+        continue;
+      }
+      row_[s] = offset_[e] + taken[e]++;
+      token_of_row_[row_[s]] = int(s / k_);
+    }
+    // f_i · P_i summed: the share of assignments routed to i times its mean probability.
+    double balance = 0;
+    for (int e = 0; e < E_; e++) {
+      double mean_p = 0;
+      for (int n = 0; n < N; n++) mean_p += probs[std::size_t(n) * E_ + e];
+      balance += stats_.expert_tokens[e] / (double(N) * k_) * mean_p / N;
+    }
+    stats_.aux_loss = aux_coeff_ * E_ * balance;
+    stats_.z_loss = z_coeff_ * z / N;
+  }
+
+  // dx += ∂(combine weights, aux, z)/∂x through the router: the top-k weights' gradient
+  // (through the renormalisation when on), the load-balancing term's ∂/∂p = coeff·E·f_i/N, the
+  // softmax, and the z-loss's ∂/∂logit = coeff_z·2·lse·p/N.
+  void router_backward(const Arenas<T>& a, const T* x, const T* dgate, T* dprobs, T* dlogits,
+                       T* tmp, T* dx, int N) const {
+    const T *probs = a.a(probs_), *lse = a.a(lse_);
+    std::fill(dprobs, dprobs + std::size_t(N) * E_, T(0));
+    for (int n = 0; n < N; n++) {
+      const std::size_t s0 = std::size_t(n) * k_;
+      T* dp = dprobs + std::size_t(n) * E_;
+      const T* p = probs + std::size_t(n) * E_;
+      if (!renormalize_) {
+        for (int j = 0; j < k_; j++) dp[expert_[s0 + j]] += dgate[s0 + j];
+        continue;
+      }
+      T sum = 0, weighted = 0;  // g_j = p_j / S: ∂L/∂p_j = (dg_j − Σ_l dg_l g_l) / S
+      for (int j = 0; j < k_; j++) sum += p[expert_[s0 + j]];
+      for (int j = 0; j < k_; j++) weighted += dgate[s0 + j] * gate_[s0 + j];
+      for (int j = 0; j < k_; j++) dp[expert_[s0 + j]] += (dgate[s0 + j] - weighted) / sum;
+    }
+    for (int e = 0; e < E_; e++) {
+      const T d = T(aux_coeff_ * E_ * stats_.expert_tokens[e] / (double(N) * k_) / N);
+      for (int n = 0; n < N; n++) dprobs[std::size_t(n) * E_ + e] += d;
+    }
+    for (int n = 0; n < N; n++) {
+      const T *p = probs + std::size_t(n) * E_, *dp = dprobs + std::size_t(n) * E_;
+      T* dl = dlogits + std::size_t(n) * E_;
+      T dot = 0;
+      for (int e = 0; e < E_; e++) dot += p[e] * dp[e];
+      const T z = T(z_coeff_ * 2.0 / N) * lse[n];
+      for (int e = 0; e < E_; e++) dl[e] = p[e] * (dp[e] - dot) + z * p[e];
+    }
+    linear_backward_accumulate(dx, tmp, a.g(router_), static_cast<T*>(nullptr), dlogits, x,
+                               a.p(router_), N, C_, E_);
+  }
+
+  bool swiglu_, renormalize_;
+  int seq_len_, C_, E_, k_, F_, Fin_;
+  double aux_coeff_, z_coeff_, capacity_factor_;
+  std::unique_ptr<ChannelMixer<T>> shared_;
+  std::size_t router_, w1_, b1_, w2_, b2_, probs_, lse_, xd_, hpre_, hact_, yd_;
+  // Routing of the last forward: per assignment s = n·k + j its expert, weight and dispatch row
+  // (−1: dropped); per dispatch row its token; expert e's rows [offset_[e], offset_[e+1]).
+  std::vector<int> expert_, row_, token_of_row_, offset_;
+  std::vector<T> gate_, dgate_;
+  RoutingStats stats_;
+};
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, const Declarer& d) {
+  return std::make_unique<Moe<T>>(m, max_batch, d);
+}
+template std::unique_ptr<ChannelMixer<float>> make_moe<float>(const ModelConfig&, int, const Declarer&);
+template std::unique_ptr<ChannelMixer<double>> make_moe<double>(const ModelConfig&, int, const Declarer&);
+
+// Per token: the router, k routed experts and the shared ones (their weights are what a token
+// multiplies by; the other E − k experts cost it nothing).
+ModuleCost moe_cost(const ModelConfig& m) {
+  const int F = m.expert_d_ff();
+  ModuleCost c = dense_mlp_cost(m, F);
+  c.matmul_weights *= m.moe_top_k + m.moe_shared_experts;
+  c.matmul_weights += double(m.moe_experts) * m.d_model;
+  return c;
+}
+
+}  // namespace ellm
