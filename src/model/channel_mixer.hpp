@@ -47,7 +47,8 @@ template <class T>
 std::unique_ptr<ChannelMixer<T>> make_dense_mlp(const ModelConfig& m, int d_ff, int max_batch,
                                                 const Declarer& d, const TpShard& tp);
 template <class T>
-std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, const Declarer& d);
+std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, const Declarer& d,
+                                          const ReplicaSum& replicas = {});
 
 ModuleCost channel_mixer_cost(const ModelConfig& m);
 ModuleCost dense_mlp_cost(const ModelConfig& m, int d_ff);

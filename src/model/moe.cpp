@@ -8,8 +8,10 @@
 // capacity factor cf an expert takes its first ⌈cf·N·k/E⌉ assignments and the rest are dropped
 // (the token keeps its residual and its other experts). Objective terms, both differentiated:
 //   load balancing (Switch/GShard): coeff · E · Σ_i f_i · P_i, f_i = share of the N·k assignments
-//   routed to expert i (a constant), P_i = mean router probability of expert i;
-//   router z-loss (ST-MoE): coeff_z · mean_n logsumexp(x_n W_r)².
+//   routed to expert i (a constant), P_i = mean router probability of expert i — both over the
+//   global batch (summed over the data-parallel replicas: a product of means is not the mean of
+//   the replicas' products, and every layout must train the same model);
+//   router z-loss (ST-MoE): coeff_z · mean_n logsumexp(x_n W_r)² (its mean over the global batch).
 // The top-k choice is a constant of the backward (as in every MoE implementation).
 #include <algorithm>
 #include <cmath>
@@ -27,8 +29,8 @@ using namespace layers;
 template <class T>
 class Moe final : public ChannelMixer<T> {
  public:
-  Moe(const ModelConfig& m, int max_batch, const Declarer& d)
-      : swiglu_(m.activation == Activation::SwiGLU), renormalize_(m.moe_renormalize),
+  Moe(const ModelConfig& m, int max_batch, const Declarer& d, const ReplicaSum& replicas)
+      : replicas_(replicas), swiglu_(m.activation == Activation::SwiGLU), renormalize_(m.moe_renormalize),
         seq_len_(m.seq_len), C_(m.d_model), E_(m.moe_experts), k_(m.moe_top_k),
         F_(m.expert_d_ff()), Fin_(swiglu_ ? 2 * F_ : F_), aux_coeff_(m.moe_aux_coeff),
         z_coeff_(m.moe_z_coeff), capacity_factor_(m.moe_capacity_factor) {
@@ -212,15 +214,19 @@ class Moe final : public ChannelMixer<T> {
       row_[s] = offset_[e] + taken[e]++;
       token_of_row_[row_[s]] = int(s / k_);
     }
-    // f_i · P_i summed: the share of assignments routed to i times its mean probability.
-    double balance = 0;
+    // Over the global batch: [tokens per expert | probability sums per expert | z sum].
+    global_.assign(2 * E_ + 1, 0.0);
     for (int e = 0; e < E_; e++) {
-      double mean_p = 0;
-      for (int n = 0; n < N; n++) mean_p += probs[std::size_t(n) * E_ + e];
-      balance += stats_.expert_tokens[e] / (double(N) * k_) * mean_p / N;
+      global_[e] = stats_.expert_tokens[e];
+      for (int n = 0; n < N; n++) global_[E_ + e] += probs[std::size_t(n) * E_ + e];
     }
+    global_[2 * E_] = z;
+    replicas_.all_reduce_sum(global_.data(), global_.size());
+    const double tokens = double(N) * replicas_.size;  // in the global batch
+    double balance = 0;  // Σ f_i · P_i
+    for (int e = 0; e < E_; e++) balance += global_[e] / (tokens * k_) * global_[E_ + e] / tokens;
     stats_.aux_loss = aux_coeff_ * E_ * balance;
-    stats_.z_loss = z_coeff_ * z / N;
+    stats_.z_loss = z_coeff_ * global_[2 * E_] / tokens;
   }
 
   // dx += ∂(combine weights, aux, z)/∂x through the router: the top-k weights' gradient
@@ -243,8 +249,11 @@ class Moe final : public ChannelMixer<T> {
       for (int j = 0; j < k_; j++) weighted += dgate[s0 + j] * gate_[s0 + j];
       for (int j = 0; j < k_; j++) dp[expert_[s0 + j]] += (dgate[s0 + j] - weighted) / sum;
     }
+    // ∂aux/∂p_{n,i} = coeff·E·f_i / N_global; the trainer averages the replicas' gradients
+    // (sum ÷ dp), so each replica contributes dp times that: coeff·E·f_i / N.
+    const double tokens = double(N) * replicas_.size;
     for (int e = 0; e < E_; e++) {
-      const T d = T(aux_coeff_ * E_ * stats_.expert_tokens[e] / (double(N) * k_) / N);
+      const T d = T(aux_coeff_ * E_ * global_[e] / (tokens * k_) / N);
       for (int n = 0; n < N; n++) dprobs[std::size_t(n) * E_ + e] += d;
     }
     for (int n = 0; n < N; n++) {
@@ -259,6 +268,7 @@ class Moe final : public ChannelMixer<T> {
                                a.p(router_), N, C_, E_);
   }
 
+  ReplicaSum replicas_;
   bool swiglu_, renormalize_;
   int seq_len_, C_, E_, k_, F_, Fin_;
   double aux_coeff_, z_coeff_, capacity_factor_;
@@ -268,17 +278,21 @@ class Moe final : public ChannelMixer<T> {
   // (−1: dropped); per dispatch row its token; expert e's rows [offset_[e], offset_[e+1]).
   std::vector<int> expert_, row_, token_of_row_, offset_;
   std::vector<T> gate_, dgate_;
+  std::vector<double> global_;  // the last forward's balance statistics over the global batch
   RoutingStats stats_;
 };
 
 }  // namespace
 
 template <class T>
-std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, const Declarer& d) {
-  return std::make_unique<Moe<T>>(m, max_batch, d);
+std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, const Declarer& d,
+                                          const ReplicaSum& replicas) {
+  return std::make_unique<Moe<T>>(m, max_batch, d, replicas);
 }
-template std::unique_ptr<ChannelMixer<float>> make_moe<float>(const ModelConfig&, int, const Declarer&);
-template std::unique_ptr<ChannelMixer<double>> make_moe<double>(const ModelConfig&, int, const Declarer&);
+template std::unique_ptr<ChannelMixer<float>> make_moe<float>(const ModelConfig&, int, const Declarer&,
+                                                              const ReplicaSum&);
+template std::unique_ptr<ChannelMixer<double>> make_moe<double>(const ModelConfig&, int, const Declarer&,
+                                                                const ReplicaSum&);
 
 // Per token: the router, k routed experts and the shared ones (their weights are what a token
 // multiplies by; the other E − k experts cost it nothing).

@@ -38,6 +38,17 @@ struct TpShard {
   }
 };
 
+// The data-parallel replicas, as far as the model sees them: only for a statistic that a layer
+// defines over the global batch rather than this replica's rows (MoE's load balancing), so that
+// every dp × tp layout trains the same model. Size 1: never called.
+struct ReplicaSum {
+  int size = 1;
+  std::function<void(double*, std::size_t)> sum;  // in place, element-wise across the replicas
+  void all_reduce_sum(double* x, std::size_t n) const {
+    if (size > 1) sum(x, n);
+  }
+};
+
 // Sequence parallelism (Korthikanti et al. 2022): between the tensor-parallel layers — norms,
 // residual adds, their saved activations — each rank keeps only its 1/tp of the rows (tokens).
 // A row-parallel output is reduce-scattered onto the row shards instead of all-reduced, and a
@@ -52,6 +63,7 @@ struct TensorParallel {
   std::function<void(const T* full, T* mine, std::size_t n)> reduce_scatter;
   // every rank's block (n) into full (size·n), in rank order
   std::function<void(const T* mine, T* full, std::size_t n)> all_gather;
+  ReplicaSum replicas;  // the data-parallel group (not tensor-parallel; carried here for the layers)
 
   bool sequence_parallel() const { return sequence && shard.size > 1; }
   void all_reduce_sum(T* x, std::size_t n) const {

@@ -11,6 +11,7 @@
 #include "mpi/grid.hpp"
 #include "train/grad_sync.hpp"
 #include "train/optimizer.hpp"
+#include "train/routing_log.hpp"
 #include "util/rng.hpp"
 
 namespace ellm {
@@ -82,11 +83,15 @@ double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingCo
   return dp.allreduce_sum(sum) / (double(t.eval_batches) * dp.size());
 }
 
-// The model's view of the tensor-parallel communicator.
-TensorParallel<float> tensor_parallel(mpi::Comm& tp, std::size_t bucket_bytes, bool sequence) {
+// The model's view of the tensor-parallel communicator (and of the data-parallel one, for the
+// statistics a layer takes over the global batch).
+TensorParallel<float> tensor_parallel(mpi::Comm& tp, mpi::Comm& dp, std::size_t bucket_bytes,
+                                      bool sequence) {
   TensorParallel<float> ctx;
   ctx.shard = {tp.rank(), tp.size()};
   ctx.sequence = sequence;
+  ctx.replicas.size = dp.size();
+  ctx.replicas.sum = [&dp](double* x, std::size_t n) { dp.allreduce_sum(x, n, n * sizeof(double)); };
   // The group's shards of one (size·n) buffer; MPI counts and displacements are ints.
   const auto equal_parts = [&tp](std::size_t n) {
     if (n * tp.size() > std::size_t(std::numeric_limits<int>::max())) {
@@ -132,7 +137,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   const std::size_t bucket_bytes = std::size_t(run.parallel.bucket_mib * 1024 * 1024);
 
   GPT<float> model(run.model, rows,
-                   tensor_parallel(grid.tp, bucket_bytes, run.parallel.sequence_parallel));
+                   tensor_parallel(grid.tp, grid.dp, bucket_bytes, run.parallel.sequence_parallel));
   model.init_params(derive_seed(t.seed, 0));  // same seed everywhere: shards of one model
   GradientSync sync(model.param_layout(), ReplicaGroup::DataParallel, bucket_bytes,
                     run.parallel.overlap, run.parallel.zero1, grid.dp);
@@ -157,6 +162,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     for (const auto& [arena, bytes] : rec.arena_bytes.items()) total += bytes.get<std::uint64_t>();
     on_arenas(total);
   }
+  RoutingLog routing(model);
   const double run_start = now_seconds();
   world.barrier();  // start the first timed step together (outside the timed region)
 
@@ -166,6 +172,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     sampler.train_batch(step, grid.dp.rank() * rows, rows, tokens.data(), targets.data());
     model.zero_grad();
     const double local_loss = model.forward(tokens.data(), targets.data(), rows);
+    routing.record(model, grid.dp);
     model.backward([&](int layer) { sync.grads_final_from(layer, model.grads()); });
     sync.finish(model.grads());
     model.reduce_tensor_parallel_grads();
@@ -196,6 +203,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.param_fingerprint = fingerprint(model.params(), {{0, model.num_params()}});
   rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));
   rec.param_checksums = param_checksums(model, grid.tp);
+  rec.routing = routing.report();
   return rec;
 }
 

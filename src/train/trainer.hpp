@@ -43,6 +43,7 @@ struct RunRecord {
                                       // rank holding the same tensor-parallel shard
   std::string replicated_fingerprint; // of the tensors every tp rank holds whole: equal everywhere
   nlohmann::json param_checksums;     // {tensor: [Σx, Σx², Σ±x]} of the whole final model
+  nlohmann::json routing;             // mixture-of-experts layers (train/routing_log.hpp), or null
 };
 
 // Called on every rank after each step (the root prints progress from it).
