@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <limits>
+#include <stdexcept>
 
 namespace ellm::mpi {
 namespace {
@@ -197,6 +199,47 @@ std::string Comm::broadcast_string(const std::string& value) {
   std::string out = is_root() ? value : std::string(len, '\0');
   MPI_Bcast(out.data(), len, MPI_CHAR, 0, to_c(handle_));
   return out;
+}
+
+void Comm::alltoall(const int* send, int* recv, int n) {
+  BlockedTimer t(stats_);
+  MPI_Alltoall(send, n, MPI_INT, recv, n, MPI_INT, to_c(handle_));
+}
+
+namespace {
+// A side's element counts and displacements from its rows per rank; MPI takes them as ints.
+void row_blocks(const std::vector<int>& rows, int row_elems, int ranks, const std::string& side,
+                std::vector<int>& counts, std::vector<int>& displs) {
+  if (int(rows.size()) != ranks) {
+    throw std::invalid_argument("alltoallv_rows: " + std::to_string(rows.size()) + " " + side +
+                                " row counts for " + std::to_string(ranks) + " ranks");
+  }
+  std::int64_t total = 0;
+  for (int r = 0; r < ranks; r++) {
+    if (rows[r] < 0) throw std::invalid_argument("alltoallv_rows: negative " + side + " row count");
+    total += std::int64_t(rows[r]) * row_elems;
+  }
+  if (total > std::numeric_limits<int>::max()) {
+    throw std::runtime_error("alltoallv_rows: " + std::to_string(total) + " values to " + side +
+                             " exceed one MPI message (2^31 − 1)");
+  }
+  for (int r = 0, offset = 0; r < ranks; r++) {
+    counts[r] = rows[r] * row_elems;
+    displs[r] = offset;
+    offset += counts[r];
+  }
+}
+}  // namespace
+
+void Comm::alltoallv_rows(const float* send, const std::vector<int>& send_rows, float* recv,
+                          const std::vector<int>& recv_rows, int row_elems) {
+  if (row_elems < 0) throw std::invalid_argument("alltoallv_rows: negative row_elems");
+  std::vector<int> send_counts(size_), send_displs(size_), recv_counts(size_), recv_displs(size_);
+  row_blocks(send_rows, row_elems, size_, "send", send_counts, send_displs);
+  row_blocks(recv_rows, row_elems, size_, "receive", recv_counts, recv_displs);
+  BlockedTimer t(stats_);
+  MPI_Alltoallv(send, send_counts.data(), send_displs.data(), MPI_FLOAT, recv, recv_counts.data(),
+                recv_displs.data(), MPI_FLOAT, to_c(handle_));
 }
 
 void abort_all(int exit_code) {

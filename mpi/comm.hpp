@@ -79,6 +79,16 @@ class Comm {
   // Every rank's string at the root (rank order); other ranks get an empty vector.
   std::vector<std::string> gather_strings(const std::string& mine);
   std::string broadcast_string(const std::string& value);  // the root's value, everywhere
+  // Every rank sends n ints to every rank (MPI_Alltoall): send[r·n, (r+1)·n) goes to rank r and
+  // recv[r·n, (r+1)·n) comes from rank r. Expert parallelism exchanges per-expert token counts
+  // with it, so each rank can size its receive before the rows themselves move.
+  void alltoall(const int* send, int* recv, int n);
+  // Rows of row_elems floats (MPI_Alltoallv): send_rows[r] rows go to rank r and recv_rows[r]
+  // come from rank r, each side's blocks contiguous in rank order. Counts are in rows so callers
+  // never compute displacements. Each side's total values must fit an int: checked before the
+  // call, throwing on that rank alone (the others would then wait), as MPI counts are ints.
+  void alltoallv_rows(const float* send, const std::vector<int>& send_rows, float* recv,
+                      const std::vector<int>& recv_rows, int row_elems);
 
 
   const CollectiveStats& stats() const { return stats_; }
