@@ -122,6 +122,7 @@ struct ParallelConfig {
   bool overlap = true;      // start each bucket's all-reduce as soon as backward has finished it
   bool zero1 = false;       // ZeRO-1: optimizer state sharded over the data-parallel ranks
   bool sequence_parallel = false;  // with tp > 1: norms and residuals on 1/tp of the tokens
+  int ep = 1;  // expert parallelism: ep data-parallel ranks share out each MoE layer's experts
 };
 
 // Where each rank runs (topology/mapping.hpp): keep the launcher's binding, pack ranks onto

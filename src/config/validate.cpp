@@ -349,6 +349,7 @@ const std::vector<FieldSpec>& fields() {
       parallel("overlap", &ParallelConfig::overlap),
       parallel("zero1", &ParallelConfig::zero1),
       parallel("sequence_parallel", &ParallelConfig::sequence_parallel),
+      parallel("ep", &ParallelConfig::ep, at_least(1)),
       topology("policy", &TopologyConfig::policy),
       // RAPL counters wrap within minutes at full load: they must be read at least once a minute.
       metrics("sample_period_ms", &MetricsConfig::sample_period_ms,
@@ -600,6 +601,30 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
               m.seq_len, ") must be divisible by tp (", tp, ")"));
 }
 
+// What expert parallelism needs: MoE layers whose experts split evenly, inside the data-parallel
+// group, with the optimizer state whole (docs/MOE.md).
+template <class Require, class LayerRequire>
+void check_expert_parallel(const ModelConfig& m, const ParallelConfig& p, const Require& require,
+                           const LayerRequire& require_in) {
+  if (p.ep == 1) return;
+  require(p.dp % p.ep == 0, {"parallel.ep", "parallel.dp"},
+          cat("ep (", p.ep, ") must divide dp (", p.dp, "): the expert-parallel ranks are ",
+              "data-parallel ranks sharing out the experts"));
+  require(!p.zero1, {"parallel.zero1", "parallel.ep"},
+          "ZeRO-1 is not supported with expert parallelism (ep > 1); set one of them off");
+  bool routed = false;
+  for (int l = 0; l < layer_count(m); ++l) {
+    const ModelConfig& b = m.layer(l);
+    if (b.mlp != ChannelMixerKind::MoE) continue;
+    routed = true;
+    require_in(l)(b.moe_experts % p.ep == 0, {"parallel.ep", "model.moe_experts", "model.mlp"},
+                  cat("moe_experts (", b.moe_experts, ") must be divisible by ep (", p.ep,
+                      "): each expert-parallel rank holds the same number of experts"));
+  }
+  require(routed, {"parallel.ep", "model.mlp"},
+          cat("ep (", p.ep, ") needs a mixture-of-experts layer (model.mlp = \"moe\")"));
+}
+
 // The rules between fields, checked on the merged run, first broken rule reported. With a
 // per-layer description the block rules hold in every layer, in layer order; their messages
 // start with "layer L: " and blame the layer's own origins (`layer_origins`).
@@ -640,6 +665,7 @@ void check_consistency(const RunConfig& run, const Origins& origins,
     check_block_rules(b, require_l);
   }
   check_tensor_parallel(m, run.parallel.tp, run.parallel.sequence_parallel, require, require_in);
+  check_expert_parallel(m, run.parallel, require, require_in);
   require(t.min_lr <= t.lr, {"training.min_lr", "training.lr"},
           cat("min_lr (", t.min_lr, ") must be <= lr (", t.lr, ")"));
   require(t.warmup_steps <= t.steps, {"training.warmup_steps", "training.steps"},

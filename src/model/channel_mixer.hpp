@@ -48,7 +48,8 @@ std::unique_ptr<ChannelMixer<T>> make_dense_mlp(const ModelConfig& m, int d_ff, 
                                                 const Declarer& d, const TpShard& tp);
 template <class T>
 std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, const Declarer& d,
-                                          const ReplicaSum& replicas = {});
+                                          const ReplicaSum& replicas = {},
+                                          const ExpertParallel<T>& experts = {});
 
 ModuleCost channel_mixer_cost(const ModelConfig& m);
 ModuleCost dense_mlp_cost(const ModelConfig& m, int d_ff);

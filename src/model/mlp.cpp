@@ -79,7 +79,7 @@ template std::unique_ptr<ChannelMixer<double>> make_dense_mlp<double>(const Mode
 template <class T>
 std::unique_ptr<ChannelMixer<T>> make_channel_mixer(const ModelConfig& m, int max_batch,
                                                     const Declarer& d, const TensorParallel<T>& tp) {
-  if (m.mlp == ChannelMixerKind::MoE) return make_moe<T>(m, max_batch, d, tp.replicas);
+  if (m.mlp == ChannelMixerKind::MoE) return make_moe<T>(m, max_batch, d, tp.replicas, tp.experts);
   return make_dense_mlp<T>(m, m.d_ff, max_batch, d, tp.shard);
 }
 template std::unique_ptr<ChannelMixer<float>> make_channel_mixer<float>(

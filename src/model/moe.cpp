@@ -13,6 +13,13 @@
 //   the replicas' products, and every layout must train the same model);
 //   router z-loss (ST-MoE): coeff_z · mean_n logsumexp(x_n W_r)² (its mean over the global batch).
 // The top-k choice is a constant of the backward (as in every MoE implementation).
+// Expert parallelism (GShard; Megatron-Core's all-to-all dispatcher): the ep ranks of an
+// expert-parallel group hold E/ep experts each. A rank sorts its assignments by expert as above,
+// sends each expert's rows to the rank that holds it (counts first, then rows), runs what it
+// received through its own experts — one GEMM per expert, so the received rows are regrouped
+// expert by expert — and sends the outputs back; backward runs the same two exchanges on the
+// gradients. Expert weights are then shared by the dp/ep ranks holding the same experts (their
+// replica group, TensorDecl::group), the rest of the model by all dp ranks.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -29,12 +36,16 @@ using namespace layers;
 template <class T>
 class Moe final : public ChannelMixer<T> {
  public:
-  Moe(const ModelConfig& m, int max_batch, const Declarer& d, const ReplicaSum& replicas)
-      : replicas_(replicas), swiglu_(m.activation == Activation::SwiGLU), renormalize_(m.moe_renormalize),
+  Moe(const ModelConfig& m, int max_batch, const Declarer& d, const ReplicaSum& replicas,
+      const ExpertParallel<T>& ep)
+      : replicas_(replicas), ep_(ep), swiglu_(m.activation == Activation::SwiGLU), renormalize_(m.moe_renormalize),
         seq_len_(m.seq_len), C_(m.d_model), E_(m.moe_experts), k_(m.moe_top_k),
         F_(m.expert_d_ff()), Fin_(swiglu_ ? 2 * F_ : F_), aux_coeff_(m.moe_aux_coeff),
-        z_coeff_(m.moe_z_coeff), capacity_factor_(m.moe_capacity_factor) {
-    const int N = max_batch * m.seq_len, rows = N * k_;
+        z_coeff_(m.moe_z_coeff), capacity_factor_(m.moe_capacity_factor),
+        El_(E_ / ep.size), first_expert_(ep.rank * El_) {
+    // rows: this rank's assignments; expert_rows: what its experts may receive (all of every
+    // expert-parallel rank's assignments in the worst case, dropless)
+    const int N = max_batch * m.seq_len, rows = N * k_, expert_rows = rows * ep.size;
     if (m.moe_shared_experts > 0) {
       shared_ = make_dense_mlp<T>(m, m.moe_shared_experts * F_, max_batch, d.sub("shared."), {});
     }
@@ -44,50 +55,51 @@ class Moe final : public ChannelMixer<T> {
     TensorDecl b1 = bias("experts.fc.b", {E_, Fin_});
     TensorDecl w2 = weight("experts.out.w", {E_, C_, F_}, residual_init(m));
     TensorDecl b2 = bias("experts.out.b", {E_, C_});
-    for (TensorDecl* t : {&w1, &b1, &w2, &b2}) t->active_fraction = active;
+    for (TensorDecl* t : {&w1, &b1, &w2, &b2}) {
+      t->active_fraction = active;
+      if (ep.size == 1) continue;
+      t->shard = {0, {{first_expert_, first_expert_ + El_}}};  // this rank's experts
+      t->group = ReplicaGroup::ExpertDataParallel;
+    }
     w1_ = d.param(std::move(w1));
     b1_ = d.param(std::move(b1));
     w2_ = d.param(std::move(w2));
     b2_ = d.param(std::move(b2));
     probs_ = d.buffer("router.probs", {N, E_});
     lse_ = d.buffer("router.lse", {N});
-    xd_ = d.buffer("dispatch.x", {rows, C_});      // each expert's tokens, expert by expert
-    hpre_ = d.buffer("dispatch.fc", {rows, Fin_});  // before the activation
-    hact_ = d.buffer("dispatch.act", {rows, F_});
-    yd_ = d.buffer("dispatch.y", {rows, C_});       // each expert's output per assignment
+    xd_ = d.buffer("dispatch.x", {rows, C_});      // this rank's assignments, expert by expert
+    yd_ = d.buffer("dispatch.y", {rows, C_});      // each one's expert output
+    xe_ = ep.size > 1 ? d.buffer("experts.x", {expert_rows, C_}) : xd_;  // what this rank's experts take
+    ye_ = ep.size > 1 ? d.buffer("experts.y", {expert_rows, C_}) : yd_;
+    hpre_ = d.buffer("experts.fc", {expert_rows, Fin_});  // before the activation
+    hact_ = d.buffer("experts.act", {expert_rows, F_});
     expert_.resize(std::size_t(N) * k_);
     gate_.resize(std::size_t(N) * k_);
     row_.resize(std::size_t(N) * k_);
     token_of_row_.resize(rows);
     offset_.resize(E_ + 1);
+    local_offset_.resize(El_ + 1);
     stats_.expert_tokens.resize(E_);
   }
 
   std::size_t scratch_elems(int B) const override {
-    const std::size_t N = std::size_t(B) * seq_len_, rows = N * k_;
-    const std::size_t own = rows * (2 * C_ + Fin_ + F_) + N * (2 * E_ + C_);
+    const std::size_t N = std::size_t(B) * seq_len_, rows = N * k_, expert_rows = rows * ep_.size;
+    std::size_t own = rows * 2 * C_ + expert_rows * (2 * C_ + Fin_ + F_) + N * (2 * E_ + C_);
+    if (ep_.size > 1) own += expert_rows * C_;  // the received rows before regrouping
     return own + (shared_ ? shared_->scratch_elems(B) : 0);
   }
 
   void forward(const Arenas<T>& a, const T* x, T* out, int B) override {
     const int N = B * seq_len_;
     route(a, x, N);
-    T *xd = a.a(xd_), *hpre = a.a(hpre_), *hact = a.a(hact_), *yd = a.a(yd_);
+    T *xd = a.a(xd_), *yd = a.a(yd_);
     for (int r = 0; r < offset_[E_]; r++) {
       std::copy_n(x + std::size_t(token_of_row_[r]) * C_, C_, xd + std::size_t(r) * C_);
     }
-    for (int e = 0; e < E_; e++) {  // one GEMM per expert and projection
-      const int n = offset_[e + 1] - offset_[e];
-      if (n == 0) continue;
-      const std::size_t r0 = offset_[e];
-      linear_forward(hpre + r0 * Fin_, xd + r0 * C_, w1(a, e), b1(a, e), n, C_, Fin_);
-      if (swiglu_) {
-        swiglu_forward(hact + r0 * F_, hpre + r0 * Fin_, n, F_);
-      } else {
-        gelu_forward(hact + r0 * F_, hpre + r0 * Fin_, long(n) * F_);
-      }
-      linear_forward(yd + r0 * C_, hact + r0 * F_, w2(a, e), b2(a, e), n, F_, C_);
-    }
+    plan_exchange();
+    to_experts(xd, a.a(xe_), a.scratch);
+    experts_forward(a);
+    from_experts(a.a(ye_), yd, a.scratch);
     if (shared_) {
       shared_->forward(a, x, out, B);
     } else {
@@ -104,12 +116,14 @@ class Moe final : public ChannelMixer<T> {
 
   void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) override {
     const int N = B * seq_len_;
-    const std::size_t rows = std::size_t(N) * k_;
+    const std::size_t rows = std::size_t(N) * k_, expert_rows = rows * ep_.size;
     T* p = a.scratch;
     const auto take = [&](std::size_t n) { return std::exchange(p, p + n); };
-    T *dyd = take(rows * C_), *dxd = take(rows * C_), *dhpre = take(rows * Fin_),
-      *dhact = take(rows * F_), *dgate_probs = take(std::size_t(N) * E_),
+    T *dyd = take(rows * C_), *dxd = take(rows * C_), *dye = take(expert_rows * C_),
+      *dxe = take(expert_rows * C_), *dhpre = take(expert_rows * Fin_),
+      *dhact = take(expert_rows * F_), *dgate_probs = take(std::size_t(N) * E_),
       *dlogits = take(std::size_t(N) * E_), *tmp = take(std::size_t(N) * C_);
+    T* exchange = ep_.size > 1 ? take(expert_rows * C_) : nullptr;
     const Arenas<T> inner = a.with_scratch(p);
     if (shared_) {
       shared_->backward(inner, x, dout, dx, B);
@@ -118,9 +132,9 @@ class Moe final : public ChannelMixer<T> {
     }
     // combine's backward: each assignment's output gradient, and its weight's
     std::vector<T>& dgate = dgate_;
-    dgate.assign(std::size_t(N) * k_, T(0));
+    dgate.assign(rows, T(0));
     const T* yd = a.a(yd_);
-    for (std::size_t s = 0; s < std::size_t(N) * k_; s++) {
+    for (std::size_t s = 0; s < rows; s++) {
       if (row_[s] < 0) continue;
       const T* d = dout + (s / k_) * C_;
       const T* y = yd + std::size_t(row_[s]) * C_;
@@ -132,21 +146,11 @@ class Moe final : public ChannelMixer<T> {
       }
       dgate[s] = dot;
     }
-    const T *xd = a.a(xd_), *hpre = a.a(hpre_), *hact = a.a(hact_);
-    for (int e = 0; e < E_; e++) {
-      const int n = offset_[e + 1] - offset_[e];
-      if (n == 0) continue;
-      const std::size_t r0 = offset_[e];
-      linear_backward(dhact + r0 * F_, w2(a.grads, e), b2(a.grads, e), dyd + r0 * C_,
-                      hact + r0 * F_, w2(a, e), n, F_, C_);
-      if (swiglu_) {
-        swiglu_backward(dhpre + r0 * Fin_, hpre + r0 * Fin_, dhact + r0 * F_, n, F_);
-      } else {
-        gelu_backward(dhpre + r0 * Fin_, hpre + r0 * Fin_, dhact + r0 * F_, long(n) * F_);
-      }
-      linear_backward(dxd + r0 * C_, w1(a.grads, e), b1(a.grads, e), dhpre + r0 * Fin_,
-                      xd + r0 * C_, w1(a, e), n, C_, Fin_);
-    }
+    const T* dy_experts = ep_.size > 1 ? dye : dyd;
+    if (ep_.size > 1) to_experts(dyd, dye, exchange);
+    T* dx_experts = ep_.size > 1 ? dxe : dxd;
+    experts_backward(a, dy_experts, dx_experts, dhpre, dhact);
+    if (ep_.size > 1) from_experts(dxe, dxd, exchange);
     for (int r = 0; r < offset_[E_]; r++) {  // dispatch's backward: scatter-add to the tokens
       const T* d = dxd + std::size_t(r) * C_;
       T* t = dx + std::size_t(token_of_row_[r]) * C_;
@@ -158,6 +162,91 @@ class Moe final : public ChannelMixer<T> {
   const RoutingStats* routing() const override { return &stats_; }
 
  private:
+  // Expert parallelism's bookkeeping for the last forward: rows to and from each rank, and the
+  // regrouping of the received rows (source rank by source rank) expert by expert. With ep = 1
+  // this rank's experts are all of them and nothing moves.
+  void plan_exchange() {
+    if (ep_.size == 1) {
+      local_offset_ = offset_;
+      return;
+    }
+    std::vector<int> counts(E_);
+    for (int e = 0; e < E_; e++) counts[e] = offset_[e + 1] - offset_[e];
+    received_.resize(E_);  // [source rank][local expert]
+    ep_.exchange_counts(counts.data(), received_.data(), El_);
+    send_rows_.assign(ep_.size, 0);
+    recv_rows_.assign(ep_.size, 0);
+    for (int r = 0; r < ep_.size; r++) {
+      for (int le = 0; le < El_; le++) {
+        send_rows_[r] += counts[r * El_ + le];
+        recv_rows_[r] += received_[r * El_ + le];
+      }
+    }
+    // position in the received buffer of each row, in expert-by-expert order
+    std::vector<int> start(ep_.size * El_);  // of block (source, local expert) in the received rows
+    for (int i = 1; i < ep_.size * El_; i++) start[i] = start[i - 1] + received_[i - 1];
+    regroup_.clear();
+    local_offset_[0] = 0;
+    for (int le = 0; le < El_; le++) {
+      for (int src = 0; src < ep_.size; src++) {
+        const int b = src * El_ + le;
+        for (int i = 0; i < received_[b]; i++) regroup_.push_back(start[b] + i);
+      }
+      local_offset_[le + 1] = int(regroup_.size());
+    }
+  }
+  // Rows sorted by expert (this rank's assignments) → this rank's experts' rows, expert by expert.
+  void to_experts(const T* mine, T* experts, T* received) const {
+    if (ep_.size == 1) return;
+    ep_.exchange_rows(mine, send_rows_, received, recv_rows_, C_);
+    for (std::size_t i = 0; i < regroup_.size(); i++) {
+      std::copy_n(received + std::size_t(regroup_[i]) * C_, C_, experts + i * C_);
+    }
+  }
+  // The inverse: this rank's experts' rows back to the ranks whose assignments they are.
+  void from_experts(const T* experts, T* mine, T* received) const {
+    if (ep_.size == 1) return;
+    for (std::size_t i = 0; i < regroup_.size(); i++) {
+      std::copy_n(experts + i * C_, C_, received + std::size_t(regroup_[i]) * C_);
+    }
+    ep_.exchange_rows(received, recv_rows_, mine, send_rows_, C_);
+  }
+
+  // This rank's experts on their rows a(xe_) → a(ye_): one GEMM per expert and projection.
+  void experts_forward(const Arenas<T>& a) const {
+    T *xe = a.a(xe_), *hpre = a.a(hpre_), *hact = a.a(hact_), *ye = a.a(ye_);
+    for (int e = 0; e < El_; e++) {
+      const int n = local_offset_[e + 1] - local_offset_[e];
+      if (n == 0) continue;
+      const std::size_t r0 = local_offset_[e];
+      linear_forward(hpre + r0 * Fin_, xe + r0 * C_, w1(a, e), b1(a, e), n, C_, Fin_);
+      if (swiglu_) {
+        swiglu_forward(hact + r0 * F_, hpre + r0 * Fin_, n, F_);
+      } else {
+        gelu_forward(hact + r0 * F_, hpre + r0 * Fin_, long(n) * F_);
+      }
+      linear_forward(ye + r0 * C_, hact + r0 * F_, w2(a, e), b2(a, e), n, F_, C_);
+    }
+  }
+  // dy (rows of this rank's experts) → dx of the same rows; weight gradients accumulate.
+  void experts_backward(const Arenas<T>& a, const T* dy, T* dx, T* dhpre, T* dhact) const {
+    const T *xe = a.a(xe_), *hpre = a.a(hpre_), *hact = a.a(hact_);
+    for (int e = 0; e < El_; e++) {
+      const int n = local_offset_[e + 1] - local_offset_[e];
+      if (n == 0) continue;
+      const std::size_t r0 = local_offset_[e];
+      linear_backward(dhact + r0 * F_, w2(a.grads, e), b2(a.grads, e), dy + r0 * C_,
+                      hact + r0 * F_, w2(a, e), n, F_, C_);
+      if (swiglu_) {
+        swiglu_backward(dhpre + r0 * Fin_, hpre + r0 * Fin_, dhact + r0 * F_, n, F_);
+      } else {
+        gelu_backward(dhpre + r0 * Fin_, hpre + r0 * Fin_, dhact + r0 * F_, long(n) * F_);
+      }
+      linear_backward(dx + r0 * C_, w1(a.grads, e), b1(a.grads, e), dhpre + r0 * Fin_,
+                      xe + r0 * C_, w1(a, e), n, C_, Fin_);
+    }
+  }
+
   const T* w1(const Arenas<T>& a, int e) const { return a.p(w1_) + std::size_t(e) * Fin_ * C_; }
   const T* b1(const Arenas<T>& a, int e) const { return a.p(b1_) + std::size_t(e) * Fin_; }
   const T* w2(const Arenas<T>& a, int e) const { return a.p(w2_) + std::size_t(e) * C_ * F_; }
@@ -269,14 +358,20 @@ class Moe final : public ChannelMixer<T> {
   }
 
   ReplicaSum replicas_;
+  ExpertParallel<T> ep_;
   bool swiglu_, renormalize_;
   int seq_len_, C_, E_, k_, F_, Fin_;
   double aux_coeff_, z_coeff_, capacity_factor_;
+  int El_, first_expert_;  // this rank's experts: [first_expert_, first_expert_ + El_)
   std::unique_ptr<ChannelMixer<T>> shared_;
-  std::size_t router_, w1_, b1_, w2_, b2_, probs_, lse_, xd_, hpre_, hact_, yd_;
+  std::size_t router_, w1_, b1_, w2_, b2_, probs_, lse_, xd_, yd_, xe_, ye_, hpre_, hact_;
   // Routing of the last forward: per assignment s = n·k + j its expert, weight and dispatch row
   // (−1: dropped); per dispatch row its token; expert e's rows [offset_[e], offset_[e+1]).
   std::vector<int> expert_, row_, token_of_row_, offset_;
+  // Expert parallelism: rows to / from each rank, counts received per (source rank, local
+  // expert), this rank's experts' rows [local_offset_[e], local_offset_[e+1]), and for each of
+  // those rows its place in the received buffer.
+  std::vector<int> send_rows_, recv_rows_, received_, local_offset_, regroup_;
   std::vector<T> gate_, dgate_;
   std::vector<double> global_;  // the last forward's balance statistics over the global batch
   RoutingStats stats_;
@@ -286,13 +381,16 @@ class Moe final : public ChannelMixer<T> {
 
 template <class T>
 std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, const Declarer& d,
-                                          const ReplicaSum& replicas) {
-  return std::make_unique<Moe<T>>(m, max_batch, d, replicas);
+                                          const ReplicaSum& replicas,
+                                          const ExpertParallel<T>& experts) {
+  return std::make_unique<Moe<T>>(m, max_batch, d, replicas, experts);
 }
 template std::unique_ptr<ChannelMixer<float>> make_moe<float>(const ModelConfig&, int, const Declarer&,
-                                                              const ReplicaSum&);
+                                                              const ReplicaSum&,
+                                                              const ExpertParallel<float>&);
 template std::unique_ptr<ChannelMixer<double>> make_moe<double>(const ModelConfig&, int, const Declarer&,
-                                                                const ReplicaSum&);
+                                                                const ReplicaSum&,
+                                                                const ExpertParallel<double>&);
 
 // Per token: the router, k routed experts and the shared ones (their weights are what a token
 // multiplies by; the other E − k experts cost it nothing).

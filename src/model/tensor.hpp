@@ -45,9 +45,9 @@ struct Shard {
 };
 
 // The ranks that hold copies of a trainable tensor and sum their gradients after backward. Each
-// group is one set of gradient buckets (train/grad_sync.hpp). MoE's experts add an
-// expert-data-parallel group here.
-enum class ReplicaGroup { DataParallel };
+// group is one set of gradient buckets (train/grad_sync.hpp): all data-parallel ranks, or for an
+// expert split over the expert-parallel ranks the dp/ep ranks holding the same experts.
+enum class ReplicaGroup { DataParallel, ExpertDataParallel };
 
 // Everything a module says about a parameter when it creates it.
 struct TensorDecl {

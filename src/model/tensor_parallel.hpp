@@ -15,6 +15,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "model/expert_parallel.hpp"
 #include "model/tensor.hpp"
 
 namespace ellm {
@@ -63,7 +64,9 @@ struct TensorParallel {
   std::function<void(const T* full, T* mine, std::size_t n)> reduce_scatter;
   // every rank's block (n) into full (size·n), in rank order
   std::function<void(const T* mine, T* full, std::size_t n)> all_gather;
-  ReplicaSum replicas;  // the data-parallel group (not tensor-parallel; carried here for the layers)
+  // The other groups a layer may need, carried here so that one object reaches every layer:
+  ReplicaSum replicas;         // the data-parallel group (MoE's global-batch statistics)
+  ExpertParallel<T> experts;   // the expert-parallel group (MoE's dispatch)
 
   bool sequence_parallel() const { return sequence && shard.size > 1; }
   void all_reduce_sum(T* x, std::size_t n) const {

@@ -36,18 +36,21 @@ json curve(const std::vector<StepSample>& steps, double StepSample::*field) {
 }  // namespace
 
 json rank_record(const RunRecord& rec, const RankContext& ctx) {
-  std::vector<double> step_s, comm_s, tp_s, dp_s;
+  std::vector<double> step_s, comm_s, tp_s, ep_s, dp_s;
   for (const StepSample& s : rec.steps) {
     step_s.push_back(s.seconds);
     comm_s.push_back(s.comm_seconds);
     tp_s.push_back(s.tp_seconds);
+    ep_s.push_back(s.ep_seconds);
     dp_s.push_back(s.dp_seconds);
   }
   return {{"rank", ctx.rank},
           {"dp_rank", rec.dp_rank},
           {"tp_rank", rec.tp_rank},
+          {"ep_rank", rec.ep_rank},
           {"local_params", rec.local_params},
           {"tp_seconds", tp_s},
+          {"ep_seconds", ep_s},
           {"dp_seconds", dp_s},
           {"host", ctx.host},
           {"node", ctx.node},
@@ -75,14 +78,16 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   const bool sampled = std::ranges::all_of(ranks, [](const json& r) { return !r["sampling"].is_null(); });
 
   // A step of the cluster ends when its slowest rank ends: per iteration, the max over ranks.
-  std::vector<double> cluster_step(t.steps, 0.0), pooled_compute, pooled_comm, pooled_tp, pooled_dp;
-  std::vector<double> tp_mean, dp_mean;
+  std::vector<double> cluster_step(t.steps, 0.0), pooled_compute, pooled_comm, pooled_tp, pooled_ep,
+      pooled_dp;
+  std::vector<double> tp_mean, ep_mean, dp_mean;
   std::vector<double> tokens_s, flops_s, step_mean, compute_mean, comm_mean, pcu, amu, rss_mean,
       rss_peak, tracked_peak, available, rss_hwm;
   json rank_rows = json::array(), raw_steps = json::array(), raw_comms = json::array(), series = json::array();
   // Data parallelism must keep the ranks that hold the same shard bit-identical, and tensor
   // parallelism the tensors every rank of a group holds whole. Null where no two ranks share one.
-  std::map<int, json> shard_fingerprint;
+  // (Expert parallelism splits the experts too: the same shard is the same tp and ep rank.)
+  std::map<std::pair<int, int>, json> shard_fingerprint;
   bool replicas_identical = true, replicated_identical = true;
   for (int i = 0; i < n_ranks; i++) {
     const json& r = ranks[i];
@@ -100,6 +105,9 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
     const std::vector<double> m_tp = measured(r["tp_seconds"].get<std::vector<double>>(), warmup),
                               m_dp = measured(r["dp_seconds"].get<std::vector<double>>(), warmup);
     pooled_tp.insert(pooled_tp.end(), m_tp.begin(), m_tp.end());
+    const std::vector<double> m_ep = measured(r["ep_seconds"].get<std::vector<double>>(), warmup);
+    pooled_ep.insert(pooled_ep.end(), m_ep.begin(), m_ep.end());
+    ep_mean.push_back(summarize(m_ep).mean);
     pooled_dp.insert(pooled_dp.end(), m_dp.begin(), m_dp.end());
     tp_mean.push_back(summarize(m_tp).mean);
     dp_mean.push_back(summarize(m_dp).mean);
@@ -153,7 +161,8 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                          {"rss_hwm_bytes", r["rss_hwm_bytes"]},
                          {"arena_bytes", r["arena_bytes"]},
                          {"param_fingerprint", r["param_fingerprint"]}});
-    const auto [first, inserted] = shard_fingerprint.emplace(r["tp_rank"].get<int>(), r["param_fingerprint"]);
+    const auto [first, inserted] = shard_fingerprint.emplace(
+        std::pair{r["tp_rank"].get<int>(), r["ep_rank"].get<int>()}, r["param_fingerprint"]);
     replicas_identical = replicas_identical && (inserted || first->second == r["param_fingerprint"]);
     replicated_identical = replicated_identical && r["replicated_fingerprint"] == ranks[0]["replicated_fingerprint"];
   }
@@ -211,9 +220,11 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
         {"compute", component(pooled_compute, compute_mean)},
         {"communication", component(pooled_comm, comm_mean)},
         {"tensor_parallel", component(pooled_tp, tp_mean)},
+        {"expert_parallel", component(pooled_ep, ep_mean)},
         {"data_parallel", component(pooled_dp, dp_mean)},
         {"layout",
          {{"dp", run.parallel.dp},
+          {"ep", run.parallel.ep},
           {"tp", run.parallel.tp},
           {"overlap", run.parallel.overlap && !run.parallel.zero1 && run.parallel.dp > 1},
           {"zero1", run.parallel.zero1 && run.parallel.dp > 1},
@@ -221,8 +232,9 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
           {"bucket_mib", run.parallel.bucket_mib}}},
         {"communication_share", step.mean > 0 ? comm_share_mean / step.mean : 0.0},
         {"note", "step: per iteration the slowest rank; compute/communication: every rank's iterations pooled; "
-                 "communication = tensor_parallel (all-reduces inside forward/backward) + data_parallel "
-                 "(gradient sync) + the loss reduction; imbalance: max ÷ mean of the ranks' means"}}},
+                 "communication = tensor_parallel (all-reduces inside forward/backward) + expert_parallel "
+                 "(MoE all-to-alls) + data_parallel (gradient sync of every replica group) + the loss "
+                 "and routing reductions; imbalance: max ÷ mean of the ranks' means"}}},
       {"throughput",
        {{"tokens_per_s", tokens_s_cluster},
         {"tt_tokens_per_param_per_s", tokens_s_cluster / double(root.num_params)},
@@ -253,7 +265,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
       {"nodes", nodes["nodes"]},
       {"oversubscribed", std::ranges::any_of(nodes["nodes"], [](const json& n) { return n["oversubscribed"].get<bool>(); })},
       {"wall_seconds", root.wall_seconds},
-      {"replicas_identical", run.parallel.dp > 1 ? json(replicas_identical) : json(nullptr)},
+      {"replicas_identical", run.parallel.dp > run.parallel.ep ? json(replicas_identical) : json(nullptr)},
       {"replicated_tensors_identical", n_ranks > 1 ? json(replicated_identical) : json(nullptr)},
       {"ranks", rank_rows},
       {"samples",

@@ -9,6 +9,7 @@
 
 #include "model/gpt.hpp"
 #include "mpi/grid.hpp"
+#include "train/expert_parallel_comm.hpp"
 #include "train/grad_sync.hpp"
 #include "train/optimizer.hpp"
 #include "train/routing_log.hpp"
@@ -42,24 +43,28 @@ std::vector<ArenaRange> replicated_tensors(const ArenaLayout& layout) {
 // index in the full tensor — figures any dp × tp layout must reproduce within float tolerance
 // (a shard in the wrong place changes the third). Each rank counts its elements once per rank
 // holding them, divided out, and the tensor-parallel group adds up.
-nlohmann::json param_checksums(const GPT<float>& model, mpi::Comm& tp) {
+nlohmann::json param_checksums(const GPT<float>& model, mpi::Comm& tp, mpi::Comm& ep) {
   const std::vector<TensorInfo>& tensors = model.param_layout().tensors();
-  std::vector<double> sums(3 * tensors.size(), 0.0);
+  std::vector<double> sums(3 * tensors.size(), 0.0), experts(sums.size(), 0.0);
   for (std::size_t k = 0; k < tensors.size(); k++) {
     const TensorInfo& t = tensors[k];
+    // experts split over the expert-parallel ranks add up over that group instead
+    std::vector<double>& into = t.group == ReplicaGroup::ExpertDataParallel ? experts : sums;
     const double share = 1.0 / t.copies(tp.size());
     const float* x = model.params() + t.offset;
     for_each_shard_run(t, [&](std::size_t full, std::size_t local, std::size_t n) {
       for (std::size_t i = 0; i < n; i++) {
         const double v = x[local + i];
         const std::uint64_t h = (full + i) * 0x9E3779B97F4A7C15ull;
-        sums[3 * k] += v * share;
-        sums[3 * k + 1] += v * v * share;
-        sums[3 * k + 2] += ((h >> 40) & 1 ? v : -v) * share;
+        into[3 * k] += v * share;
+        into[3 * k + 1] += v * v * share;
+        into[3 * k + 2] += ((h >> 40) & 1 ? v : -v) * share;
       }
     });
   }
   if (tp.size() > 1) tp.allreduce_sum(sums.data(), sums.size(), sums.size() * sizeof(double));
+  if (ep.size() > 1) ep.allreduce_sum(experts.data(), experts.size(), experts.size() * sizeof(double));
+  for (std::size_t i = 0; i < sums.size(); i++) sums[i] += experts[i];
   nlohmann::json out = nlohmann::json::object();
   for (std::size_t k = 0; k < tensors.size(); k++) {
     out[tensors[k].name] = {sums[3 * k], sums[3 * k + 1], sums[3 * k + 2]};
@@ -116,13 +121,27 @@ TensorParallel<float> tensor_parallel(mpi::Comm& tp, mpi::Comm& dp, std::size_t 
 
 // The gradient's global L2 norm: each rank sums the squares of its share (its ZeRO-1 parts; a
 // tensor replicated on k tensor-parallel ranks counting 1/k on each), the groups add them up.
-double global_grad_norm(const GPT<float>& model, const GradientSync& sync, mpi::ProcessGrid& grid,
-                        bool zero1) {
+// Expert tensors split over the expert-parallel ranks add their squares over that group.
+double global_grad_norm(const GPT<float>& model, const GradientSync& sync,
+                        const GradientSync& expert_sync, mpi::ProcessGrid& grid, bool zero1) {
   double squares = shared_square_sum(model.param_layout(), model.grads(), sync.owned(),
                                      grid.tp.size());
   if (grid.tp.size() > 1) squares = grid.tp.allreduce_sum(squares);
   if (zero1 && grid.dp.size() > 1) squares = grid.dp.allreduce_sum(squares);
+  if (!expert_sync.owned().empty()) {
+    const double experts = shared_square_sum(model.param_layout(), model.grads(),
+                                             expert_sync.owned(), grid.tp.size());
+    squares += grid.ep.size() > 1 ? grid.ep.allreduce_sum(experts) : experts;
+  }
   return std::sqrt(squares);
+}
+
+// The parts of the arena this rank updates: those of every replica group, in arena order.
+std::vector<ArenaRange> owned_by(const GradientSync& a, const GradientSync& b) {
+  std::vector<ArenaRange> all = a.owned();
+  all.insert(all.end(), b.owned().begin(), b.owned().end());
+  std::sort(all.begin(), all.end(), [](const ArenaRange& x, const ArenaRange& y) { return x.begin < y.begin; });
+  return all;
 }
 
 }  // namespace
@@ -131,17 +150,22 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
                     const StepCallback& on_step, const EvalCallback& on_eval,
                     const ArenaCallback& on_arenas) {
   const TrainingConfig& t = run.training;
-  mpi::ProcessGrid grid = mpi::make_grid(world, run.parallel.tp);
+  mpi::ProcessGrid grid = mpi::make_grid(world, run.parallel.tp, run.parallel.ep);
   const int dp = grid.dp.size();
   const int rows = t.batch_size / dp;  // this replica's micro-batch
   const std::size_t bucket_bytes = std::size_t(run.parallel.bucket_mib * 1024 * 1024);
 
-  GPT<float> model(run.model, rows,
-                   tensor_parallel(grid.tp, grid.dp, bucket_bytes, run.parallel.sequence_parallel));
+  TensorParallel<float> groups = tensor_parallel(grid.tp, grid.dp, bucket_bytes, run.parallel.sequence_parallel);
+  groups.experts = expert_parallel(grid.ep);
+  GPT<float> model(run.model, rows, groups);
   model.init_params(derive_seed(t.seed, 0));  // same seed everywhere: shards of one model
+  // One gradient sync per replica group: the whole model over dp, experts split over ep over the
+  // dp/ep ranks holding the same experts (none without expert parallelism).
   GradientSync sync(model.param_layout(), ReplicaGroup::DataParallel, bucket_bytes,
                     run.parallel.overlap, run.parallel.zero1, grid.dp);
-  AdamW opt(model.param_layout(), t, sync.owned());
+  GradientSync expert_sync(model.param_layout(), ReplicaGroup::ExpertDataParallel, bucket_bytes,
+                           run.parallel.overlap, false, grid.edp);
+  AdamW opt(model.param_layout(), t, owned_by(sync, expert_sync));
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
   std::vector<int> tokens(std::size_t(rows) * run.model.seq_len), targets(tokens.size());
 
@@ -153,6 +177,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.local_params = model.num_params();
   rec.dp_rank = grid.dp.rank();
   rec.tp_rank = grid.tp.rank();
+  rec.ep_rank = grid.ep.rank();
   rec.arena_bytes = {{"parameters", model.param_bytes()},
                      {"gradients", model.param_bytes()},
                      {"optimizer", opt.state_bytes()},
@@ -168,27 +193,33 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
 
   for (int step = 0; step < t.steps; step++) {
     const double t0 = now_seconds();
-    const double tp0 = grid.tp.stats().seconds, dp0 = grid.dp.stats().seconds;
+    const double tp0 = grid.tp.stats().seconds, ep0 = grid.ep.stats().seconds,
+                 dp0 = grid.dp.stats().seconds + grid.edp.stats().seconds;
     sampler.train_batch(step, grid.dp.rank() * rows, rows, tokens.data(), targets.data());
     model.zero_grad();
     const double local_loss = model.forward(tokens.data(), targets.data(), rows);
     routing.record(model, grid.dp);
-    model.backward([&](int layer) { sync.grads_final_from(layer, model.grads()); });
+    model.backward([&](int layer) {
+      sync.grads_final_from(layer, model.grads());
+      expert_sync.grads_final_from(layer, model.grads());
+    });
     sync.finish(model.grads());
+    expert_sync.finish(model.grads());
     model.reduce_tensor_parallel_grads();
     StepSample s;
     // Average over replicas and clip in one scale: each replica's loss is a mean over its rows.
-    const double norm = global_grad_norm(model, sync, grid, run.parallel.zero1) / dp;
+    const double norm = global_grad_norm(model, sync, expert_sync, grid, run.parallel.zero1) / dp;
     const double scale = clip_scale(norm, t.grad_clip) / dp;
     s.lr = learning_rate(t, step);
     opt.step(model.params(), model.grads(), s.lr, scale);
     sync.gather_params(model.params());
-    s.dp_seconds = grid.dp.stats().seconds - dp0;
+    s.dp_seconds = grid.dp.stats().seconds + grid.edp.stats().seconds - dp0;
     s.loss = dp > 1 ? grid.dp.allreduce_sum(local_loss) / dp : local_loss;
     s.grad_norm = norm;
     s.seconds = now_seconds() - t0;
     s.tp_seconds = grid.tp.stats().seconds - tp0;
-    s.comm_seconds = s.tp_seconds + (grid.dp.stats().seconds - dp0);
+    s.ep_seconds = grid.ep.stats().seconds - ep0;
+    s.comm_seconds = s.tp_seconds + s.ep_seconds + (grid.dp.stats().seconds + grid.edp.stats().seconds - dp0);
     rec.steps.push_back(s);
     if (on_step) on_step(step, s);
 
@@ -202,7 +233,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.wall_seconds = now_seconds() - run_start;
   rec.param_fingerprint = fingerprint(model.params(), {{0, model.num_params()}});
   rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));
-  rec.param_checksums = param_checksums(model, grid.tp);
+  rec.param_checksums = param_checksums(model, grid.tp, grid.ep);
   rec.routing = routing.report();
   return rec;
 }

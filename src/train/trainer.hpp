@@ -21,6 +21,7 @@ struct StepSample {
   double seconds = 0;      // this rank's wall time for the step
   double comm_seconds = 0; // of which blocked in MPI: tp_seconds + dp_seconds + the loss reduction
   double tp_seconds = 0;   // tensor-parallel all-reduces (forward and backward)
+  double ep_seconds = 0;   // expert-parallel all-to-alls (MoE dispatch and combine)
   double dp_seconds = 0;   // data-parallel gradient sync
 };
 
@@ -36,7 +37,7 @@ struct RunRecord {
   std::size_t trainable_params = 0;  // of which trainable
   double active_params_per_token = 0;  // weighted by the share of tokens using each tensor
   std::size_t local_params = 0;      // this rank's shard
-  int dp_rank = 0, tp_rank = 0;
+  int dp_rank = 0, tp_rank = 0, ep_rank = 0;
   double wall_seconds = 0;            // whole run on this rank, evaluation included
   nlohmann::json arena_bytes;         // parameters, gradients, optimizer, activations
   std::string param_fingerprint;      // FNV-1a of this rank's final parameters: equal on every
