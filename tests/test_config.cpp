@@ -23,12 +23,14 @@ const std::string kModelKeys =
     "vocab_size, n_layers, d_model, n_heads, d_ff, seq_len, norm, activation, wiring, positions, "
     "rope_base, rotary_pct, norm_eps, init_std, attention, n_kv_heads, window, mla_kv_latent, "
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
-    "nsa_window, layer_pattern, layer_overrides";
+    "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
+    "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, layer_pattern, layer_overrides";
 // The block fields: what an entry of model.layer_pattern or model.layer_overrides may set.
 const std::string kBlockKeys =
     "d_ff, activation, wiring, rotary_pct, attention, n_kv_heads, window, mla_kv_latent, "
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
-    "nsa_window";
+    "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
+    "moe_aux_coeff, moe_z_coeff, moe_capacity_factor";
 const std::string kTrainingKeys =
     "steps, batch_size, lr, min_lr, warmup_steps, weight_decay, beta1, beta2, adam_eps, "
     "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters";
@@ -181,6 +183,28 @@ const BadJob kBadJobs[] = {
      "/defaults/parallel/tp: with attention \"nsa\" the kv heads (2) must be divisible by tp (4): "
      "each rank keeps whole kv groups (NSA's selection is per group, so kv heads are not "
      "replicated)"},
+    {"MoeTopKAboveExperts",
+     R"({"name": "x", "defaults": {"model": {"mlp": "moe", "moe_experts": 2, "moe_top_k": 3}}})",
+     "/defaults/model/moe_top_k: moe_top_k (3) must be at most moe_experts (2): each token goes "
+     "to that many different experts"},
+    {"MoeWithTensorParallelism",
+     R"({"name": "x", "defaults": {"model": {"mlp": "moe", "n_heads": 4}, "parallel": {"tp": 2}}})",
+     "/defaults/parallel/tp: mixture-of-experts layers run with tp = 1 (tensor parallelism inside "
+     "experts is not supported); got tp = 2"},
+    {"EpDoesNotDivideDp",
+     R"({"name": "x", "defaults": {"model": {"mlp": "moe"}, "parallel": {"dp": 2, "ep": 4}}})",
+     "/defaults/parallel/ep: ep (4) must divide dp (2): the expert-parallel ranks are "
+     "data-parallel ranks sharing out the experts"},
+    {"EpWithZero1",
+     R"({"name": "x", "defaults": {"model": {"mlp": "moe"}, "parallel": {"dp": 2, "ep": 2, "zero1": true}}})",
+     "/defaults/parallel/zero1: ZeRO-1 is not supported with expert parallelism (ep > 1); set one "
+     "of them off"},
+    {"EpExpertsNotDivisibleInOneLayer",
+     R"({"name": "x", "defaults": {"model": {"layer_pattern": [{}, {"mlp": "moe", "moe_experts": 3}]}, "parallel": {"dp": 2, "ep": 2}}})",
+     "/defaults/model/layer_pattern/1/moe_experts: layer 1: moe_experts (3) must be divisible by "
+     "ep (2): each expert-parallel rank holds the same number of experts"},
+    {"EpWithoutExperts", R"({"name": "x", "defaults": {"parallel": {"dp": 2, "ep": 2}}})",
+     "/defaults/parallel/ep: ep (2) needs a mixture-of-experts layer (model.mlp = \"moe\")"},
     {"TpDoesNotDivideHeads", R"({"name": "x", "defaults": {"parallel": {"tp": 4}}})",
      "/defaults/parallel/tp: n_heads (6) must be divisible by tp (4)"},
     {"TpDoesNotDivideDff",
@@ -337,7 +361,7 @@ const BadJob kBadJobs[] = {
     {"GridUnknownField", R"({"name": "x", "grid": {"parallel.pd": [1]}})",
      "/grid/parallel.pd: unknown field; did you mean \"parallel.dp\"? (allowed: parallel.dp, "
      "parallel.tp, parallel.bucket_mib, parallel.overlap, parallel.zero1, "
-     "parallel.sequence_parallel)"},
+     "parallel.sequence_parallel, parallel.ep)"},
     {"SequenceParallelSplitsTokens",
      R"({"name": "x", "defaults": {"model": {"seq_len": 255}, "parallel": {"tp": 2, "sequence_parallel": true}}})",
      "/defaults/parallel/sequence_parallel: sequence parallelism splits every sequence's tokens over the "
@@ -485,7 +509,10 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
               "rope_base": 10000.0, "norm_eps": 1e-5, "init_std": 0.02, "attention": "gqa",
               "n_kv_heads": 0, "window": 0, "mla_kv_latent": 128, "mla_q_latent": 0,
               "mla_rope_dim": 16, "nsa_block": 32, "nsa_stride": 16, "nsa_select_block": 64,
-              "nsa_select_n": 16, "nsa_window": 512, "wiring": "sequential", "rotary_pct": 1.0},
+              "nsa_select_n": 16, "nsa_window": 512, "wiring": "sequential", "rotary_pct": 1.0,
+              "mlp": "dense", "moe_experts": 8, "moe_top_k": 2, "moe_shared_experts": 0,
+              "moe_d_ff": 0, "moe_renormalize": false, "moe_aux_coeff": 0.01, "moe_z_coeff": 0.0,
+              "moe_capacity_factor": 0.0},
     "training": {"steps": 200, "batch_size": 8, "lr": 0.001, "min_lr": 0.0001, "warmup_steps": 20,
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,
@@ -495,7 +522,7 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
                         "/usr/share/games/fortunes/humorists", "/usr/share/games/fortunes/science"],
              "val_fraction": 0.05},
     "parallel": {"dp": 1, "tp": 1, "bucket_mib": 1.0, "overlap": true, "zero1": false,
-                 "sequence_parallel": false},
+                 "sequence_parallel": false, "ep": 1},
     "topology": {"policy": "inherit"},
     "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0}})"));
 }
