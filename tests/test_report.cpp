@@ -55,7 +55,8 @@ json record(int r, std::vector<double> steps, double busy_cores) {
   return {{"rank", r}, {"host", node == 0 ? "a" : "b"}, {"node", node}, {"local_rank", r % 2}, {"local_size", 2},
           {"placement", placement}, {"sampling", sampling}, {"node_info", leader ? node_info(4) : json(nullptr)},
           {"rss_hwm_bytes", 300}, {"step_seconds", steps}, {"comm_seconds", {0.0, 0.5, 0.5}}, {"wall_seconds", 10.0},
-          {"dp_rank", r}, {"tp_rank", 0}, {"local_params", 4}, {"tp_seconds", {0.0, 0.0, 0.0}},
+          {"dp_rank", r}, {"tp_rank", 0}, {"ep_rank", 0}, {"local_params", 4}, {"tp_seconds", {0.0, 0.0, 0.0}},
+          {"ep_seconds", {0.0, 0.0, 0.0}},
           {"dp_seconds", {0.0, 0.5, 0.5}}, {"param_fingerprint", "f"}, {"arena_bytes", {{"parameters", 4}}}};
 }
 
