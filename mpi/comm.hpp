@@ -84,9 +84,9 @@ class Comm {
   // with it, so each rank can size its receive before the rows themselves move.
   void alltoall(const int* send, int* recv, int n);
   // Rows of row_elems floats (MPI_Alltoallv): send_rows[r] rows go to rank r and recv_rows[r]
-  // come from rank r, each side's blocks contiguous in rank order. Counts are in rows so callers
-  // never compute displacements. Each side's total values must fit an int: checked before the
-  // call, throwing on that rank alone (the others would then wait), as MPI counts are ints.
+  // come from rank r, each side's blocks contiguous in rank order. Counts are in rows (of a
+  // contiguous row type), so callers never compute displacements and the element totals of a
+  // skewed routing cannot overflow MPI's int counts.
   void alltoallv_rows(const float* send, const std::vector<int>& send_rows, float* recv,
                       const std::vector<int>& recv_rows, int row_elems);
 

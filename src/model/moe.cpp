@@ -43,9 +43,8 @@ class Moe final : public ChannelMixer<T> {
         F_(m.expert_d_ff()), Fin_(swiglu_ ? 2 * F_ : F_), aux_coeff_(m.moe_aux_coeff),
         z_coeff_(m.moe_z_coeff), capacity_factor_(m.moe_capacity_factor),
         El_(E_ / ep.size), first_expert_(ep.rank * El_) {
-    // rows: this rank's assignments; expert_rows: what its experts may receive (all of every
-    // expert-parallel rank's assignments in the worst case, dropless)
-    const int N = max_batch * m.seq_len, rows = N * k_, expert_rows = rows * ep.size;
+    // rows: this rank's assignments; expert_rows: the most its experts can receive
+    const int N = max_batch * m.seq_len, rows = N * k_, expert_rows = int(max_expert_rows(N));
     if (m.moe_shared_experts > 0) {
       shared_ = make_dense_mlp<T>(m, m.moe_shared_experts * F_, max_batch, d.sub("shared."), {});
     }
@@ -83,7 +82,7 @@ class Moe final : public ChannelMixer<T> {
   }
 
   std::size_t scratch_elems(int B) const override {
-    const std::size_t N = std::size_t(B) * seq_len_, rows = N * k_, expert_rows = rows * ep_.size;
+    const std::size_t N = std::size_t(B) * seq_len_, rows = N * k_, expert_rows = max_expert_rows(N);
     std::size_t own = rows * 2 * C_ + expert_rows * (2 * C_ + Fin_ + F_) + N * (2 * E_ + C_);
     if (ep_.size > 1) own += expert_rows * C_;  // the received rows before regrouping
     return own + (shared_ ? shared_->scratch_elems(B) : 0);
@@ -116,7 +115,7 @@ class Moe final : public ChannelMixer<T> {
 
   void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) override {
     const int N = B * seq_len_;
-    const std::size_t rows = std::size_t(N) * k_, expert_rows = rows * ep_.size;
+    const std::size_t rows = std::size_t(N) * k_, expert_rows = max_expert_rows(N);
     T* p = a.scratch;
     const auto take = [&](std::size_t n) { return std::exchange(p, p + n); };
     T *dyd = take(rows * C_), *dxd = take(rows * C_), *dye = take(expert_rows * C_),
@@ -162,6 +161,12 @@ class Moe final : public ChannelMixer<T> {
   const RoutingStats* routing() const override { return &stats_; }
 
  private:
+  // The most rows this rank's experts can receive from N tokens on each expert-parallel rank
+  // (dropless): a token sends at most min(k, E/ep) of its assignments to any one rank.
+  std::size_t max_expert_rows(std::size_t N) const {
+    return std::size_t(ep_.size) * N * std::min(k_, El_);
+  }
+
   // Expert parallelism's bookkeeping for the last forward: rows to and from each rank, and the
   // regrouping of the received rows (source rank by source rank) expert by expert. With ep = 1
   // this rank's experts are all of them and nothing moves.

@@ -140,6 +140,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
     rank_rows.push_back({{"rank", r["rank"]},
                          {"dp_rank", r["dp_rank"]},
                          {"tp_rank", r["tp_rank"]},
+                         {"ep_rank", r["ep_rank"]},
                          {"local_params", r["local_params"]},
                          {"host", r["host"]},
                          {"node", r["node"]},
@@ -233,8 +234,9 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
         {"communication_share", step.mean > 0 ? comm_share_mean / step.mean : 0.0},
         {"note", "step: per iteration the slowest rank; compute/communication: every rank's iterations pooled; "
                  "communication = tensor_parallel (all-reduces inside forward/backward) + expert_parallel "
-                 "(MoE all-to-alls) + data_parallel (gradient sync of every replica group) + the loss "
-                 "and routing reductions; imbalance: max ÷ mean of the ranks' means"}}},
+                 "(MoE all-to-alls) + data_parallel (gradient sync of every replica group, and the MoE "
+                 "load-balancing and routing-log all-reduces) + the loss reduction; imbalance: max ÷ "
+                 "mean of the ranks' means"}}},
       {"throughput",
        {{"tokens_per_s", tokens_s_cluster},
         {"tt_tokens_per_param_per_s", tokens_s_cluster / double(root.num_params)},

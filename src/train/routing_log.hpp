@@ -1,7 +1,8 @@
 // The routing of a model's mixture-of-experts layers over a run, for the report: per step the
 // objective's routing terms (load balancing and z-loss summed over the layers, mean over the
 // data-parallel replicas) and the dropped assignments (summed over replicas), and per layer the
-// tokens each expert received per step (summed over replicas). Empty for a dense model.
+// assignments routed to each expert per step, before any capacity drop (summed over replicas).
+// Empty for a dense model.
 #pragma once
 #include <vector>
 

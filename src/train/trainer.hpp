@@ -19,10 +19,11 @@ struct StepSample {
   double lr = 0;
   double grad_norm = 0;    // before clipping
   double seconds = 0;      // this rank's wall time for the step
-  double comm_seconds = 0; // of which blocked in MPI: tp_seconds + dp_seconds + the loss reduction
+  double comm_seconds = 0; // of which blocked in MPI: tp + ep + dp seconds + the loss reduction
   double tp_seconds = 0;   // tensor-parallel all-reduces (forward and backward)
   double ep_seconds = 0;   // expert-parallel all-to-alls (MoE dispatch and combine)
-  double dp_seconds = 0;   // data-parallel gradient sync
+  double dp_seconds = 0;   // data-parallel gradient sync (both replica groups), and MoE's
+                           // global-batch statistics and routing log, which use the dp group
 };
 
 struct EvalSample {
