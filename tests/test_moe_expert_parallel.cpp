@@ -40,12 +40,22 @@ ModelConfig moe_model(double capacity, bool swiglu) {
 struct Case {
   ModelConfig model;
   int ep;
+  bool idle_rank = false;  // router weights 0: every token goes to experts 0 and 1, on rank 0
 };
 
 class ExpertParallelModel : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ExpertParallelModel, EveryRankMatchesTheModelWithAllExperts) {
-  const auto [m, ep] = GetParam();
+  const auto [m, ep, idle_rank] = GetParam();
+  // Router weights 0 make every probability 1/E: top-2 ties go to experts 0 and 1, so with 2
+  // experts per rank the other ranks' experts get nothing — and must still join every exchange.
+  const auto init = [idle = idle_rank](GPT<double>& g) {
+    g.init_params(3);
+    if (!idle) return;
+    for (const TensorInfo& t : g.param_layout().tensors()) {
+      if (t.name.ends_with("router.w")) std::fill_n(g.params() + t.offset, t.numel, 0.0);
+    }
+  };
   const int B = 2;
   std::vector<std::vector<int>> tokens(ep), targets(ep);
   Rng rng(11);
@@ -59,7 +69,7 @@ TEST_P(ExpertParallelModel, EveryRankMatchesTheModelWithAllExperts) {
   std::vector<double> whole_loss(ep);
   for (int r = 0; r < ep; r++) {
     whole[r] = std::make_unique<GPT<double>>(m, B);
-    whole[r]->init_params(3);
+    init(*whole[r]);
     whole_loss[r] = whole[r]->forward(tokens[r].data(), targets[r].data(), B) + whole[r]->aux_loss();
     whole[r]->backward();
   }
@@ -72,7 +82,7 @@ TEST_P(ExpertParallelModel, EveryRankMatchesTheModelWithAllExperts) {
       TensorParallel<double> ctx;
       ctx.experts = group.member(r);
       ranks[r] = std::make_unique<GPT<double>>(m, B, ctx);
-      ranks[r]->init_params(3);
+      init(*ranks[r]);
       losses[r] = ranks[r]->forward(tokens[r].data(), targets[r].data(), B) + ranks[r]->aux_loss();
       ranks[r]->backward();
     });
@@ -105,7 +115,8 @@ TEST_P(ExpertParallelModel, EveryRankMatchesTheModelWithAllExperts) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, ExpertParallelModel,
                          ::testing::Values(Case{moe_model(0.0, false), 2}, Case{moe_model(0.0, true), 4},
-                                           Case{moe_model(1.0, false), 2}),
+                                           Case{moe_model(1.0, false), 2},
+                                           Case{moe_model(0.0, false), 2, true}),
                          [](const ::testing::TestParamInfo<Case>& i) {
                            return "ep" + std::to_string(i.param.ep) + "_" + std::to_string(i.index);
                          });

@@ -53,6 +53,25 @@ void render_run_detail(std::ostringstream& md, const json& run) {
      << ", imbalance " << fmt("%.3f", lat["compute"]["imbalance"]) << "; communication mean "
      << ms(lat["communication"]["mean"]) << ", p95 " << ms(lat["communication"]["p95"]) << ", max "
      << ms(lat["communication"]["max"]) << ", imbalance " << fmt("%.3f", lat["communication"]["imbalance"]) << "\n";
+  md << "- communication by kind, mean ms: tensor-parallel " << ms(lat["tensor_parallel"]["mean"]);
+  if (lat.contains("expert_parallel")) {  // reports before expert parallelism have none
+    md << ", expert-parallel (all-to-all) " << ms(lat["expert_parallel"]["mean"]);
+  }
+  md << ", data-parallel " << ms(lat["data_parallel"]["mean"]) << "\n";
+  if (run.contains("routing") && !run["routing"].is_null()) {
+    const json& routing = run["routing"];
+    const json& model = run["model"];
+    md << "- mixture of experts: " << fmt("%.2fM", model["parameters"].get<double>() / 1e6) << " parameters, "
+       << fmt("%.2fM", model["active_parameters_per_token"].get<double>() / 1e6)
+       << " active per token; routing losses (aux + z) last step "
+       << fmt("%.4f", routing["aux_loss_per_step"].back().get<double>() + routing["z_loss_per_step"].back().get<double>())
+       << "; dropped assignments last step " << fmt("%.0f", routing["dropped_per_step"].back().get<double>())
+       << "; expert load max/mean per layer:";
+    for (const json& l : routing["layers"]) {
+      md << " layer " << l["layer"] << " " << fmt("%.2f", l["imbalance_mean"].get<double>()) << ";";
+    }
+    md << "\n";
+  }
   md << "- validation perplexity:";
   for (const json& v : run["validation"]) md << " " << fmt("%.3f", v["perplexity"]) << " after step " << v["step"] << ";";
   md << "\n";
