@@ -94,13 +94,3 @@ INSTANTIATE_TEST_SUITE_P(Schedules, GradSync,
 
 }  // namespace
 }  // namespace ellm
-
-int main(int argc, char** argv) {
-  ellm::mpi::Session session(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  if (ellm::mpi::Comm::world().rank() != 0) {  // one rank prints
-    delete ::testing::UnitTest::GetInstance()->listeners().Release(
-        ::testing::UnitTest::GetInstance()->listeners().default_result_printer());
-  }
-  return RUN_ALL_TESTS();
-}
