@@ -79,6 +79,13 @@ class Moe final : public ChannelMixer<T> {
     offset_.resize(E_ + 1);
     local_offset_.resize(El_ + 1);
     stats_.expert_tokens.resize(E_);
+    // per-step workspaces, sized once: no allocation inside a step
+    for (std::vector<int>* v : {&order_, &taken_, &counts_, &start_, &received_}) v->assign(E_, 0);
+    send_rows_.assign(ep.size, 0);
+    recv_rows_.assign(ep.size, 0);
+    regroup_.reserve(expert_rows);
+    dgate_.reserve(rows);
+    global_.reserve(2 * E_ + 1);
   }
 
   std::size_t scratch_elems(int B) const override {
@@ -175,9 +182,8 @@ class Moe final : public ChannelMixer<T> {
       local_offset_ = offset_;
       return;
     }
-    std::vector<int> counts(E_);
+    std::vector<int>& counts = counts_;  // per expert, this rank's rows
     for (int e = 0; e < E_; e++) counts[e] = offset_[e + 1] - offset_[e];
-    received_.resize(E_);  // [source rank][local expert]
     ep_.exchange_counts(counts.data(), received_.data(), El_);
     send_rows_.assign(ep_.size, 0);
     recv_rows_.assign(ep_.size, 0);
@@ -188,7 +194,7 @@ class Moe final : public ChannelMixer<T> {
       }
     }
     // position in the received buffer of each row, in expert-by-expert order
-    std::vector<int> start(ep_.size * El_);  // of block (source, local expert) in the received rows
+    std::vector<int>& start = start_;  // of block (source, local expert) in the received rows
     for (int i = 1; i < ep_.size * El_; i++) start[i] = start[i - 1] + received_[i - 1];
     regroup_.clear();
     local_offset_[0] = 0;
@@ -275,7 +281,7 @@ class Moe final : public ChannelMixer<T> {
       lse[n] = top + std::log(sum);
       z += double(lse[n]) * lse[n];
     }
-    std::vector<int> order(E_);
+    std::vector<int>& order = order_;
     std::fill(stats_.expert_tokens.begin(), stats_.expert_tokens.end(), 0.0);
     for (int n = 0; n < N; n++) {
       const T* row = probs + std::size_t(n) * E_;
@@ -295,7 +301,8 @@ class Moe final : public ChannelMixer<T> {
     const int capacity = capacity_factor_ > 0
                              ? int(std::ceil(capacity_factor_ * double(N) * k_ / E_))
                              : N * k_;
-    std::vector<int> taken(E_, 0);
+    std::vector<int>& taken = taken_;  // assignments each expert has taken so far
+    std::fill(taken.begin(), taken.end(), 0);
     for (int e = 0; e < E_; e++) offset_[e + 1] = offset_[e] + std::min(int(stats_.expert_tokens[e]), capacity);
     stats_.dropped = 0;
     for (std::size_t s = 0; s < std::size_t(N) * k_; s++) {
@@ -377,6 +384,7 @@ class Moe final : public ChannelMixer<T> {
   // expert), this rank's experts' rows [local_offset_[e], local_offset_[e+1]), and for each of
   // those rows its place in the received buffer.
   std::vector<int> send_rows_, recv_rows_, received_, local_offset_, regroup_;
+  std::vector<int> order_, taken_, counts_, start_;  // per-step workspaces (E each)
   std::vector<T> gate_, dgate_;
   std::vector<double> global_;  // the last forward's balance statistics over the global batch
   RoutingStats stats_;
