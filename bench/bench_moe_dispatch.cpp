@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
       world.barrier();
       rows(args...);
     };
+    exchanges.exchange_counts = [&world, counts = exchanges.exchange_counts](auto... args) {
+      world.barrier();
+      counts(args...);
+    };
   }
   const ModelConfig m = layer_config();
   const int n = ep.size(), C = m.d_model, E = m.moe_experts, El = E / n;
