@@ -90,8 +90,8 @@ class Moe final : public ChannelMixer<T> {
 
   std::size_t scratch_elems(int B) const override {
     const std::size_t N = std::size_t(B) * seq_len_, rows = N * k_, expert_rows = max_expert_rows(N);
-    std::size_t own = rows * 2 * C_ + expert_rows * (2 * C_ + Fin_ + F_) + N * (2 * E_ + C_);
-    if (ep_.size > 1) own += expert_rows * C_;  // the received rows before regrouping
+    std::size_t own = rows * 2 * C_ + expert_rows * (Fin_ + F_) + N * (2 * E_ + C_);
+    if (ep_.size > 1) own += expert_rows * 3 * C_;  // experts' dy and dx, the received rows
     return own + (shared_ ? shared_->scratch_elems(B) : 0);
   }
 
@@ -125,11 +125,14 @@ class Moe final : public ChannelMixer<T> {
     const std::size_t rows = std::size_t(N) * k_, expert_rows = max_expert_rows(N);
     T* p = a.scratch;
     const auto take = [&](std::size_t n) { return std::exchange(p, p + n); };
-    T *dyd = take(rows * C_), *dxd = take(rows * C_), *dye = take(expert_rows * C_),
-      *dxe = take(expert_rows * C_), *dhpre = take(expert_rows * Fin_),
+    const bool moves = ep_.size > 1;  // rows travel to other ranks' experts
+    T *dyd = take(rows * C_), *dxd = take(rows * C_), *dhpre = take(expert_rows * Fin_),
       *dhact = take(expert_rows * F_), *dgate_probs = take(std::size_t(N) * E_),
       *dlogits = take(std::size_t(N) * E_), *tmp = take(std::size_t(N) * C_);
-    T* exchange = ep_.size > 1 ? take(expert_rows * C_) : nullptr;
+    // this rank's experts' rows (the same as its own assignments' rows when nothing moves)
+    T* dye = moves ? take(expert_rows * C_) : dyd;
+    T* dxe = moves ? take(expert_rows * C_) : dxd;
+    T* exchange = moves ? take(expert_rows * C_) : nullptr;
     const Arenas<T> inner = a.with_scratch(p);
     if (shared_) {
       shared_->backward(inner, x, dout, dx, B);
@@ -152,11 +155,9 @@ class Moe final : public ChannelMixer<T> {
       }
       dgate[s] = dot;
     }
-    const T* dy_experts = ep_.size > 1 ? dye : dyd;
-    if (ep_.size > 1) to_experts(dyd, dye, exchange);
-    T* dx_experts = ep_.size > 1 ? dxe : dxd;
-    experts_backward(a, dy_experts, dx_experts, dhpre, dhact);
-    if (ep_.size > 1) from_experts(dxe, dxd, exchange);
+    to_experts(dyd, dye, exchange);
+    experts_backward(a, dye, dxe, dhpre, dhact);
+    from_experts(dxe, dxd, exchange);
     for (int r = 0; r < offset_[E_]; r++) {  // dispatch's backward: scatter-add to the tokens
       const T* d = dxd + std::size_t(r) * C_;
       T* t = dx + std::size_t(token_of_row_[r]) * C_;
