@@ -338,9 +338,17 @@ const BadJob kBadJobs[] = {
      R"({"name": "x", "defaults": {"training": {"batch_size": 6}},
          "runs": [{"name": "a", "parallel": {"dp": 4}}]})",
      "/runs/0/parallel/dp: batch_size (6) must be divisible by parallel.dp (4)"},
-    {"RunsAndGrid", R"({"name": "x", "runs": [{"name": "a"}], "grid": {"model.n_layers": [1]}})",
-     "/grid: \"runs\" and \"grid\" cannot be combined; give one of them (or neither for a single "
-     "run)"},
+    {"RunSetsAGridField",
+     R"({"name": "x", "runs": [{"name": "a"}, {"name": "b", "model": {"n_layers": 2}}],
+         "grid": {"model.n_layers": [1]}})",
+     "/runs/1/model/n_layers: is also the grid axis /grid/model.n_layers; a run crossed with the "
+     "grid may not set a grid field"},
+    {"RunsTimesGridTooLarge",
+     R"({"name": "x", "runs": [{"name": "a"}, {"name": "b"}],
+         "grid": {"training.steps": [100,101,102,103,104,105,106,107,108,109],
+                  "training.seed": [1,2,3,4,5,6,7,8,9,10], "training.lr": [1,2,3,4,5,6,7,8,9,10],
+                  "training.eval_every": [1,2,3,4,5,6]}})",
+     "/grid: 2 runs × 6000 grid points is more than 10000 runs; split it into several jobs"},
     {"EmptyRuns", R"({"name": "x", "runs": []})",
      "/runs: must be a non-empty array of run objects, got array []"},
     {"RunNotObject", R"({"name": "x", "runs": ["a"]})",
@@ -556,6 +564,22 @@ TEST(GoodJob, GridIsACartesianProductFirstKeySlowest) {
   EXPECT_EQ(job.runs[2].training.lr, 0.0003);
   EXPECT_EQ(job.runs[2].model.n_layers, 2);
   EXPECT_EQ(job.runs[2].model.norm, Norm::RMSNorm);
+}
+
+TEST(GoodJob, RunsCrossedWithTheGridInOrderWritten) {
+  const Job job = parse_job(R"({"name": "x", "defaults": {"model": {"n_layers": 1}},
+      "runs": [{"name": "deep", "model": {"n_layers": 4}}, {"name": "wide", "model": {"d_model": 192}}],
+      "grid": {"training.seed": [1, 2]}})",
+                            kJobFile);
+  std::vector<std::string> names;
+  for (const RunConfig& run : job.runs) names.push_back(run.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"deep,seed=1", "deep,seed=2", "wide,seed=1",
+                                             "wide,seed=2"}));
+  EXPECT_EQ(job.runs[1].model.n_layers, 4);
+  EXPECT_EQ(job.runs[1].training.seed, 2u);
+  EXPECT_EQ(job.runs[2].model.n_layers, 1);
+  EXPECT_EQ(job.runs[2].model.d_model, 192);
+  EXPECT_EQ(job.runs[2].training.seed, 1u);
 }
 
 TEST(GoodJob, LargestSeedFits) {

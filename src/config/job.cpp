@@ -268,25 +268,32 @@ constexpr TopLevelKey kTopLevelKeys[] = {
     {"grid", check_grid},
 };
 
-// "runs" and "grid" exclude each other; the conflict is reported where the second one starts.
-std::string second_of_runs_and_grid(const Json& root) {
-  bool seen_first = false;
-  for (const auto& [key, value] : root.items()) {
-    if (key != "runs" && key != "grid") continue;
-    if (seen_first) return child("", key);
-    seen_first = true;
-  }
-  return "";
+// With both "runs" and "grid", every run is crossed with every grid point (seeds of several
+// architectures, say). A run may not set a grid field itself: which value won would be a guess.
+void check_runs_times_grid(const Json& root, const Context& ctx) {
+  const Json& runs = root.at("runs");
+  const Json& grid = root.at("grid");
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    for (const auto& [path, values] : grid.items()) {
+      const std::vector<std::string> keys = split_dotted(path);
+      if (keys.size() == 2 && runs[i].contains(keys[0]) && runs[i][keys[0]].is_object() &&
+          runs[i][keys[0]].contains(keys[1]))
+        ctx.fail(child(child(child("/runs", i), keys[0]), keys[1]),
+                 "is also the grid axis " + child("/grid", path) +
+                     "; a run crossed with the grid may not set a grid field");
+    }
+  std::size_t points = 1;
+  for (const auto& [path, values] : grid.items()) points *= values.size();
+  if (runs.size() * points > kMaxGridRuns)
+    ctx.fail("/grid", std::to_string(runs.size()) + " runs × " + std::to_string(points) +
+                          " grid points is more than " + std::to_string(kMaxGridRuns) +
+                          " runs; split it into several jobs");
 }
 
 // The shape of the whole file first, then every key in document order.
 void check_job(const Json& root, const Context& ctx) {
   if (!root.is_object()) ctx.fail("", "a job file must hold a JSON object, got " + describe(root));
   if (!root.contains("name")) ctx.fail("", "missing required key \"name\"");
-  if (root.contains("runs") && root.contains("grid"))
-    ctx.fail(
-        second_of_runs_and_grid(root),
-        "\"runs\" and \"grid\" cannot be combined; give one of them (or neither for a single run)");
   for (const auto& [key, value] : root.items()) {
     const auto* entry = std::ranges::find(kTopLevelKeys, key, &TopLevelKey::key);
     if (entry == std::end(kTopLevelKeys)) {
@@ -296,6 +303,7 @@ void check_job(const Json& root, const Context& ctx) {
     }
     entry->check(value, child("", key), ctx);
   }
+  if (root.contains("runs") && root.contains("grid")) check_runs_times_grid(root, ctx);
 }
 
 // ---- expanding into runs ----
@@ -328,33 +336,54 @@ bool advance(std::vector<std::size_t>& index, const std::vector<std::size_t>& si
   return false;
 }
 
-// The cartesian product of the axes in document order, the first axis varying slowest; runs
-// are named "n_layers=2,lr=0.001" after the last component of each key.
-std::vector<RunConfig> grid_runs(const Json& grid, const Layer& defaults, const Context& ctx) {
+struct GridPoint {
+  Layer settings;
+  std::string label;  // "n_layers=2,lr=0.001", after the last component of each key
+};
+
+// The cartesian product of the axes in document order, the first axis varying slowest.
+std::vector<GridPoint> grid_points(const Json& grid) {
   std::vector<std::size_t> sizes;
   for (const auto& [path, values] : grid.items()) sizes.push_back(values.size());
   std::vector<std::size_t> index(sizes.size(), 0);
-  std::vector<RunConfig> runs;
+  std::vector<GridPoint> points;
   do {
-    Layer point;
+    GridPoint point;
     std::vector<std::string> labels;
     std::size_t axis = 0;
     for (const auto& [path, values] : grid.items()) {
       const Json& value = values[index[axis++]];
-      point.push_back({path, value, child(child("/grid", path), index[axis - 1])});
+      point.settings.push_back({path, value, child(child("/grid", path), index[axis - 1])});
       labels.push_back(path.substr(path.rfind('.') + 1) + "=" + label_of(value));
     }
-    runs.push_back(build_run(join(labels, ","), {defaults, point}, ctx));
+    point.label = join(labels, ",");
+    points.push_back(std::move(point));
   } while (advance(index, sizes));
-  return runs;
+  return points;
 }
 
 std::vector<RunConfig> expand_runs(const Json& root, const Context& ctx) {
   const Layer defaults =
       root.contains("defaults") ? settings_of(root.at("defaults"), "/defaults") : Layer{};
-  if (root.contains("runs")) return listed_runs(root.at("runs"), defaults, ctx);
-  if (root.contains("grid")) return grid_runs(root.at("grid"), defaults, ctx);
-  return {build_run(root.at("name").get<std::string>(), {defaults}, ctx)};
+  const bool has_runs = root.contains("runs"), has_grid = root.contains("grid");
+  if (has_runs && !has_grid) return listed_runs(root.at("runs"), defaults, ctx);
+  if (!has_runs && !has_grid) return {build_run(root.at("name").get<std::string>(), {defaults}, ctx)};
+  const std::vector<GridPoint> points = grid_points(root.at("grid"));
+  std::vector<RunConfig> out;
+  if (!has_runs) {
+    for (const GridPoint& point : points)
+      out.push_back(build_run(point.label, {defaults, point.settings}, ctx));
+    return out;
+  }
+  // Each run in the order written, crossed with every grid point: "gqa,seed=1".
+  const Json& runs = root.at("runs");
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const std::string name = runs[i].at("name").get<std::string>();
+    const Layer own = settings_of(runs[i], child("/runs", i));
+    for (const GridPoint& point : points)
+      out.push_back(build_run(name + "," + point.label, {defaults, own, point.settings}, ctx));
+  }
+  return out;
 }
 
 }  // namespace
