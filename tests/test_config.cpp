@@ -338,6 +338,10 @@ const BadJob kBadJobs[] = {
      R"({"name": "x", "defaults": {"training": {"batch_size": 6}},
          "runs": [{"name": "a", "parallel": {"dp": 4}}]})",
      "/runs/0/parallel/dp: batch_size (6) must be divisible by parallel.dp (4)"},
+    {"MixerOnlyBlockWithParallelWiring",
+     R"({"name": "x", "defaults": {"model": {"mlp": "none", "wiring": "parallel"}}})",
+     "/defaults/model/mlp: a block without a channel mixer (mlp \"none\") has one branch: wiring "
+     "must be \"sequential\""},
     {"RunSetsAGridField",
      R"({"name": "x", "runs": [{"name": "a"}, {"name": "b", "model": {"n_layers": 2}}],
          "grid": {"model.n_layers": [1]}})",

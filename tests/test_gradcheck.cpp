@@ -403,7 +403,17 @@ ModelConfig moe(Activation act, int experts, bool renormalize, int shared, doubl
   return m;
 }
 
+// A mixer-only block (mlp "none", Mamba's layout) under a dense one.
+ModelConfig mixer_only() {
+  ModelConfig m = tiny(Norm::RMSNorm, Activation::GELU, Positions::RoPE);
+  ModelConfig bare = m;
+  bare.mlp = ChannelMixerKind::None;
+  m.layers = {bare, m};
+  return m;
+}
+
 std::string config_name(const ModelConfig& m) {
+  if (!m.layers.empty() && m.layers[0].mlp == ChannelMixerKind::None) return "MixerOnlyBlock";
   if (!m.layers.empty() && m.layers[1].mlp == ChannelMixerKind::MoE) {
     const ModelConfig& r = m.layers[1];
     return "MoE_E" + std::to_string(r.moe_experts) + (r.moe_renormalize ? "_renorm" : "") +
@@ -431,7 +441,8 @@ INSTANTIATE_TEST_SUITE_P(
                       variant(Positions::Sinusoidal, 2, 0),   // fixed absolute positions
                       mla(0), mla(4),                         // MLA without / with query latent
                       pythia(), hybrid(), moe(Activation::GELU, 4, false, 0, 0.0),
-                      moe(Activation::SwiGLU, 3, true, 1, 0.0), moe(Activation::GELU, 4, false, 0, 0.5)),
+                      moe(Activation::SwiGLU, 3, true, 1, 0.0), moe(Activation::GELU, 4, false, 0, 0.5),
+                      mixer_only()),
     [](const ::testing::TestParamInfo<ModelConfig>& i) { return config_name(i.param); });
 
 }  // namespace

@@ -22,8 +22,9 @@ enum class AttentionKind { GQA, MLA, NSA };
 // How a block joins its two branches: pre-norm residual one after the other (GPT-2, Llama), or
 // both from the same input, x + mixer(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX, Pythia).
 enum class Wiring { Sequential, Parallel };
-// A block's channel mixer: the dense MLP, or a mixture of experts (docs/MOE.md).
-enum class ChannelMixerKind { Dense, MoE };
+// A block's channel mixer: the dense MLP, a mixture of experts (docs/MOE.md), or none: a
+// mixer-only block x + mixer(ln1(x)), the layout of Mamba's stack.
+enum class ChannelMixerKind { Dense, MoE, None };
 
 struct ModelConfig {
   int vocab_size = 256;  // byte-level; the only value allowed for now

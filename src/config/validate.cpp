@@ -59,8 +59,10 @@ constexpr std::array<std::pair<AttentionKind, std::string_view>, 3> names_of(Att
 constexpr std::array<std::pair<Wiring, std::string_view>, 2> names_of(Wiring) {
   return {{{Wiring::Sequential, "sequential"}, {Wiring::Parallel, "parallel"}}};
 }
-constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 2> names_of(ChannelMixerKind) {
-  return {{{ChannelMixerKind::Dense, "dense"}, {ChannelMixerKind::MoE, "moe"}}};
+constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 3> names_of(ChannelMixerKind) {
+  return {{{ChannelMixerKind::Dense, "dense"},
+           {ChannelMixerKind::MoE, "moe"},
+           {ChannelMixerKind::None, "none"}}};
 }
 
 constexpr std::array<std::pair<MappingPolicy, std::string_view>, 3> names_of(MappingPolicy) {
@@ -559,6 +561,10 @@ void check_block_rules(const ModelConfig& m, const Require& require) {
   require(!nsa || m.nsa_select_n >= 3, {"model.nsa_select_n"},
           cat("nsa_select_n (", m.nsa_select_n,
               ") must be at least 3: the first block and two local blocks are always selected"));
+  require(m.mlp != ChannelMixerKind::None || m.wiring == Wiring::Sequential,
+          {"model.mlp", "model.wiring"},
+          "a block without a channel mixer (mlp \"none\") has one branch: wiring must be "
+          "\"sequential\"");
   require(m.mlp != ChannelMixerKind::MoE || m.moe_top_k <= m.moe_experts,
           {"model.moe_top_k", "model.moe_experts"},
           cat("moe_top_k (", m.moe_top_k, ") must be at most moe_experts (", m.moe_experts,
@@ -588,10 +594,10 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
                 cat("with attention \"nsa\" the kv heads (", kv, ") must be divisible by tp (", tp,
                     "): each rank keeps whole kv groups (NSA's selection is per group, so kv heads "
                     "are not replicated)"));
-    require_l(b.mlp == ChannelMixerKind::Dense, {"parallel.tp", "model.mlp"},
+    require_l(b.mlp != ChannelMixerKind::MoE, {"parallel.tp", "model.mlp"},
               cat("mixture-of-experts layers run with tp = 1 (tensor parallelism inside experts is ",
                   "not supported); got tp = ", tp));
-    require_l(b.d_ff % tp == 0, {"parallel.tp", "model.d_ff"},
+    require_l(b.mlp == ChannelMixerKind::None || b.d_ff % tp == 0, {"parallel.tp", "model.d_ff"},
               cat("d_ff (", b.d_ff, ") must be divisible by tp (", tp, ")"));
   }
   require(m.vocab_size % tp == 0, {"parallel.tp"},

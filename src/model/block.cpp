@@ -15,6 +15,10 @@ Block<T>::Block(const ModelConfig& m, int max_batch, const Declarer& d,
   ln1_.declare(d, "ln1", m, R, sp);
   ln1_full_ = sp ? d.buffer("ln1_full", {N, C_}) : ln1_.out;
   mixer_ = make_token_mixer<T>(m, max_batch, d.sub("attn."), stream.tp());
+  if (m.mlp == ChannelMixerKind::None) {  // validation: sequential wiring
+    out_ = mid_ = d.buffer("out", {R, C_});
+    return;
+  }
   if (wiring_ == Wiring::Sequential) mid_ = d.buffer("res2", {R, C_});
   ln2_.declare(d, "ln2", m, R, sp);
   ln2_full_ = sp ? d.buffer("ln2_full", {N, C_}) : ln2_.out;
@@ -51,7 +55,7 @@ std::size_t Block<T>::scratch_elems(int B) const {
   const std::size_t NC = std::size_t(B) * T_ * C_;
   const bool parallel = wiring_ == Wiring::Parallel;
   const std::size_t own = NC * ((parallel ? 3 : 1) + (stream_.sequence_parallel() ? 2 : 0));
-  return own + std::max(mixer_->scratch_elems(B), mlp_->scratch_elems(B));
+  return own + std::max(mixer_->scratch_elems(B), mlp_ ? mlp_->scratch_elems(B) : 0);
 }
 
 template <class T>
@@ -84,6 +88,7 @@ void Block<T>::forward_sequential(const Arenas<T>& a, const T* x, int B) {
   mixer_->forward(w.modules, h1, partial, B);
   stream_.reduce_partials(partial, mid, B);  // row-parallel: sum the heads' contributions
   for (std::size_t i = 0; i < RC; i++) mid[i] += x[i];
+  if (!mlp_) return;  // mid is the output
   ln2_.forward(a, mid, R);
   const T* h2 = stream_.gather(a.a(ln2_.out), a.a(ln2_full_), B);  // (N,C)
   T* out = a.a(out_);                                                // (R,C)
@@ -118,11 +123,13 @@ template <class T>
 void Block<T>::backward_sequential(const Arenas<T>& a, const T* x, T* dres, int B) {
   const int R = stream_.rows(B);
   const Work w = work(a, B);
-  const T* dout = stream_.gather(dres, w.full[0], B);                 // (N,C)
-  T* dh2 = stream_.partial_buffer(w.dln[0], w.full[1]);
-  mlp_->backward(w.modules, a.a(ln2_full_), dout, dh2, B);
-  stream_.reduce_partials(dh2, w.dln[0], B);
-  ln2_.backward(a, dres, w.dln[0], a.a(mid_), R);  // dres holds d(mid)
+  if (mlp_) {
+    const T* dout = stream_.gather(dres, w.full[0], B);  // (N,C)
+    T* dh2 = stream_.partial_buffer(w.dln[0], w.full[1]);
+    mlp_->backward(w.modules, a.a(ln2_full_), dout, dh2, B);
+    stream_.reduce_partials(dh2, w.dln[0], B);
+    ln2_.backward(a, dres, w.dln[0], a.a(mid_), R);
+  }  // dres holds d(mid)
   const T* dmid = stream_.gather(dres, w.full[0], B);
   T* dh1 = stream_.partial_buffer(w.dln[0], w.full[1]);
   mixer_->backward(w.modules, a.a(ln1_full_), dmid, dh1, B);

@@ -3,6 +3,7 @@
 // TransformerLayerSubmodules.
 //   sequential (GPT-2, Llama):    h = x + mixer(ln1(x));  y = h + mlp(ln2(h))
 //   parallel (GPT-J, NeoX, Pythia): y = x + mixer(ln1(x)) + mlp(ln2(x))
+//   mixer only (Mamba):           y = x + mixer(ln1(x))
 // Under tensor parallelism both mixers return partial sums; the block adds them up with one
 // collective per branch (sequential) or one for both branches (parallel), and sums the partial
 // input gradients of the column-parallel layers on the way back (model/residual_stream.hpp).
@@ -29,7 +30,7 @@ class Block {
   void backward(const Arenas<T>& a, const T* x, T* dres, int B);
   std::size_t output() const { return out_; }
   // The channel mixer's routing in the last forward (MoE), or nullptr.
-  const RoutingStats* routing() const { return mlp_->routing(); }
+  const RoutingStats* routing() const { return mlp_ ? mlp_->routing() : nullptr; }
   std::size_t scratch_elems(int B) const;
 
  private:
@@ -45,7 +46,7 @@ class Block {
   const ResidualStream<T>& stream_;
   NormLayer<T> ln1_, ln2_;
   std::unique_ptr<TokenMixer<T>> mixer_;
-  std::unique_ptr<ChannelMixer<T>> mlp_;
+  std::unique_ptr<ChannelMixer<T>> mlp_;  // nullptr: a mixer-only block (mlp "none")
   // activations: the norms' gathered (N,C) outputs under sequence parallelism (else the norms'
   // own), the residual after the token mixer (sequential), and the block's output (R,C)
   std::size_t ln1_full_, ln2_full_, mid_ = kAbsent, out_;

@@ -37,7 +37,8 @@ class ChannelMixer {
   virtual const RoutingStats* routing() const { return nullptr; }
 };
 
-// Declares layer `d.layer`'s channel-mixer tensors and returns the mixer (`m`: the layer's config).
+// Declares layer `d.layer`'s channel-mixer tensors and returns the mixer (`m`: the layer's config),
+// or nullptr for mlp "none".
 template <class T>
 std::unique_ptr<ChannelMixer<T>> make_channel_mixer(const ModelConfig& m, int max_batch,
                                                     const Declarer& d, const TensorParallel<T>& tp);

@@ -79,7 +79,11 @@ template std::unique_ptr<ChannelMixer<double>> make_dense_mlp<double>(const Mode
 template <class T>
 std::unique_ptr<ChannelMixer<T>> make_channel_mixer(const ModelConfig& m, int max_batch,
                                                     const Declarer& d, const TensorParallel<T>& tp) {
-  if (m.mlp == ChannelMixerKind::MoE) return make_moe<T>(m, max_batch, d, tp.replicas, tp.experts);
+  switch (m.mlp) {
+    case ChannelMixerKind::MoE: return make_moe<T>(m, max_batch, d, tp.replicas, tp.experts);
+    case ChannelMixerKind::None: return nullptr;
+    case ChannelMixerKind::Dense: break;
+  }
   return make_dense_mlp<T>(m, m.d_ff, max_batch, d, tp.shard);
 }
 template std::unique_ptr<ChannelMixer<float>> make_channel_mixer<float>(
@@ -94,7 +98,12 @@ ModuleCost dense_mlp_cost(const ModelConfig& m, int d_ff) {
 }
 
 ModuleCost channel_mixer_cost(const ModelConfig& m) {
-  return m.mlp == ChannelMixerKind::MoE ? moe_cost(m) : dense_mlp_cost(m, m.d_ff);
+  switch (m.mlp) {
+    case ChannelMixerKind::MoE: return moe_cost(m);
+    case ChannelMixerKind::None: return {};
+    case ChannelMixerKind::Dense: break;
+  }
+  return dense_mlp_cost(m, m.d_ff);
 }
 
 }  // namespace ellm
