@@ -604,12 +604,8 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
                 cat("with attention \"nsa\" the kv heads (", kv, ") must be divisible by tp (", tp,
                     "): each rank keeps whole kv groups (NSA's selection is per group, so kv heads "
                     "are not replicated)"));
-    // Mamba splits its inner channels (docs/ATTENTION_FREE.md).
-    require_l(b.token_mixer != TokenMixerKind::Mamba || b.mamba_d_inner() % tp == 0,
-              {"parallel.tp", "model.mamba_expand", "model.d_model", "model.token_mixer"},
-              cat("a Mamba layer splits its inner channels mamba_expand * d_model (",
-                  b.mamba_expand, " * ", b.d_model, " = ", b.mamba_d_inner(),
-                  ") over the tp ranks: it must be divisible by tp (", tp, ")"));
+    // A Mamba layer splits its inner channels mamba_expand·d_model over the ranks: whole, since
+    // d_model is a multiple of n_heads, which tp divides (docs/ATTENTION_FREE.md).
     require_l(b.mlp == ChannelMixerKind::Dense, {"parallel.tp", "model.mlp"},
               cat("mixture-of-experts layers run with tp = 1 (tensor parallelism inside experts is ",
                   "not supported); got tp = ", tp));
