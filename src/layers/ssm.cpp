@@ -41,6 +41,27 @@ void scan_step(T* h_out, const T* h_in, const TokenRows<T>& r, const T* A, const
   }
 }
 
+// One channel's share of the reverse step, element by element of the state (see
+// selective_scan_backward's comment in ssm.hpp for the formulas). The pointers never overlap;
+// saying so lets the compiler vectorise the loop, exp included, without runtime alias checks.
+template <class T>
+void state_grads(int N, T g, T dt, T ud, const T* __restrict Ad, const T* __restrict hp,
+                 const T* __restrict hc, const T* __restrict Bt, const T* __restrict Ct,
+                 T* __restrict dh, T* __restrict dA, T* __restrict dB, T* __restrict dC,
+                 T* __restrict ddelta_terms, T* __restrict du_terms) {
+  for (int n = 0; n < N; n++) {
+    dC[n] += hc[n] * g;
+    const T dhn = dh[n] + Ct[n] * g;  // y_t reads h_t
+    const T e = vexp(dt * Ad[n]);
+    const T carried = dhn * e * hp[n];
+    dA[n] += carried * dt;
+    ddelta_terms[n] = carried * Ad[n] + dhn * Bt[n] * ud;
+    du_terms[n] = dhn * Bt[n];
+    dB[n] += dhn * dt * ud;
+    dh[n] = dhn * e;
+  }
+}
+
 // The reverse recurrence through token `row`: h_prev, h the states before and after it; dh (D,N)
 // holds ∂L/∂h_t from later tokens and leaves as ∂L/∂h_{t−1}. `terms` has 2N elements.
 template <class T>
@@ -57,17 +78,7 @@ void scan_step_backward(T* du, T* ddelta, T* dA, T* dD, T* dBt, T* dCt, const T*
     const std::size_t o = std::size_t(d) * N;
     const T *Ad = A + o, *hp = h_prev + o, *hc = h + o;
     T *dhd = dh + o, *dAd = dA + o;
-    for (int n = 0; n < N; n++) {
-      dCt[n] += hc[n] * g;
-      const T dhn = dhd[n] + r.Ct[n] * g;  // y_t reads h_t
-      const T e = vexp(dt * Ad[n]);
-      const T carried = dhn * e * hp[n];
-      dAd[n] += carried * dt;
-      ddelta_terms[n] = carried * Ad[n] + dhn * r.Bt[n] * ud;
-      du_terms[n] = dhn * r.Bt[n];
-      dBt[n] += dhn * dt * ud;
-      dhd[n] = dhn * e;
-    }
+    state_grads(N, g, dt, ud, Ad, hp, hc, r.Bt, r.Ct, dhd, dAd, dBt, dCt, ddelta_terms, du_terms);
     T sum_delta = 0, sum_u = 0;
     for (int n = 0; n < N; n++) {
       sum_delta += ddelta_terms[n];
