@@ -272,15 +272,21 @@ TEST(MambaInit, ALogDAndDtBiasAsTheReference) {
   for (const TensorInfo& t : pl.tensors()) {
     const double* p = params.data() + t.offset;
     for (std::size_t i = 0; i < t.numel; i++) {
-      if (t.name == "A_log") EXPECT_NEAR(std::exp(p[i]), double(i % m.mamba_d_state + 1), 1e-12);
-      if (t.name == "D") EXPECT_EQ(p[i], 1.0);
+      if (t.name == "A_log") {
+        EXPECT_NEAR(std::exp(p[i]), double(i % m.mamba_d_state + 1), 1e-12);
+      }
+      if (t.name == "D") {
+        EXPECT_EQ(p[i], 1.0);
+      }
       if (t.name == "dt_proj.b") {
         const double dt = std::log1p(std::exp(p[i]));
         EXPECT_GE(dt, 1e-3 * (1 - 1e-9));
         EXPECT_LE(dt, 1e-1 * (1 + 1e-9));
       }
     }
-    if (t.name == "A_log" || t.name == "dt_proj.b") EXPECT_FALSE(t.decay) << t.name;
+    if (t.name == "A_log" || t.name == "dt_proj.b") {
+      EXPECT_FALSE(t.decay) << t.name;
+    }
   }
 }
 

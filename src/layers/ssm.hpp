@@ -5,8 +5,8 @@
 // The states h are (B,T,D,N): N times the size of the input. Like the reference CUDA kernel, the
 // fast path never stores them: forward keeps only the state at the end of every chunk of
 // `chunk` tokens but the last, (B, ⌈T/chunk⌉−1, D, N), and backward recomputes each chunk's
-// states from its checkpoint, in a workspace of (chunk+2)·D·N + 2N elements, then runs the
-// reverse recurrence through it. The naive reference keeps every state.
+// states and their exp(Δ·A) from its checkpoint, in a workspace of (2·chunk+2)·D·N + 2N
+// elements, then runs the reverse recurrence through it. The naive reference keeps every state.
 #pragma once
 #include <cstddef>
 
@@ -19,9 +19,9 @@ struct ScanShape {
   int chunks() const { return (Tn + chunk - 1) / chunk; }
   // Checkpoint elements: the state after every chunk but the last.
   std::size_t checkpoint_elems() const { return std::size_t(B) * (chunks() - 1) * D * N; }
-  // Forward's and backward's workspace: one chunk's states and the state before it, the state
-  // gradient, and two rows of N per-element terms.
-  std::size_t work_elems() const { return (std::size_t(chunk) + 2) * D * N + 2 * std::size_t(N); }
+  // Forward's and backward's workspace: one chunk's states and the state before it, their
+  // exp(Δ·A), the state gradient, and two rows of N per-element terms.
+  std::size_t work_elems() const { return (2 * std::size_t(chunk) + 2) * D * N + 2 * std::size_t(N); }
 };
 
 // y (B,T,D) from u (B,T,D), delta (B,T,D), A (D,N), Bm and Cm (B,T,·: N values at each row of
