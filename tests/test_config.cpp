@@ -24,13 +24,15 @@ const std::string kModelKeys =
     "rope_base, rotary_pct, norm_eps, init_std, attention, n_kv_heads, window, mla_kv_latent, "
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
     "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
-    "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, layer_pattern, layer_overrides";
+    "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, token_mixer, mamba_d_state, mamba_expand, "
+    "mamba_d_conv, mamba_dt_rank, mamba_chunk, layer_pattern, layer_overrides";
 // The block fields: what an entry of model.layer_pattern or model.layer_overrides may set.
 const std::string kBlockKeys =
     "d_ff, activation, wiring, rotary_pct, attention, n_kv_heads, window, mla_kv_latent, "
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
     "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
-    "moe_aux_coeff, moe_z_coeff, moe_capacity_factor";
+    "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, token_mixer, mamba_d_state, mamba_expand, "
+    "mamba_d_conv, mamba_dt_rank, mamba_chunk";
 const std::string kTrainingKeys =
     "steps, batch_size, lr, min_lr, warmup_steps, weight_decay, beta1, beta2, adam_eps, "
     "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters";
@@ -145,6 +147,10 @@ const BadJob kBadJobs[] = {
     {"WindowOutsideGqa", R"({"name": "x", "defaults": {"model": {"attention": "nsa", "window": 64}}})",
      "/defaults/model/window: window applies to attention \"gqa\" (sliding-window attention); "
      "NSA's window branch is nsa_window"},
+    {"UnknownTokenMixer", R"({"name": "x", "defaults": {"model": {"token_mixer": "rwkv6"}}})",
+     "/defaults/model/token_mixer: must be one of \"attention\", \"mamba\"; got \"rwkv6\""},
+    {"MambaChunkZero", R"({"name": "x", "defaults": {"model": {"token_mixer": "mamba", "mamba_chunk": 0}}})",
+     "/defaults/model/mamba_chunk: must be >= 1, got 0"},
     {"AlibiOutsideGqa", R"({"name": "x", "runs": [{"name": "a", "model": {"attention": "nsa", "positions": "alibi"}}]})",
      "/runs/0/model/positions: positions \"alibi\" is supported with attention \"gqa\" only"},
     {"MlaWithoutRope", R"({"name": "x", "defaults": {"model": {"attention": "mla"}}})",
@@ -524,7 +530,8 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
               "nsa_select_n": 16, "nsa_window": 512, "wiring": "sequential", "rotary_pct": 1.0,
               "mlp": "dense", "moe_experts": 8, "moe_top_k": 2, "moe_shared_experts": 0,
               "moe_d_ff": 0, "moe_renormalize": false, "moe_aux_coeff": 0.01, "moe_z_coeff": 0.0,
-              "moe_capacity_factor": 0.0},
+              "moe_capacity_factor": 0.0, "token_mixer": "attention", "mamba_d_state": 16,
+              "mamba_expand": 2, "mamba_d_conv": 4, "mamba_dt_rank": 0, "mamba_chunk": 64},
     "training": {"steps": 200, "batch_size": 8, "lr": 0.001, "min_lr": 0.0001, "warmup_steps": 20,
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,
@@ -537,6 +544,24 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
                  "sequence_parallel": false, "ep": 1},
     "topology": {"policy": "inherit"},
     "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0}})"));
+}
+
+// Attention's rules (ALiBi needs GQA, RoPE needs an even head size) bind attention layers only.
+TEST(GoodJob, MambaLayersAmongAttentionLayersIgnoreAttentionRules) {
+  const Job job = parse_job(R"({"name": "h", "defaults": {"model": {"n_layers": 3, "d_model": 18,
+      "n_heads": 6, "positions": "rope", "token_mixer": "mamba", "mamba_d_state": 8,
+      "layer_overrides": {"1": {"token_mixer": "attention", "attention": "mla", "mla_rope_dim": 2}}}}})",
+                            kJobFile);
+  const ModelConfig& m = job.runs[0].model;
+  ASSERT_EQ(m.layers.size(), 3u);
+  EXPECT_EQ(m.layers[0].token_mixer, TokenMixerKind::Mamba);
+  EXPECT_EQ(m.layers[1].token_mixer, TokenMixerKind::Attention);
+  EXPECT_EQ(m.layers[2].mamba_d_state, 8);
+  EXPECT_EQ(m.layers[0].mamba_rank(), 2);  // ⌈18/16⌉
+  EXPECT_EQ(job.runs[0].as_json["model"]["token_mixer"], "mamba");
+  // The same stack with attention everywhere breaks RoPE's even head size (18 / 6 = 3).
+  EXPECT_THROW(parse_job(R"({"name": "h", "defaults": {"model": {"d_model": 18, "n_heads": 6,
+      "positions": "rope"}}})", kJobFile), JobError);
 }
 
 TEST(GoodJob, RunsAreDeepMergedOverDefaults) {

@@ -412,8 +412,28 @@ ModelConfig mixer_only() {
   return m;
 }
 
+// Mamba (docs/ATTENTION_FREE.md): a pure Mamba stack with no positions or learned ones, chunks
+// that do not divide seq_len; and a hybrid, an attention layer (RoPE) then a Mamba layer.
+ModelConfig mamba(Positions pos) {
+  ModelConfig m = tiny(Norm::RMSNorm, Activation::SwiGLU, pos);
+  m.token_mixer = TokenMixerKind::Mamba;
+  m.mamba_d_state = 3;
+  m.mamba_d_conv = 3;
+  m.mamba_chunk = 2;
+  return m;
+}
+ModelConfig mamba_hybrid() {
+  ModelConfig m = mamba(Positions::RoPE);
+  ModelConfig attention = tiny(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE);
+  m.layers = {attention, m};
+  return m;
+}
+
 std::string config_name(const ModelConfig& m) {
   if (!m.layers.empty() && m.layers[0].mlp == ChannelMixerKind::None) return "MixerOnlyBlock";
+  if (!m.layers.empty() && m.layers[1].token_mixer == TokenMixerKind::Mamba) return "Hybrid_GQA_Mamba";
+  if (m.token_mixer == TokenMixerKind::Mamba)
+    return std::string("Mamba_") + (m.positions == Positions::None ? "None" : "Learned");
   if (!m.layers.empty() && m.layers[1].mlp == ChannelMixerKind::MoE) {
     const ModelConfig& r = m.layers[1];
     return "MoE_E" + std::to_string(r.moe_experts) + (r.moe_renormalize ? "_renorm" : "") +
@@ -442,7 +462,8 @@ INSTANTIATE_TEST_SUITE_P(
                       mla(0), mla(4),                         // MLA without / with query latent
                       pythia(), hybrid(), moe(Activation::GELU, 4, false, 0, 0.0),
                       moe(Activation::SwiGLU, 3, true, 1, 0.0), moe(Activation::GELU, 4, false, 0, 0.5),
-                      mixer_only()),
+                      mixer_only(), mamba(Positions::None), mamba(Positions::Learned),
+                      mamba_hybrid()),
     [](const ::testing::TestParamInfo<ModelConfig>& i) { return config_name(i.param); });
 
 }  // namespace

@@ -222,6 +222,25 @@ ModelConfig hybrid() {
   return m;
 }
 
+// Mamba: inner channels split, x_proj's output all-reduced (docs/ATTENTION_FREE.md); alone, and
+// between attention layers.
+ModelConfig mamba() {
+  ModelConfig m = small(Norm::RMSNorm, Activation::SwiGLU, Positions::None, 4, 0);
+  m.token_mixer = TokenMixerKind::Mamba;
+  m.mamba_d_state = 4;
+  m.mamba_chunk = 3;
+  return m;
+}
+ModelConfig mamba_hybrid() {
+  ModelConfig m = mamba();
+  m.positions = Positions::RoPE;
+  m.n_layers = 3;
+  ModelConfig attention = small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 2);
+  attention.n_layers = 3;
+  m.layers = {m, attention, m};
+  return m;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Layouts, TensorParallelModel,
     ::testing::Values(Case{small(Norm::LayerNorm, Activation::GELU, Positions::Learned, 4, 0), 2},
@@ -240,7 +259,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{nsa(), 2}, Case{nsa(), 2, true},
                       // composed blocks
                       Case{pythia(), 2}, Case{pythia(), 2, true}, Case{hybrid(), 2},
-                      Case{hybrid(), 4, true}),
+                      Case{hybrid(), 4, true},
+                      Case{mamba(), 2}, Case{mamba(), 4, true}, Case{mamba_hybrid(), 2},
+                      Case{mamba_hybrid(), 4, true}),
     [](const ::testing::TestParamInfo<Case>& i) {
       return "tp" + std::to_string(i.param.tp) + (i.param.sequence_parallel ? "_sp" : "") + "_H" +
              std::to_string(i.param.model.n_heads) + "_KV" + std::to_string(i.param.model.kv_heads()) +

@@ -25,6 +25,9 @@ enum class Wiring { Sequential, Parallel };
 // A block's channel mixer: the dense MLP, a mixture of experts (docs/MOE.md), or none: a
 // mixer-only block x + mixer(ln1(x)), the layout of Mamba's stack.
 enum class ChannelMixerKind { Dense, MoE, None };
+// A block's token mixer: attention (the variant is `attention`), Mamba-1's selective state space
+// (docs/ATTENTION_FREE.md), or RWKV-6 (not implemented yet: refused by validation).
+enum class TokenMixerKind { Attention, Mamba, RWKV6 };
 
 struct ModelConfig {
   int vocab_size = 256;  // byte-level; the only value allowed for now
@@ -66,6 +69,15 @@ struct ModelConfig {
   double moe_aux_coeff = 0.01;      // Switch/GShard load-balancing loss coefficient
   double moe_z_coeff = 0.0;         // ST-MoE router z-loss coefficient (0: off)
   double moe_capacity_factor = 0.0; // 0: dropless; else each expert takes ⌈cf·N·k/E⌉ tokens
+  TokenMixerKind token_mixer = TokenMixerKind::Attention;
+  // Mamba-1 (token_mixer = "mamba"): inner width mamba_expand·d_model, state size N per inner
+  // channel, causal depthwise convolution of mamba_d_conv taps, Δ's low rank (0: ⌈d_model/16⌉),
+  // and the scan's recompute chunk: backward keeps states only every mamba_chunk tokens.
+  int mamba_d_state = 16;
+  int mamba_expand = 2;
+  int mamba_d_conv = 4;
+  int mamba_dt_rank = 0;
+  int mamba_chunk = 64;
 
   // Per-layer configs, resolved from the job's model.layer_pattern and model.layer_overrides
   // (docs/JOBS.md): layers[l] is this config with layer l's block fields changed. Empty: every
@@ -77,6 +89,8 @@ struct ModelConfig {
   int kv_heads() const { return n_kv_heads == 0 ? n_heads : n_kv_heads; }
   int rotary_dim() const { return int(head_dim() * rotary_pct); }  // GPT-NeoX's rotary_ndims
   int expert_d_ff() const { return moe_d_ff == 0 ? d_ff : moe_d_ff; }
+  int mamba_d_inner() const { return mamba_expand * d_model; }
+  int mamba_rank() const { return mamba_dt_rank == 0 ? (d_model + 15) / 16 : mamba_dt_rank; }
   const ModelConfig& layer(int l) const { return layers.empty() ? *this : layers[l]; }
 };
 

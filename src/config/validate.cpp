@@ -65,6 +65,11 @@ constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 3> names_of(
            {ChannelMixerKind::None, "none"}}};
 }
 
+// "rwkv6" joins when RWKV-6 is implemented; until then TokenMixerKind::RWKV6 cannot be written.
+constexpr std::array<std::pair<TokenMixerKind, std::string_view>, 2> names_of(TokenMixerKind) {
+  return {{{TokenMixerKind::Attention, "attention"}, {TokenMixerKind::Mamba, "mamba"}}};
+}
+
 constexpr std::array<std::pair<MappingPolicy, std::string_view>, 3> names_of(MappingPolicy) {
   return {{{MappingPolicy::Inherit, "inherit"},
            {MappingPolicy::Compact, "compact"},
@@ -326,6 +331,12 @@ const std::vector<FieldSpec>& fields() {
       per_layer(model("moe_aux_coeff", &ModelConfig::moe_aux_coeff, at_least(0))),
       per_layer(model("moe_z_coeff", &ModelConfig::moe_z_coeff, at_least(0))),
       per_layer(model("moe_capacity_factor", &ModelConfig::moe_capacity_factor, at_least(0))),
+      per_layer(model("token_mixer", &ModelConfig::token_mixer)),
+      per_layer(model("mamba_d_state", &ModelConfig::mamba_d_state, between(1, 1024))),
+      per_layer(model("mamba_expand", &ModelConfig::mamba_expand, between(1, 64))),
+      per_layer(model("mamba_d_conv", &ModelConfig::mamba_d_conv, between(1, 64))),
+      per_layer(model("mamba_dt_rank", &ModelConfig::mamba_dt_rank, at_least(0))),
+      per_layer(model("mamba_chunk", &ModelConfig::mamba_chunk, at_least(1))),
       {"model", "layer_pattern", check_layer_pattern, assign_nothing, {}},
       {"model", "layer_overrides", check_layer_overrides, assign_nothing, {}},
       training("steps", &TrainingConfig::steps, at_least(1)),
@@ -536,16 +547,20 @@ int layer_count(const ModelConfig& m) {
 // mixture of experts' (docs/MOE.md).
 template <class Require>
 void check_block_rules(const ModelConfig& m, const Require& require) {
-  const bool gqa = m.attention == AttentionKind::GQA, mla = m.attention == AttentionKind::MLA,
-             nsa = m.attention == AttentionKind::NSA;
+  // The attention variant's rules bind attention layers only: positions and heads mean nothing
+  // to a Mamba layer (docs/ATTENTION_FREE.md).
+  const bool attention = m.token_mixer == TokenMixerKind::Attention;
+  const bool gqa = attention && m.attention == AttentionKind::GQA,
+             mla = attention && m.attention == AttentionKind::MLA,
+             nsa = attention && m.attention == AttentionKind::NSA;
   require(m.n_kv_heads == 0 || m.n_heads % m.n_kv_heads == 0, {"model.n_kv_heads", "model.n_heads"},
           cat("n_heads (", m.n_heads, ") must be divisible by n_kv_heads (", m.n_kv_heads,
               "); 0 means n_kv_heads = n_heads (MHA)"));
   require(!mla || m.n_kv_heads == 0, {"model.n_kv_heads", "model.attention"},
           "MLA has no kv heads of its own (its keys and values come from one latent): leave n_kv_heads at 0");
-  require(gqa || m.window == 0, {"model.window", "model.attention"},
+  require(gqa || !attention || m.window == 0, {"model.window", "model.attention"},
           "window applies to attention \"gqa\" (sliding-window attention); NSA's window branch is nsa_window");
-  require(m.positions != Positions::ALiBi || gqa, {"model.positions", "model.attention"},
+  require(m.positions != Positions::ALiBi || gqa || !attention, {"model.positions", "model.attention"},
           "positions \"alibi\" is supported with attention \"gqa\" only");
   require(!mla || m.positions == Positions::RoPE, {"model.positions", "model.attention"},
           "attention \"mla\" uses decoupled RoPE: positions must be \"rope\"");
@@ -584,16 +599,19 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
     const auto require_l = require_in(l);
     const int kv = b.kv_heads();
     // MLA's keys and values come from a latent every rank computes: no kv heads to split.
-    if (b.attention == AttentionKind::GQA)
+    const bool attention = b.token_mixer == TokenMixerKind::Attention;
+    if (attention && b.attention == AttentionKind::GQA)
       require_l(
           kv >= tp ? kv % tp == 0 : tp % kv == 0, {"parallel.tp", "model.n_kv_heads"},
           cat("kv heads (", kv, ") and tp (", tp, ") must divide one another: each rank keeps ",
               "whole kv heads, or one replicated over tp / kv ranks"));
-    if (b.attention == AttentionKind::NSA)
+    if (attention && b.attention == AttentionKind::NSA)
       require_l(kv % tp == 0, {"parallel.tp", "model.n_kv_heads", "model.attention"},
                 cat("with attention \"nsa\" the kv heads (", kv, ") must be divisible by tp (", tp,
                     "): each rank keeps whole kv groups (NSA's selection is per group, so kv heads "
                     "are not replicated)"));
+    // A Mamba layer splits its inner channels mamba_expand·d_model over the ranks: whole, since
+    // d_model is a multiple of n_heads, which tp divides (docs/ATTENTION_FREE.md).
     require_l(b.mlp != ChannelMixerKind::MoE, {"parallel.tp", "model.mlp"},
               cat("mixture-of-experts layers run with tp = 1 (tensor parallelism inside experts is ",
                   "not supported); got tp = ", tp));
@@ -657,7 +675,8 @@ void check_consistency(const RunConfig& run, const Origins& origins,
     const auto require_l = require_in(l);
     // RoPE rotates pairs of channels within each head.
     // (MLA rotates its own mla_rope_dim channels instead.)
-    const bool rotary = b.positions == Positions::RoPE && b.attention != AttentionKind::MLA;
+    const bool rotary = b.positions == Positions::RoPE && b.attention != AttentionKind::MLA &&
+                        b.token_mixer == TokenMixerKind::Attention;
     require_l(!rotary || b.head_dim() % 2 == 0,
               {"model.n_heads", "model.d_model", "model.positions", "model.attention"},
               cat("with positions \"rope\" the head dimension d_model / n_heads (", b.d_model,

@@ -4,7 +4,8 @@
 //                         + each module's other counted FLOPs — for attention the score and
 //                           value products: 2 · H · (dk + dv) · (keys a query sees, averaged over
 //                           positions 0…T−1) per layer — (T+1)/2 keys for full causal attention,
-//                           fewer with a window or NSA.
+//                           fewer with a window or NSA; for Mamba the convolution and the
+//                           scan's multiply-adds, D·(2K + 6N + 3) (docs/ATTENTION_FREE.md).
 // Every module reports its own (ModuleCost: model/token_mixer.hpp *_cost, model/mlp.cpp,
 // model/block.hpp block_cost); model_cost sums them over the layers as configured.
 // Elementwise work (norms, activations, softmax, optimizer) is not counted.

@@ -1,12 +1,21 @@
 #include "model/token_mixer.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace ellm {
 
 template <class T>
 std::unique_ptr<TokenMixer<T>> make_token_mixer(const ModelConfig& m, int max_batch,
                                                 const Declarer& d, const TensorParallel<T>& tp) {
+  switch (m.token_mixer) {
+    case TokenMixerKind::Mamba:
+      return make_mamba_mixer<T>(m, max_batch, d, tp);
+    case TokenMixerKind::RWKV6:
+      throw std::logic_error("token mixer rwkv6 is not implemented (validation refuses it)");
+    case TokenMixerKind::Attention:
+      break;
+  }
   switch (m.attention) {
     case AttentionKind::MLA:
       return make_mla_mixer<T>(m, max_batch, d, tp);
@@ -24,6 +33,10 @@ template std::unique_ptr<TokenMixer<double>> make_token_mixer<double>(
     const ModelConfig&, int, const Declarer&, const TensorParallel<double>&);
 
 ModuleCost token_mixer_cost(const ModelConfig& m) {
+  if (m.token_mixer == TokenMixerKind::Mamba) return mamba_cost(m);
+  if (m.token_mixer == TokenMixerKind::RWKV6) {
+    throw std::logic_error("token mixer rwkv6 is not implemented (validation refuses it)");
+  }
   ModuleCost c;
   switch (m.attention) {
     case AttentionKind::MLA:

@@ -1,8 +1,8 @@
-// The token mixer of a block: the sublayer that moves information between positions (attention
-// today; Mamba's selective scan and RWKV's recurrence implement the same interface). It maps the
+// The token mixer of a block: the sublayer that moves information between positions (attention,
+// Mamba's selective scan; RWKV's recurrence will implement the same interface). It maps the
 // block's normalised input x (B,T,C) to its output (B,T,C), of which each tensor-parallel rank
 // computes a partial sum that the block adds up (model/block.cpp). Each variant lives in its own
-// file (mixer_gqa.cpp, mixer_mla.cpp, mixer_nsa.cpp), declares its tensors in the model's
+// file (mixer_gqa.cpp, mixer_mla.cpp, mixer_nsa.cpp, mixer_mamba.cpp), declares its tensors in the model's
 // arenas, and keeps forward and backward side by side. docs/ARCHITECTURE.md describes the
 // contract, including the one-chunk-at-a-time call with a cache that inference will add.
 #pragma once
@@ -87,6 +87,11 @@ template <class T>
 std::unique_ptr<TokenMixer<T>> make_nsa_mixer(const ModelConfig&, int, const Declarer&,
                                               const TensorParallel<T>&);
 
+// Mamba-1's selective state-space mixer (mixer_mamba.cpp, docs/ATTENTION_FREE.md).
+template <class T>
+std::unique_ptr<TokenMixer<T>> make_mamba_mixer(const ModelConfig&, int, const Declarer&,
+                                                const TensorParallel<T>&);
+
 // What one layer's token mixer costs, output projection included (conventions in
 // src/metrics/flops.hpp).
 ModuleCost token_mixer_cost(const ModelConfig& m);
@@ -96,6 +101,8 @@ ModuleCost token_mixer_cost(const ModelConfig& m);
 ModuleCost gqa_cost(const ModelConfig& m);
 ModuleCost mla_cost(const ModelConfig& m);
 ModuleCost nsa_cost(const ModelConfig& m);
+// Mamba, its projections included: no cache, a fixed state per sequence (conv + scan state).
+ModuleCost mamba_cost(const ModelConfig& m);
 
 // Mean over query positions t = 0…T−1 of the keys a query sees when it sees at most `window`
 // (0: all earlier keys and itself). Shared by the variants' FLOP counts.
