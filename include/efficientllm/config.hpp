@@ -23,7 +23,11 @@ enum class AttentionKind { GQA, MLA, NSA };
 // both from the same input, x + mixer(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX, Pythia).
 enum class Wiring { Sequential, Parallel };
 // A block's channel mixer: the dense MLP, or a mixture of experts (docs/MOE.md).
-enum class ChannelMixerKind { Dense, MoE };
+// RWKV is RWKV-6's channel mix (token shift, squared ReLU, receptance gate; docs/ATTENTION_FREE.md).
+enum class ChannelMixerKind { Dense, MoE, RWKV };
+// A block's token mixer: attention (model.attention says which), or an attention-free recurrence
+// (docs/ATTENTION_FREE.md): Mamba's selective scan or RWKV-6's time mix.
+enum class TokenMixerKind { Attention, Mamba, RWKV6 };
 
 struct ModelConfig {
   int vocab_size = 256;  // byte-level; the only value allowed for now
@@ -65,6 +69,14 @@ struct ModelConfig {
   double moe_aux_coeff = 0.01;      // Switch/GShard load-balancing loss coefficient
   double moe_z_coeff = 0.0;         // ST-MoE router z-loss coefficient (0: off)
   double moe_capacity_factor = 0.0; // 0: dropless; else each expert takes ⌈cf·N·k/E⌉ tokens
+  TokenMixerKind token_mixer = TokenMixerKind::Attention;
+  // RWKV-6 time mix (token_mixer = "rwkv6"): d_model / rwkv_head_size heads, each with a
+  // (head size)² matrix state; the chunked kernel's chunk length; the ranks of the data-dependent
+  // token-shift (TIME_MIX_EXTRA_DIM) and decay (TIME_DECAY_EXTRA_DIM) low-rank projections.
+  int rwkv_head_size = 64;
+  int rwkv_chunk = 32;
+  int rwkv_mix_lora = 32;
+  int rwkv_decay_lora = 64;
 
   // Per-layer configs, resolved from the job's model.layer_pattern and model.layer_overrides
   // (docs/JOBS.md): layers[l] is this config with layer l's block fields changed. Empty: every
@@ -76,6 +88,7 @@ struct ModelConfig {
   int kv_heads() const { return n_kv_heads == 0 ? n_heads : n_kv_heads; }
   int rotary_dim() const { return int(head_dim() * rotary_pct); }  // GPT-NeoX's rotary_ndims
   int expert_d_ff() const { return moe_d_ff == 0 ? d_ff : moe_d_ff; }
+  int rwkv_heads() const { return d_model / rwkv_head_size; }
   const ModelConfig& layer(int l) const { return layers.empty() ? *this : layers[l]; }
 };
 

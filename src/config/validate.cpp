@@ -59,8 +59,13 @@ constexpr std::array<std::pair<AttentionKind, std::string_view>, 3> names_of(Att
 constexpr std::array<std::pair<Wiring, std::string_view>, 2> names_of(Wiring) {
   return {{{Wiring::Sequential, "sequential"}, {Wiring::Parallel, "parallel"}}};
 }
-constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 2> names_of(ChannelMixerKind) {
-  return {{{ChannelMixerKind::Dense, "dense"}, {ChannelMixerKind::MoE, "moe"}}};
+constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 3> names_of(ChannelMixerKind) {
+  return {{{ChannelMixerKind::Dense, "dense"}, {ChannelMixerKind::MoE, "moe"}, {ChannelMixerKind::RWKV, "rwkv"}}};
+}
+constexpr std::array<std::pair<TokenMixerKind, std::string_view>, 3> names_of(TokenMixerKind) {
+  return {{{TokenMixerKind::Attention, "attention"},
+           {TokenMixerKind::Mamba, "mamba"},
+           {TokenMixerKind::RWKV6, "rwkv6"}}};
 }
 
 constexpr std::array<std::pair<MappingPolicy, std::string_view>, 3> names_of(MappingPolicy) {
@@ -324,6 +329,11 @@ const std::vector<FieldSpec>& fields() {
       per_layer(model("moe_aux_coeff", &ModelConfig::moe_aux_coeff, at_least(0))),
       per_layer(model("moe_z_coeff", &ModelConfig::moe_z_coeff, at_least(0))),
       per_layer(model("moe_capacity_factor", &ModelConfig::moe_capacity_factor, at_least(0))),
+      per_layer(model("token_mixer", &ModelConfig::token_mixer)),
+      per_layer(model("rwkv_head_size", &ModelConfig::rwkv_head_size, between(1, 1024))),
+      per_layer(model("rwkv_chunk", &ModelConfig::rwkv_chunk, between(1, 256))),
+      per_layer(model("rwkv_mix_lora", &ModelConfig::rwkv_mix_lora, at_least(1))),
+      per_layer(model("rwkv_decay_lora", &ModelConfig::rwkv_decay_lora, at_least(1))),
       {"model", "layer_pattern", check_layer_pattern, assign_nothing, {}},
       {"model", "layer_overrides", check_layer_overrides, assign_nothing, {}},
       training("steps", &TrainingConfig::steps, at_least(1)),
@@ -559,6 +569,12 @@ void check_block_rules(const ModelConfig& m, const Require& require) {
   require(!nsa || m.nsa_select_n >= 3, {"model.nsa_select_n"},
           cat("nsa_select_n (", m.nsa_select_n,
               ") must be at least 3: the first block and two local blocks are always selected"));
+  require(m.token_mixer != TokenMixerKind::Mamba, {"model.token_mixer"},
+          "token_mixer \"mamba\" is not available in this build; allowed: \"attention\", \"rwkv6\"");
+  require(m.token_mixer != TokenMixerKind::RWKV6 || m.d_model % m.rwkv_head_size == 0,
+          {"model.rwkv_head_size", "model.d_model", "model.token_mixer"},
+          cat("d_model (", m.d_model, ") must be divisible by rwkv_head_size (", m.rwkv_head_size,
+              "): RWKV-6 splits the width into heads of that size"));
   require(m.mlp != ChannelMixerKind::MoE || m.moe_top_k <= m.moe_experts,
           {"model.moe_top_k", "model.moe_experts"},
           cat("moe_top_k (", m.moe_top_k, ") must be at most moe_experts (", m.moe_experts,
@@ -588,7 +604,11 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
                 cat("with attention \"nsa\" the kv heads (", kv, ") must be divisible by tp (", tp,
                     "): each rank keeps whole kv groups (NSA's selection is per group, so kv heads "
                     "are not replicated)"));
-    require_l(b.mlp == ChannelMixerKind::Dense, {"parallel.tp", "model.mlp"},
+    if (b.token_mixer == TokenMixerKind::RWKV6)
+      require_l(b.rwkv_heads() % tp == 0, {"parallel.tp", "model.rwkv_head_size", "model.token_mixer"},
+                cat("with token_mixer \"rwkv6\" the heads d_model / rwkv_head_size (", b.rwkv_heads(),
+                    ") must be divisible by tp (", tp, "): each rank keeps whole heads"));
+    require_l(b.mlp != ChannelMixerKind::MoE, {"parallel.tp", "model.mlp"},
               cat("mixture-of-experts layers run with tp = 1 (tensor parallelism inside experts is ",
                   "not supported); got tp = ", tp));
     require_l(b.d_ff % tp == 0, {"parallel.tp", "model.d_ff"},

@@ -80,6 +80,7 @@ template <class T>
 std::unique_ptr<ChannelMixer<T>> make_channel_mixer(const ModelConfig& m, int max_batch,
                                                     const Declarer& d, const TensorParallel<T>& tp) {
   if (m.mlp == ChannelMixerKind::MoE) return make_moe<T>(m, max_batch, d, tp.replicas, tp.experts);
+  if (m.mlp == ChannelMixerKind::RWKV) return make_rwkv_channel_mix<T>(m, max_batch, d, tp.shard);
   return make_dense_mlp<T>(m, m.d_ff, max_batch, d, tp.shard);
 }
 template std::unique_ptr<ChannelMixer<float>> make_channel_mixer<float>(
@@ -94,6 +95,7 @@ ModuleCost dense_mlp_cost(const ModelConfig& m, int d_ff) {
 }
 
 ModuleCost channel_mixer_cost(const ModelConfig& m) {
+  if (m.mlp == ChannelMixerKind::RWKV) return rwkv_channel_mix_cost(m);
   return m.mlp == ChannelMixerKind::MoE ? moe_cost(m) : dense_mlp_cost(m, m.d_ff);
 }
 

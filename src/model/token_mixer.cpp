@@ -7,6 +7,7 @@ namespace ellm {
 template <class T>
 std::unique_ptr<TokenMixer<T>> make_token_mixer(const ModelConfig& m, int max_batch,
                                                 const Declarer& d, const TensorParallel<T>& tp) {
+  if (m.token_mixer == TokenMixerKind::RWKV6) return make_rwkv6_mixer<T>(m, max_batch, d, tp);
   switch (m.attention) {
     case AttentionKind::MLA:
       return make_mla_mixer<T>(m, max_batch, d, tp);
@@ -24,6 +25,7 @@ template std::unique_ptr<TokenMixer<double>> make_token_mixer<double>(
     const ModelConfig&, int, const Declarer&, const TensorParallel<double>&);
 
 ModuleCost token_mixer_cost(const ModelConfig& m) {
+  if (m.token_mixer == TokenMixerKind::RWKV6) return rwkv6_cost(m);
   ModuleCost c;
   switch (m.attention) {
     case AttentionKind::MLA:
