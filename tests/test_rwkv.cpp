@@ -9,6 +9,7 @@
 #include "layers/token_shift.hpp"
 #include "layers/wkv6.hpp"
 #include "model/block.hpp"
+#include "model/plan.hpp"
 #include "support/gradcheck.hpp"
 #include "util/rng.hpp"
 
@@ -165,6 +166,17 @@ TEST(RwkvCost, TimeMixAndChannelMixByHand) {
   EXPECT_DOUBLE_EQ(c.other_flops_per_token, 4 * C * 64);
   EXPECT_DOUBLE_EQ(c.cache_elems_per_token, 0.0);
   EXPECT_DOUBLE_EQ(c.state_elems_per_sequence, C * 64 + C + C);
+}
+
+// The parameter count docs/ATTENTION_FREE.md gives, against the declarations: time mix
+// 5C² + 10·C·D + 2·C·Dd + 10·C, channel mix 2·C·F + C² + 2·C, plus the block's two LayerNorms.
+TEST(RwkvCost, ParametersAsDocumented) {
+  ModelConfig m = rwkv_config();
+  m.n_layers = 2;
+  m.positions = Positions::None;
+  const double C = 256, F = 896, D = 32, Dd = 64, V = 256;
+  const double block = (5 * C * C + 10 * C * D + 2 * C * Dd + 10 * C) + (2 * C * F + C * C + 2 * C) + 4 * C;
+  EXPECT_DOUBLE_EQ(count_params(make_param_layout(m)).total, V * C + 2 * block + 2 * C);
 }
 
 }  // namespace
