@@ -13,7 +13,7 @@ expect_error 2 "efficientllm: $WORK/nope.json: cannot read file: No such file or
   "$BIN" validate "$WORK/nope.json"
 expect_error 2 "efficientllm: $job: /defaults/model/n_heads: d_model (64) must be divisible by n_heads (5) (from --set)" \
   "$BIN" validate "$job" --set model.n_heads=5
-expect_error 2 "efficientllm: $job: /defaults/model/layer_pattern/1/n_heads: model-wide key; it is the same in every layer, so set it in \"model\" itself (allowed per layer: d_ff, activation, wiring, rotary_pct, attention, n_kv_heads, window, mla_kv_latent, mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, moe_aux_coeff, moe_z_coeff, moe_capacity_factor) (from --set)" \
+expect_error 2 "efficientllm: $job: /defaults/model/layer_pattern/1/n_heads: model-wide key; it is the same in every layer, so set it in \"model\" itself (allowed per layer: d_ff, activation, wiring, rotary_pct, attention, n_kv_heads, window, mla_kv_latent, mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, moe_aux_coeff, moe_z_coeff, moe_capacity_factor, token_mixer, rwkv_head_size, rwkv_chunk, rwkv_mix_lora, rwkv_decay_lora) (from --set)" \
   "$BIN" validate "$job" --set 'model.layer_pattern=[{}, {"n_heads": 2}]'
 expect_error 2 "efficientllm: --set: PATH must name one run field as SECTION.KEY; set an object or array field whole, such as model.layer_overrides={\"3\": {\"window\": 64}}; got \"model.layer_overrides.1.window=8\"" \
   "$BIN" validate "$job" --set model.layer_overrides.1.window=8
