@@ -25,14 +25,16 @@ const std::string kModelKeys =
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
     "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
     "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, token_mixer, mamba_d_state, mamba_expand, "
-    "mamba_d_conv, mamba_dt_rank, mamba_chunk, layer_pattern, layer_overrides";
+    "mamba_d_conv, mamba_dt_rank, mamba_chunk, rwkv_head_size, rwkv_chunk, rwkv_mix_lora, "
+    "rwkv_decay_lora, layer_pattern, layer_overrides";
 // The block fields: what an entry of model.layer_pattern or model.layer_overrides may set.
 const std::string kBlockKeys =
     "d_ff, activation, wiring, rotary_pct, attention, n_kv_heads, window, mla_kv_latent, "
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
     "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
     "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, token_mixer, mamba_d_state, mamba_expand, "
-    "mamba_d_conv, mamba_dt_rank, mamba_chunk";
+    "mamba_d_conv, mamba_dt_rank, mamba_chunk, rwkv_head_size, rwkv_chunk, rwkv_mix_lora, "
+    "rwkv_decay_lora";
 const std::string kTrainingKeys =
     "steps, batch_size, lr, min_lr, warmup_steps, weight_decay, beta1, beta2, adam_eps, "
     "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters";
@@ -197,6 +199,21 @@ const BadJob kBadJobs[] = {
      R"({"name": "x", "defaults": {"model": {"mlp": "moe", "n_heads": 4}, "parallel": {"tp": 2}}})",
      "/defaults/parallel/tp: mixture-of-experts layers run with tp = 1 (tensor parallelism inside "
      "experts is not supported); got tp = 2"},
+    {"RwkvHeadSizeDoesNotDivideWidth",
+     R"({"name": "x", "defaults": {"model": {"token_mixer": "rwkv6", "rwkv_head_size": 80}}})",
+     "/defaults/model/rwkv_head_size: d_model (384) must be divisible by rwkv_head_size (80): "
+     "RWKV-6 splits the width into heads of that size"},
+    {"RwkvHeadsNotDivisibleByTp",
+     R"({"name": "x", "defaults": {"model": {"token_mixer": "rwkv6", "layer_overrides": {"1": {"rwkv_head_size": 128}}}, "parallel": {"tp": 2}}})",
+     "/defaults/model/layer_overrides/1/rwkv_head_size: layer 1: with token_mixer \"rwkv6\" the heads "
+     "d_model / rwkv_head_size (3) must be divisible by tp (2): each rank keeps whole heads"},
+    {"MambaNotInThisBuild",
+     R"({"name": "x", "defaults": {"model": {"token_mixer": "mamba"}}})",
+     "/defaults/model/token_mixer: token_mixer \"mamba\" is not available in this build; allowed: "
+     "\"attention\", \"rwkv6\""},
+    {"RwkvChunkTooLong",
+     R"({"name": "x", "defaults": {"model": {"rwkv_chunk": 512}}})",
+     "/defaults/model/rwkv_chunk: must be in [1, 256], got 512"},
     {"EpDoesNotDivideDp",
      R"({"name": "x", "defaults": {"model": {"mlp": "moe"}, "parallel": {"dp": 2, "ep": 4}}})",
      "/defaults/parallel/ep: ep (4) must divide dp (2): the expert-parallel ranks are "
@@ -531,7 +548,8 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
               "mlp": "dense", "moe_experts": 8, "moe_top_k": 2, "moe_shared_experts": 0,
               "moe_d_ff": 0, "moe_renormalize": false, "moe_aux_coeff": 0.01, "moe_z_coeff": 0.0,
               "moe_capacity_factor": 0.0, "token_mixer": "attention", "mamba_d_state": 16,
-              "mamba_expand": 2, "mamba_d_conv": 4, "mamba_dt_rank": 0, "mamba_chunk": 64},
+              "mamba_expand": 2, "mamba_d_conv": 4, "mamba_dt_rank": 0, "mamba_chunk": 64,
+              "rwkv_head_size": 64, "rwkv_chunk": 32, "rwkv_mix_lora": 32, "rwkv_decay_lora": 64},
     "training": {"steps": 200, "batch_size": 8, "lr": 0.001, "min_lr": 0.0001, "warmup_steps": 20,
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,

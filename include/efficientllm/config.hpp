@@ -22,11 +22,12 @@ enum class AttentionKind { GQA, MLA, NSA };
 // How a block joins its two branches: pre-norm residual one after the other (GPT-2, Llama), or
 // both from the same input, x + mixer(ln1(x)) + mlp(ln2(x)) (GPT-J, GPT-NeoX, Pythia).
 enum class Wiring { Sequential, Parallel };
-// A block's channel mixer: the dense MLP, a mixture of experts (docs/MOE.md), or none: a
+// A block's channel mixer: the dense MLP, a mixture of experts (docs/MOE.md), RWKV-6's channel
+// mix (token shift, squared ReLU, receptance gate; docs/ATTENTION_FREE.md), or none: a
 // mixer-only block x + mixer(ln1(x)), the layout of Mamba's stack.
-enum class ChannelMixerKind { Dense, MoE, None };
-// A block's token mixer: attention (the variant is `attention`), Mamba-1's selective state space
-// (docs/ATTENTION_FREE.md), or RWKV-6 (not implemented yet: refused by validation).
+enum class ChannelMixerKind { Dense, MoE, RWKV, None };
+// A block's token mixer: attention (model.attention says which), or an attention-free recurrence
+// (docs/ATTENTION_FREE.md): Mamba's selective scan or RWKV-6's time mix.
 enum class TokenMixerKind { Attention, Mamba, RWKV6 };
 
 struct ModelConfig {
@@ -78,6 +79,13 @@ struct ModelConfig {
   int mamba_d_conv = 4;
   int mamba_dt_rank = 0;
   int mamba_chunk = 64;
+  // RWKV-6 time mix (token_mixer = "rwkv6"): d_model / rwkv_head_size heads, each with a
+  // (head size)² matrix state; the chunked kernel's chunk length; the ranks of the data-dependent
+  // token-shift (TIME_MIX_EXTRA_DIM) and decay (TIME_DECAY_EXTRA_DIM) low-rank projections.
+  int rwkv_head_size = 64;
+  int rwkv_chunk = 32;
+  int rwkv_mix_lora = 32;
+  int rwkv_decay_lora = 64;
 
   // Per-layer configs, resolved from the job's model.layer_pattern and model.layer_overrides
   // (docs/JOBS.md): layers[l] is this config with layer l's block fields changed. Empty: every
@@ -91,6 +99,7 @@ struct ModelConfig {
   int expert_d_ff() const { return moe_d_ff == 0 ? d_ff : moe_d_ff; }
   int mamba_d_inner() const { return mamba_expand * d_model; }
   int mamba_rank() const { return mamba_dt_rank == 0 ? (d_model + 15) / 16 : mamba_dt_rank; }
+  int rwkv_heads() const { return d_model / rwkv_head_size; }
   const ModelConfig& layer(int l) const { return layers.empty() ? *this : layers[l]; }
 };
 

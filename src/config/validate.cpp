@@ -62,12 +62,13 @@ constexpr std::array<std::pair<Wiring, std::string_view>, 2> names_of(Wiring) {
 constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 3> names_of(ChannelMixerKind) {
   return {{{ChannelMixerKind::Dense, "dense"},
            {ChannelMixerKind::MoE, "moe"},
+           {ChannelMixerKind::RWKV, "rwkv"},
            {ChannelMixerKind::None, "none"}}};
 }
-
-// "rwkv6" joins when RWKV-6 is implemented; until then TokenMixerKind::RWKV6 cannot be written.
-constexpr std::array<std::pair<TokenMixerKind, std::string_view>, 2> names_of(TokenMixerKind) {
-  return {{{TokenMixerKind::Attention, "attention"}, {TokenMixerKind::Mamba, "mamba"}}};
+constexpr std::array<std::pair<TokenMixerKind, std::string_view>, 3> names_of(TokenMixerKind) {
+  return {{{TokenMixerKind::Attention, "attention"},
+           {TokenMixerKind::Mamba, "mamba"},
+           {TokenMixerKind::RWKV6, "rwkv6"}}};
 }
 
 constexpr std::array<std::pair<MappingPolicy, std::string_view>, 3> names_of(MappingPolicy) {
@@ -337,6 +338,10 @@ const std::vector<FieldSpec>& fields() {
       per_layer(model("mamba_d_conv", &ModelConfig::mamba_d_conv, between(1, 64))),
       per_layer(model("mamba_dt_rank", &ModelConfig::mamba_dt_rank, at_least(0))),
       per_layer(model("mamba_chunk", &ModelConfig::mamba_chunk, at_least(1))),
+      per_layer(model("rwkv_head_size", &ModelConfig::rwkv_head_size, between(1, 1024))),
+      per_layer(model("rwkv_chunk", &ModelConfig::rwkv_chunk, between(1, 256))),
+      per_layer(model("rwkv_mix_lora", &ModelConfig::rwkv_mix_lora, at_least(1))),
+      per_layer(model("rwkv_decay_lora", &ModelConfig::rwkv_decay_lora, at_least(1))),
       {"model", "layer_pattern", check_layer_pattern, assign_nothing, {}},
       {"model", "layer_overrides", check_layer_overrides, assign_nothing, {}},
       training("steps", &TrainingConfig::steps, at_least(1)),
@@ -580,6 +585,10 @@ void check_block_rules(const ModelConfig& m, const Require& require) {
           {"model.mlp", "model.wiring"},
           "a block without a channel mixer (mlp \"none\") has one branch: wiring must be "
           "\"sequential\"");
+  require(m.token_mixer != TokenMixerKind::RWKV6 || m.d_model % m.rwkv_head_size == 0,
+          {"model.rwkv_head_size", "model.d_model", "model.token_mixer"},
+          cat("d_model (", m.d_model, ") must be divisible by rwkv_head_size (", m.rwkv_head_size,
+              "): RWKV-6 splits the width into heads of that size"));
   require(m.mlp != ChannelMixerKind::MoE || m.moe_top_k <= m.moe_experts,
           {"model.moe_top_k", "model.moe_experts"},
           cat("moe_top_k (", m.moe_top_k, ") must be at most moe_experts (", m.moe_experts,
@@ -612,6 +621,10 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
                     "are not replicated)"));
     // A Mamba layer splits its inner channels mamba_expand·d_model over the ranks: whole, since
     // d_model is a multiple of n_heads, which tp divides (docs/ATTENTION_FREE.md).
+    if (b.token_mixer == TokenMixerKind::RWKV6)
+      require_l(b.rwkv_heads() % tp == 0, {"parallel.tp", "model.rwkv_head_size", "model.token_mixer"},
+                cat("with token_mixer \"rwkv6\" the heads d_model / rwkv_head_size (", b.rwkv_heads(),
+                    ") must be divisible by tp (", tp, "): each rank keeps whole heads"));
     require_l(b.mlp != ChannelMixerKind::MoE, {"parallel.tp", "model.mlp"},
               cat("mixture-of-experts layers run with tp = 1 (tensor parallelism inside experts is ",
                   "not supported); got tp = ", tp));

@@ -52,7 +52,13 @@ std::unique_ptr<ChannelMixer<T>> make_moe(const ModelConfig& m, int max_batch, c
                                           const ReplicaSum& replicas = {},
                                           const ExpertParallel<T>& experts = {});
 
+// RWKV-6's channel mix of hidden width d_ff (rwkv_channel_mix.cpp).
+template <class T>
+std::unique_ptr<ChannelMixer<T>> make_rwkv_channel_mix(const ModelConfig& m, int max_batch,
+                                                       const Declarer& d, const TpShard& tp);
+
 ModuleCost channel_mixer_cost(const ModelConfig& m);
+ModuleCost rwkv_channel_mix_cost(const ModelConfig& m);
 ModuleCost dense_mlp_cost(const ModelConfig& m, int d_ff);
 ModuleCost moe_cost(const ModelConfig& m);
 

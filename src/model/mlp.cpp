@@ -81,6 +81,7 @@ std::unique_ptr<ChannelMixer<T>> make_channel_mixer(const ModelConfig& m, int ma
                                                     const Declarer& d, const TensorParallel<T>& tp) {
   switch (m.mlp) {
     case ChannelMixerKind::MoE: return make_moe<T>(m, max_batch, d, tp.replicas, tp.experts);
+    case ChannelMixerKind::RWKV: return make_rwkv_channel_mix<T>(m, max_batch, d, tp.shard);
     case ChannelMixerKind::None: return nullptr;
     case ChannelMixerKind::Dense: break;
   }
@@ -100,6 +101,7 @@ ModuleCost dense_mlp_cost(const ModelConfig& m, int d_ff) {
 ModuleCost channel_mixer_cost(const ModelConfig& m) {
   switch (m.mlp) {
     case ChannelMixerKind::MoE: return moe_cost(m);
+    case ChannelMixerKind::RWKV: return rwkv_channel_mix_cost(m);
     case ChannelMixerKind::None: return {};
     case ChannelMixerKind::Dense: break;
   }

@@ -1,7 +1,6 @@
 #include "model/token_mixer.hpp"
 
 #include <algorithm>
-#include <stdexcept>
 
 namespace ellm {
 
@@ -9,12 +8,9 @@ template <class T>
 std::unique_ptr<TokenMixer<T>> make_token_mixer(const ModelConfig& m, int max_batch,
                                                 const Declarer& d, const TensorParallel<T>& tp) {
   switch (m.token_mixer) {
-    case TokenMixerKind::Mamba:
-      return make_mamba_mixer<T>(m, max_batch, d, tp);
-    case TokenMixerKind::RWKV6:
-      throw std::logic_error("token mixer rwkv6 is not implemented (validation refuses it)");
-    case TokenMixerKind::Attention:
-      break;
+    case TokenMixerKind::Mamba: return make_mamba_mixer<T>(m, max_batch, d, tp);
+    case TokenMixerKind::RWKV6: return make_rwkv6_mixer<T>(m, max_batch, d, tp);
+    case TokenMixerKind::Attention: break;
   }
   switch (m.attention) {
     case AttentionKind::MLA:
@@ -34,9 +30,7 @@ template std::unique_ptr<TokenMixer<double>> make_token_mixer<double>(
 
 ModuleCost token_mixer_cost(const ModelConfig& m) {
   if (m.token_mixer == TokenMixerKind::Mamba) return mamba_cost(m);
-  if (m.token_mixer == TokenMixerKind::RWKV6) {
-    throw std::logic_error("token mixer rwkv6 is not implemented (validation refuses it)");
-  }
+  if (m.token_mixer == TokenMixerKind::RWKV6) return rwkv6_cost(m);
   ModuleCost c;
   switch (m.attention) {
     case AttentionKind::MLA:

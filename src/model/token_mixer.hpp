@@ -77,6 +77,10 @@ std::unique_ptr<TokenMixer<T>> make_token_mixer(const ModelConfig& m, int max_ba
                                                 const Declarer& d, const TensorParallel<T>& tp);
 
 // Per-variant factories (one per mixer_*.cpp).
+// RWKV-6's time mix (mixer_rwkv6.cpp): not attention, it implements TokenMixer directly.
+template <class T>
+std::unique_ptr<TokenMixer<T>> make_rwkv6_mixer(const ModelConfig& m, int max_batch,
+                                                const Declarer& d, const TensorParallel<T>& tp);
 template <class T>
 std::unique_ptr<TokenMixer<T>> make_gqa_mixer(const ModelConfig&, int, const Declarer&,
                                               const TensorParallel<T>&);
@@ -103,6 +107,8 @@ ModuleCost mla_cost(const ModelConfig& m);
 ModuleCost nsa_cost(const ModelConfig& m);
 // Mamba, its projections included: no cache, a fixed state per sequence (conv + scan state).
 ModuleCost mamba_cost(const ModelConfig& m);
+// RWKV-6's time mix, output projection included; its state is per sequence (no cache).
+ModuleCost rwkv6_cost(const ModelConfig& m);
 
 // Mean over query positions t = 0…T−1 of the keys a query sees when it sees at most `window`
 // (0: all earlier keys and itself). Shared by the variants' FLOP counts.
