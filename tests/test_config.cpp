@@ -149,8 +149,8 @@ const BadJob kBadJobs[] = {
     {"WindowOutsideGqa", R"({"name": "x", "defaults": {"model": {"attention": "nsa", "window": 64}}})",
      "/defaults/model/window: window applies to attention \"gqa\" (sliding-window attention); "
      "NSA's window branch is nsa_window"},
-    {"UnknownTokenMixer", R"({"name": "x", "defaults": {"model": {"token_mixer": "rwkv6"}}})",
-     "/defaults/model/token_mixer: must be one of \"attention\", \"mamba\"; got \"rwkv6\""},
+    {"UnknownTokenMixer", R"({"name": "x", "defaults": {"model": {"token_mixer": "s4"}}})",
+     "/defaults/model/token_mixer: must be one of \"attention\", \"mamba\", \"rwkv6\"; got \"s4\""},
     {"MambaChunkZero", R"({"name": "x", "defaults": {"model": {"token_mixer": "mamba", "mamba_chunk": 0}}})",
      "/defaults/model/mamba_chunk: must be >= 1, got 0"},
     {"AlibiOutsideGqa", R"({"name": "x", "runs": [{"name": "a", "model": {"attention": "nsa", "positions": "alibi"}}]})",
@@ -207,10 +207,6 @@ const BadJob kBadJobs[] = {
      R"({"name": "x", "defaults": {"model": {"token_mixer": "rwkv6", "layer_overrides": {"1": {"rwkv_head_size": 128}}}, "parallel": {"tp": 2}}})",
      "/defaults/model/layer_overrides/1/rwkv_head_size: layer 1: with token_mixer \"rwkv6\" the heads "
      "d_model / rwkv_head_size (3) must be divisible by tp (2): each rank keeps whole heads"},
-    {"MambaNotInThisBuild",
-     R"({"name": "x", "defaults": {"model": {"token_mixer": "mamba"}}})",
-     "/defaults/model/token_mixer: token_mixer \"mamba\" is not available in this build; allowed: "
-     "\"attention\", \"rwkv6\""},
     {"RwkvChunkTooLong",
      R"({"name": "x", "defaults": {"model": {"rwkv_chunk": 512}}})",
      "/defaults/model/rwkv_chunk: must be in [1, 256], got 512"},

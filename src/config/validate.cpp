@@ -59,7 +59,7 @@ constexpr std::array<std::pair<AttentionKind, std::string_view>, 3> names_of(Att
 constexpr std::array<std::pair<Wiring, std::string_view>, 2> names_of(Wiring) {
   return {{{Wiring::Sequential, "sequential"}, {Wiring::Parallel, "parallel"}}};
 }
-constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 3> names_of(ChannelMixerKind) {
+constexpr std::array<std::pair<ChannelMixerKind, std::string_view>, 4> names_of(ChannelMixerKind) {
   return {{{ChannelMixerKind::Dense, "dense"},
            {ChannelMixerKind::MoE, "moe"},
            {ChannelMixerKind::RWKV, "rwkv"},
