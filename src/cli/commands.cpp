@@ -99,10 +99,15 @@ int usage_error(const std::string& command, const std::string& message) {
   return kExitBadInput;
 }
 
-int validate(const Options& o) {
-  const Job job = load(o);
+// Reads and checks every run's data (throws JobError); the corpora are not kept.
+void load_corpora(const Job& job) {
   for (const RunConfig& run : job.runs)
     load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
+}
+
+int validate(const Options& o) {
+  const Job job = load(o);
+  load_corpora(job);
   std::cout << job.file.string() << ": OK, " << job.runs.size() << " run(s)\n";
   for (const RunConfig& run : job.runs) {
     const ParamCounts params = count_params(make_param_layout(run.model));
@@ -192,7 +197,14 @@ json gather_nodes(mpi::Comm& comm, const NodeContext& node) {
 int run(const Options& o, int argc, char** argv) {
   mpi::Comm comm = mpi::Comm::world();
   Job job;
-  if (!agree(comm, [&] { job = load(o); check_layout(job, comm.size()); })) return kExitBadInput;
+  // Every data file is read and checked before anything is written (each run reads its own again
+  // when it starts, so only one corpus is held at a time).
+  if (!agree(comm, [&] {
+        job = load(o);
+        check_layout(job, comm.size());
+        load_corpora(job);
+      }))
+    return kExitBadInput;
 
   NodeContext node = setup_node(comm);
   const std::string host = comm.host();
