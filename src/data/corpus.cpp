@@ -75,7 +75,6 @@ void load_token_files(Corpus& corpus, const DataConfig& data, int vocab_size, co
     }
     split_into(corpus, data.corpus[i], file.ids, data.val_fraction);
   }
-  corpus.vocab_size = vocab_size;
 }
 
 // Packs whole samples, in order, into rows of seq_len + 1 tokens; a sample that does not fit in
@@ -181,13 +180,12 @@ Corpus load_corpus(const DataConfig& data, int seq_len, int vocab_size, const st
   } else {
     const std::unique_ptr<Tokenizer> tok = make_tokenizer(
         data.tokenizer, job_file, data.tokenizer.bytes() ? "/data/tokenizer" : "/data/tokenizer/sentencepiece");
-    corpus.vocab_size = tok->vocab_size();
-    if (corpus.vocab_size != vocab_size) {
+    if (tok->vocab_size() != vocab_size) {
       throw JobError(job_file, "/model/vocab_size",
                      "must equal the tokenizer's vocabulary: " + tok->name() + " has " +
-                         std::to_string(corpus.vocab_size) + " tokens, model.vocab_size is " +
+                         std::to_string(tok->vocab_size()) + " tokens, model.vocab_size is " +
                          std::to_string(vocab_size) + "; set model.vocab_size to " +
-                         std::to_string(corpus.vocab_size));
+                         std::to_string(tok->vocab_size()));
     }
     if (data.format == DataFormat::Text) {
       load_text(corpus, data, *tok, job_file);

@@ -33,7 +33,6 @@ struct TokenSplit {
 struct Corpus {
   TokenSplit train, val;
   std::vector<CorpusFile> files;
-  int vocab_size = 256;
 };
 
 // Reads, validates and splits every corpus file; the data's vocabulary (the tokenizer's, or the

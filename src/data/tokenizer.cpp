@@ -80,7 +80,10 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config, const s
 
 void train_sentencepiece(const SentencePieceTraining& t) {
   std::string inputs;  // libsentencepiece takes a comma-separated list
-  for (const auto& f : t.corpus) inputs += (inputs.empty() ? "" : ",") + f.string();
+  for (const auto& f : t.corpus) {
+    if (!inputs.empty()) inputs += ',';
+    inputs += f.string();
+  }
   // identity normalisation + spaces as written + byte fallback: decode(encode(text)) == text
   const std::unordered_map<std::string, std::string> args = {
       {"input", inputs},
