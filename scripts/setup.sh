@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev
   libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libsentencepiece-dev    # SentencePiece tokenizers (tokenizer.model) and their training
   fortunes-min fortunes   # the default English corpus: /usr/share/games/fortunes
   # Debian's python3 (/usr/bin/python3) with: jsonschema, for the tests' validation of every report
   # against docs/report.schema.json; matplotlib, for scripts/plot_scaling.py

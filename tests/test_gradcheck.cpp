@@ -180,19 +180,36 @@ TEST(GradCheck, TiledAttentionAcrossTilesWithGQA) {
   expect_gradient_matches(qkv, dqkv, loss, "dqkv", {s.B * s.T, s.row()});
 }
 
-TEST(GradCheck, CrossEntropy) {
-  const int N = 4, V = 6;
-  const std::vector<int> targets = {1, 5, 0, 3};
+// The loss is Σ counted losses / divisor; a target of kIgnoredTarget adds nothing and gets a zero
+// gradient row (instruction data's prompt tokens), and the divisor is whatever the caller counts.
+void check_crossentropy(const std::vector<int>& targets, double divisor) {
+  const int N = int(targets.size()), V = 6;
   Vec logits = random_doubles(N * V, 23, 3.0);
   Vec probs(N * V), losses(N), rows(3 * N);
   auto loss = [&] {
     probs = logits;
-    return layers::crossentropy_forward(probs.data(), losses.data(), targets.data(), N, V, 0, rows.data());
+    return layers::crossentropy_forward(probs.data(), losses.data(), targets.data(), N, V, 0,
+                                        rows.data()) / divisor;
   };
   loss();
   Vec dlogits = probs;
-  layers::crossentropy_backward(dlogits.data(), targets.data(), N, V, 0);
+  layers::crossentropy_backward(dlogits.data(), targets.data(), N, V, 0, divisor);
   expect_gradient_matches(logits, dlogits, loss, "dlogits", {N, V});
+}
+
+TEST(GradCheck, CrossEntropy) { check_crossentropy({1, 5, 0, 3}, 4.0); }
+
+TEST(GradCheck, CrossEntropyMaskedTargets) {
+  const int x = layers::kIgnoredTarget;
+  // 3 counted targets, divided by 5 (say the mean count per replica of a larger batch)
+  check_crossentropy({x, 5, x, 3, 0, x}, 5.0);
+  Vec logits = random_doubles(2 * 6, 5, 3.0), losses(2), rows(6);
+  const std::vector<int> targets = {x, 2};
+  layers::crossentropy_forward(logits.data(), losses.data(), targets.data(), 2, 6, 0, rows.data());
+  layers::crossentropy_backward(logits.data(), targets.data(), 2, 6, 0, 1.0);
+  EXPECT_EQ(losses[0], 0.0);
+  for (int v = 0; v < 6; v++) EXPECT_EQ(logits[v], 0.0) << v;  // the ignored row: no gradient
+  EXPECT_GT(losses[1], 0.0);
 }
 
 // ---- the checker itself ----
@@ -300,7 +317,11 @@ TEST(GradCheckCanFail, TheFloorIsAnAbsoluteSlackOf1e9ForTinyGradients) {
 // Every element of every parameter of the model against finite differences. The parameters are
 // the init scaled by 5, so every path carries a visible gradient, plus `jitter` · N(0,1) for
 // models with zero-initialised tensors (RWKV's low-rank mixes) whose paths would else be idle.
-void check_model_gradients(const ModelConfig& cfg, double jitter) {
+// With `ignore_every` > 0 every such target is layers::kIgnoredTarget (instruction data's prompt
+// tokens) and the loss is divided by `divisor` (data parallelism: the global batch's counted
+// targets over dp) instead of this batch's count.
+void check_model_gradients(const ModelConfig& cfg, double jitter, int ignore_every = 0,
+                           double divisor = 0) {
   const int B = 2;
   GPT<double> model(cfg, B);
   model.init_params(42);
@@ -313,15 +334,16 @@ void check_model_gradients(const ModelConfig& cfg, double jitter) {
   for (std::size_t i = 0; i < tokens.size(); i++) {
     tokens[i] = int(rng.below(cfg.vocab_size));
     targets[i] = int(rng.below(cfg.vocab_size));
+    if (ignore_every > 0 && i % ignore_every == 0) targets[i] = layers::kIgnoredTarget;
   }
   model.zero_grad();
-  model.forward(tokens.data(), targets.data(), B);
+  model.forward(tokens.data(), targets.data(), B, divisor);
   model.backward();
   Vec params(model.params(), model.params() + model.num_params());
   const Vec grads(model.grads(), model.grads() + model.num_params());
   auto loss = [&] {  // the objective: the language-model loss and any routing terms
     std::copy(params.begin(), params.end(), model.params());
-    return model.forward(tokens.data(), targets.data(), B) + model.aux_loss();
+    return model.forward(tokens.data(), targets.data(), B, divisor) + model.aux_loss();
   };
   // Every element of every tensor (all are within the default budget): no parameter escapes.
   for (const TensorInfo& t : model.param_layout().tensors()) {
@@ -512,6 +534,12 @@ INSTANTIATE_TEST_SUITE_P(
                       std::pair{std::string("TimeMix_ChannelMix"), rwkv(TokenMixerKind::RWKV6, ChannelMixerKind::RWKV)},
                       std::pair{std::string("Hybrid_RWKV_GQA_ParallelRWKV"), rwkv_hybrid()}),
     [](const auto& i) { return i.param.first; });
+
+// Instruction data: a third of the targets masked, the loss divided by a figure other than the
+// batch's count (as a replica does under data parallelism).
+TEST(ModelGradCheckMasked, IgnoredTargetsAndAGlobalDivisor) {
+  check_model_gradients(tiny(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE), 0.0, 3, 8.5);
+}
 
 }  // namespace
 }  // namespace ellm

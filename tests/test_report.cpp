@@ -57,7 +57,8 @@ json record(int r, std::vector<double> steps, double busy_cores) {
           {"rss_hwm_bytes", 300}, {"step_seconds", steps}, {"comm_seconds", {0.0, 0.5, 0.5}}, {"wall_seconds", 10.0},
           {"dp_rank", r}, {"tp_rank", 0}, {"ep_rank", 0}, {"local_params", 4}, {"tp_seconds", {0.0, 0.0, 0.0}},
           {"ep_seconds", {0.0, 0.0, 0.0}},
-          {"dp_seconds", {0.0, 0.5, 0.5}}, {"param_fingerprint", "f"}, {"arena_bytes", {{"parameters", 4}}}};
+          {"dp_seconds", {0.0, 0.5, 0.5}}, {"param_fingerprint", "f"}, {"replicated_fingerprint", "g"},
+          {"arena_bytes", {{"parameters", 4}}}};
 }
 
 struct Fixture {
@@ -75,7 +76,8 @@ struct Fixture {
     root.trainable_params = 1000;
     root.active_params_per_token = 1000;
     root.param_checksums = {{"w", {1.0, 2.0, 0.5}}};
-    root.steps = {StepSample{3.0}, StepSample{2.5}, StepSample{2.0}};
+    // 8 sequences of 4 tokens; the last two steps as if packed instruction samples were masked
+    root.steps = {StepSample{3.0, 8, 32}, StepSample{2.5, 10, 20}, StepSample{2.0, 6, 12}};
     root.evals = {EvalSample{3, 2.0}};
     // First iteration is warm-up (9 s everywhere); then ranks take 1/2/1+3/1 s.
     ranks = {record(0, {9, 1, 1}, 1.0), record(1, {9, 2, 2}, 2.0), record(2, {9, 1, 3}, 1.0), record(3, {9, 1, 1}, 2.0)};
@@ -116,6 +118,12 @@ TEST(RunReport, LatencyThroughputPeaksAndPcu) {
   EXPECT_DOUBLE_EQ(lat["compute"]["p95"].get<double>(), 1.5 + 0.65 * 1.0);
   EXPECT_DOUBLE_EQ(r["throughput"]["tokens_per_s"].get<double>(), 32 / 2.5);
   EXPECT_DOUBLE_EQ(r["throughput"]["tokens_per_s_per_rank"]["sum"].get<double>(), 8 + 4 + 4 + 8);
+  // ST: the measured steps' samples (10 + 6) over their time (2 + 3 s), per parameter (1000)
+  EXPECT_DOUBLE_EQ(r["throughput"]["samples_per_s"].get<double>(), 16 / 5.0);
+  EXPECT_DOUBLE_EQ(r["throughput"]["st_samples_per_param_per_s"].get<double>(), 16 / 5.0 / 1000);
+  EXPECT_DOUBLE_EQ(r["throughput"]["loss_tokens_per_s"].get<double>(), 32 / 5.0);
+  EXPECT_EQ(r["samples_per_step"], json({8, 10, 6}));
+  EXPECT_EQ(r["loss_tokens_per_step"], json({32, 20, 12}));
   EXPECT_DOUBLE_EQ(r["compute"]["measured_peak_flops_per_s"].get<double>(), 800);
   EXPECT_DOUBLE_EQ(r["compute"]["theoretical_peak_flops_per_s"].get<double>(), 1600);
   EXPECT_DOUBLE_EQ(r["ranks"][1]["pcu_busy_fraction"].get<double>(), 1.0);  // 2 busy cores of 2

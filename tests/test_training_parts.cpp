@@ -15,8 +15,8 @@ namespace {
 
 Corpus corpus_of(const std::string& text) {
   Corpus c;
-  c.train.assign(text.begin(), text.end());
-  c.val.assign(text.rbegin(), text.rend());
+  c.train.tokens.assign(text.begin(), text.end());
+  c.val.tokens.assign(text.rbegin(), text.rend());
   return c;
 }
 
@@ -68,11 +68,11 @@ TEST(Corpus, TooShortForOneSequenceNamesTheField) {
   d.corpus = {path};
   d.val_fraction = 0.1;
   try {
-    load_corpus(d, 64, "job.json");
+    load_corpus(d, 64, 256, "job.json");
     FAIL() << "expected a JobError";
   } catch (const JobError& e) {
     EXPECT_STREQ(e.what(),
-                 "job.json: /data: the corpus splits into 90 training and 10 validation bytes; each "
+                 "job.json: /data: the corpus splits into 90 training and 10 validation tokens; each "
                  "needs at least seq_len + 1 = 65 (add text or change data.val_fraction)");
   }
   std::filesystem::remove(path);

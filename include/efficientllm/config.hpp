@@ -31,7 +31,7 @@ enum class ChannelMixerKind { Dense, MoE, RWKV, None };
 enum class TokenMixerKind { Attention, Mamba, RWKV6 };
 
 struct ModelConfig {
-  int vocab_size = 256;  // byte-level; the only value allowed for now
+  int vocab_size = 256;  // must equal the data's vocabulary (docs/DATA.md); 256: the byte values
   int n_layers = 6;
   int d_model = 384;
   int n_heads = 6;
@@ -131,10 +131,24 @@ inline std::vector<std::filesystem::path> default_corpus() {
   return files;
 }
 
+// How the corpus files are read (docs/DATA.md): UTF-8 text tokenized on the fly, pre-tokenized
+// token files, or instruction JSONL (prompt/response or chat messages) packed into sequences.
+enum class DataFormat { Text, Tokens, Instructions };
+
+// The tokenizer of text and instruction corpora: the 256 byte values, or a SentencePiece model
+// file (a tokenizer.model of Llama-2, TinyLlama, Mistral, or one trained by `efficientllm
+// tokenizer train`).
+struct TokenizerConfig {
+  std::filesystem::path sentencepiece;  // resolved like corpus paths; empty: bytes
+  bool bytes() const { return sentencepiece.empty(); }
+};
+
 struct DataConfig {
   // Resolved: relative paths are relative to the job file.
   std::vector<std::filesystem::path> corpus = default_corpus();
   double val_fraction = 0.05;  // tail of every corpus file held out for validation
+  DataFormat format = DataFormat::Text;
+  TokenizerConfig tokenizer;
 };
 
 // The process grid: dp × tp ranks (tensor-parallel groups are consecutive ranks, so a group

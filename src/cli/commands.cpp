@@ -41,6 +41,8 @@ const char* kUsage =
     "  validate JOB.json  check a job file and its corpus without running anything\n"
     "  topo               the node's topology and where each rank runs (under mpirun: the cluster)\n"
     "  report DIR...      re-render a report, or put several side by side (--format md|csv|json)\n"
+    "  tokenizer train    train a SentencePiece model on a corpus (--vocab-size N --out FILE.model)\n"
+    "  tokenize TEXT      write a pre-tokenized corpus (--out FILE.tok [--tokenizer bytes|FILE.model])\n"
     "\n"
     "  efficientllm <command> --help   options of a command\n"
     "  efficientllm --version          version and the git commit it was built from\n";
@@ -97,9 +99,15 @@ int usage_error(const std::string& command, const std::string& message) {
   return kExitBadInput;
 }
 
+// Reads and checks every run's data (throws JobError); the corpora are not kept.
+void load_corpora(const Job& job) {
+  for (const RunConfig& run : job.runs)
+    load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
+}
+
 int validate(const Options& o) {
   const Job job = load(o);
-  for (const RunConfig& run : job.runs) load_corpus(run.data, run.model.seq_len, job.file.string());
+  load_corpora(job);
   std::cout << job.file.string() << ": OK, " << job.runs.size() << " run(s)\n";
   for (const RunConfig& run : job.runs) {
     const ParamCounts params = count_params(make_param_layout(run.model));
@@ -189,7 +197,14 @@ json gather_nodes(mpi::Comm& comm, const NodeContext& node) {
 int run(const Options& o, int argc, char** argv) {
   mpi::Comm comm = mpi::Comm::world();
   Job job;
-  if (!agree(comm, [&] { job = load(o); check_layout(job, comm.size()); })) return kExitBadInput;
+  // Every data file is read and checked before anything is written (each run reads its own again
+  // when it starts, so only one corpus is held at a time).
+  if (!agree(comm, [&] {
+        job = load(o);
+        check_layout(job, comm.size());
+        load_corpora(job);
+      }))
+    return kExitBadInput;
 
   NodeContext node = setup_node(comm);
   const std::string host = comm.host();
@@ -214,7 +229,7 @@ int run(const Options& o, int argc, char** argv) {
   for (std::size_t i = 0; i < job.runs.size(); i++) {
     const RunConfig& rc = job.runs[i];
     Corpus corpus;
-    if (!agree(comm, [&] { corpus = load_corpus(rc.data, rc.model.seq_len, job.file.string()); })) {
+    if (!agree(comm, [&] { corpus = load_corpus(rc.data, rc.model.seq_len, rc.model.vocab_size, job.file.string()); })) {
       return kExitBadInput;
     }
     if (comm.is_root()) progress.begin_run(int(i), int(job.runs.size()), rc);
@@ -294,7 +309,10 @@ int main(int argc, char** argv) {
   if (first == "run" || first == "validate") return dispatch(first, argc, argv);
   if (first == "topo") return topo_main(argc, argv);
   if (first == "report") return report_main(argc, argv);
-  std::cerr << "efficientllm: unknown command '" << first << "' (allowed: run, validate, topo, report)\n" << kUsage;
+  if (first == "tokenizer") return tokenizer_main(argc, argv);
+  if (first == "tokenize") return tokenize_main(argc, argv);
+  std::cerr << "efficientllm: unknown command '" << first
+            << "' (allowed: run, validate, topo, report, tokenizer, tokenize)\n" << kUsage;
   return kExitBadInput;
 }
 

@@ -13,5 +13,11 @@ int topo_main(int argc, char** argv);
 // efficientllm report DIR... [--format md|csv|json]: re-renders one report, or puts several
 // side by side with ratios against the first.
 int report_main(int argc, char** argv);
+// efficientllm tokenizer train --corpus FILE... --vocab-size N --out FILE.model: trains a
+// SentencePiece model (docs/DATA.md).
+int tokenizer_main(int argc, char** argv);
+// efficientllm tokenize TEXT_FILE --out FILE.tok [--tokenizer bytes|FILE.model]: writes a token
+// file (docs/DATA.md).
+int tokenize_main(int argc, char** argv);
 
 }  // namespace ellm::cli

@@ -71,6 +71,12 @@ constexpr std::array<std::pair<TokenMixerKind, std::string_view>, 3> names_of(To
            {TokenMixerKind::RWKV6, "rwkv6"}}};
 }
 
+constexpr std::array<std::pair<DataFormat, std::string_view>, 3> names_of(DataFormat) {
+  return {{{DataFormat::Text, "text"},
+           {DataFormat::Tokens, "tokens"},
+           {DataFormat::Instructions, "instructions"}}};
+}
+
 constexpr std::array<std::pair<MappingPolicy, std::string_view>, 3> names_of(MappingPolicy) {
   return {{{MappingPolicy::Inherit, "inherit"},
            {MappingPolicy::Compact, "compact"},
@@ -192,21 +198,32 @@ void check_choice(const std::vector<std::string>& choices, const Json& value,
                         (value.is_string() ? show(value) : describe(value)));
 }
 
-// Every corpus file must be a readable, non-empty regular file, so a typo fails here and not
-// after the MPI job has started.
-void check_corpus_file(const Json& entry, const std::string& pointer, const Context& ctx) {
+// Every corpus (or tokenizer) file must be a readable, non-empty regular file, so a typo fails
+// here and not after the MPI job has started.
+void check_corpus_file(const Json& entry, const std::string& pointer, const Context& ctx,
+                       const std::string& noun = "corpus file") {
   if (!entry.is_string() || entry.get_ref<const std::string&>().empty())
     ctx.fail(pointer, "must be a non-empty file path, got " + describe(entry));
   const fs::path path = resolve_corpus_path(entry.get<std::string>(), ctx);
   const std::string quoted = quote(path.string());
   std::error_code error;
   const fs::file_status status = fs::status(path, error);
-  if (error) ctx.fail(pointer, "cannot read corpus file " + quoted + ": " + error.message());
+  if (error) ctx.fail(pointer, "cannot read " + noun + " " + quoted + ": " + error.message());
   if (!fs::is_regular_file(status))
-    ctx.fail(pointer, "corpus file " + quoted + " is not a regular file");
+    ctx.fail(pointer, noun + " " + quoted + " is not a regular file");
   if (!std::ifstream(path, std::ios::binary))
-    ctx.fail(pointer, "cannot read corpus file " + quoted + ": " + std::strerror(errno));
-  if (fs::file_size(path, error) == 0) ctx.fail(pointer, "corpus file " + quoted + " is empty");
+    ctx.fail(pointer, "cannot read " + noun + " " + quoted + ": " + std::strerror(errno));
+  if (fs::file_size(path, error) == 0) ctx.fail(pointer, noun + " " + quoted + " is empty");
+}
+
+// data.tokenizer: "bytes", or {"sentencepiece": "path/tokenizer.model"}.
+void check_tokenizer(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (value == Json("bytes")) return;
+  if (!value.is_object() || value.size() != 1 || !value.contains("sentencepiece"))
+    ctx.fail(pointer, "must be \"bytes\" or {\"sentencepiece\": \"path/tokenizer.model\"}, got " +
+                          describe(value));
+  check_corpus_file(value["sentencepiece"], child(pointer, "sentencepiece"), ctx,
+                    "SentencePiece model");
 }
 
 void check_corpus(const Json& value, const std::string& pointer, const Context& ctx) {
@@ -225,6 +242,8 @@ void check_as(const Bounds& bounds, const Json& value, const std::string& pointe
     check_choice(choices_of<T>(), value, pointer, ctx);
   else if constexpr (std::is_same_v<T, Corpus>)
     check_corpus(value, pointer, ctx);
+  else if constexpr (std::is_same_v<T, TokenizerConfig>)
+    check_tokenizer(value, pointer, ctx);
   else if constexpr (std::is_same_v<T, double>)
     check_number(bounds, value, pointer, ctx);
   else if constexpr (std::is_same_v<T, bool>)
@@ -242,6 +261,9 @@ T from_json(const Json& value, const Context& ctx) {
     for (const Json& entry : value.is_array() ? value : Json::array({value}))
       paths.push_back(resolve_corpus_path(entry.get<std::string>(), ctx));
     return paths;
+  } else if constexpr (std::is_same_v<T, TokenizerConfig>) {
+    if (value.is_string()) return TokenizerConfig{};  // "bytes"
+    return TokenizerConfig{resolve_corpus_path(value["sentencepiece"].get<std::string>(), ctx)};
   } else {
     return value.get<T>();
   }
@@ -255,6 +277,9 @@ nlohmann::json to_json(const T& value) {
     nlohmann::json paths = nlohmann::json::array();
     for (const fs::path& path : value) paths.push_back(path.string());
     return paths;
+  } else if constexpr (std::is_same_v<T, TokenizerConfig>) {
+    if (value.bytes()) return "bytes";
+    return {{"sentencepiece", value.sentencepiece.string()}};
   } else {
     return value;
   }
@@ -296,8 +321,8 @@ const std::vector<FieldSpec>& fields() {
   static const SectionRows<MetricsConfig> metrics{"metrics", &RunConfig::metrics};
   static const Bounds unit_interval{.lo = 0, .hi = 1, .hi_open = true};
   static const std::vector<FieldSpec> table = {
-      model("vocab_size", &ModelConfig::vocab_size,
-            {.lo = 256, .hi = 256, .why = "the vocabulary is byte-level"}),
+      // equal to the data's vocabulary: checked with the data (data/corpus.cpp, docs/DATA.md)
+      model("vocab_size", &ModelConfig::vocab_size, between(2, 16777216)),
       model("n_layers", &ModelConfig::n_layers, between(1, 1024)),
       model("d_model", &ModelConfig::d_model, between(1, 65536)),
       model("n_heads", &ModelConfig::n_heads, at_least(1)),
@@ -361,6 +386,8 @@ const std::vector<FieldSpec>& fields() {
       training("warmup_iters", &TrainingConfig::warmup_iters, at_least(0)),
       data("corpus", &DataConfig::corpus),
       data("val_fraction", &DataConfig::val_fraction, {.lo = 0, .lo_open = true, .hi = 0.5}),
+      data("format", &DataConfig::format),
+      data("tokenizer", &DataConfig::tokenizer),
       parallel("dp", &ParallelConfig::dp, at_least(1)),
       parallel("tp", &ParallelConfig::tp, at_least(1)),
       parallel("bucket_mib", &ParallelConfig::bucket_mib, {.lo = 1.0 / 1024, .hi = 1024}),
@@ -632,7 +659,8 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
               cat("d_ff (", b.d_ff, ") must be divisible by tp (", tp, ")"));
   }
   require(m.vocab_size % tp == 0, {"parallel.tp"},
-          cat("the vocabulary (", m.vocab_size, ") must be divisible by tp (", tp, ")"));
+          cat("the vocabulary (", m.vocab_size, ") must be divisible by tp (", tp,
+              "): each rank holds an equal slice of the embedding and the head"));
   require(!sequence_parallel || m.seq_len % tp == 0, {"parallel.sequence_parallel", "model.seq_len"},
           cat("sequence parallelism splits every sequence's tokens over the tp ranks: seq_len (",
               m.seq_len, ") must be divisible by tp (", tp, ")"));
@@ -714,6 +742,10 @@ void check_consistency(const RunConfig& run, const Origins& origins,
   require(t.batch_size % run.parallel.dp == 0, {"training.batch_size", "parallel.dp"},
           cat("batch_size (", t.batch_size, ") must be divisible by parallel.dp (", run.parallel.dp,
               ")"));
+  require(run.data.format != DataFormat::Tokens || run.data.tokenizer.bytes(),
+          {"data.tokenizer", "data.format"},
+          "a token file carries its own vocabulary in its header: data.tokenizer applies to "
+          "formats \"text\" and \"instructions\" only");
   const MetricsConfig& mc = run.metrics;
   require((mc.p_idle_w == 0 && mc.p_max_w == 0) || (mc.p_idle_w > 0 && mc.p_max_w >= mc.p_idle_w),
           {"metrics.p_max_w", "metrics.p_idle_w"},

@@ -36,17 +36,22 @@ double crossentropy_forward(T* logits, T* losses, const int* targets, int N, int
     const T s = row_sums[2 * n];
     T* p = logits + std::size_t(n) * V;
     for (int v = 0; v < V; v++) p[v] /= s;
-    losses[n] = std::log(s) - (row_sums[2 * n + 1] - row_max[n]);  // finite even if p underflows
+    // finite even if p underflows
+    losses[n] = targets[n] < 0 ? T(0) : std::log(s) - (row_sums[2 * n + 1] - row_max[n]);
     total += losses[n];
   }
-  return total / N;
+  return total;
 }
 
 template <class T>
-void crossentropy_backward(T* probs, const int* targets, int N, int V, int v0) {
-  const T dloss = T(1) / T(N);
+void crossentropy_backward(T* probs, const int* targets, int N, int V, int v0, double divisor) {
+  const T dloss = T(1) / T(divisor);
   for (int n = 0; n < N; n++) {
     T* d = probs + std::size_t(n) * V;
+    if (targets[n] < 0) {
+      std::fill(d, d + V, T(0));
+      continue;
+    }
     const int local_target = targets[n] - v0;
     if (local_target >= 0 && local_target < V) d[local_target] -= T(1);
     for (int v = 0; v < V; v++) d[v] *= dloss;
@@ -56,7 +61,7 @@ void crossentropy_backward(T* probs, const int* targets, int N, int V, int v0) {
 #define ELLM_INSTANTIATE(T)                                                          \
   template double crossentropy_forward<T>(T*, T*, const int*, int, int, int, T*,     \
                                           const RowReduce<T>&, const RowReduce<T>&); \
-  template void crossentropy_backward<T>(T*, const int*, int, int, int);
+  template void crossentropy_backward<T>(T*, const int*, int, int, int, double);
 ELLM_INSTANTIATE(float)
 ELLM_INSTANTIATE(double)
 #undef ELLM_INSTANTIATE

@@ -66,7 +66,7 @@ void GPT<T>::init_params(std::uint64_t seed) {
 }
 
 template <class T>
-double GPT<T>::forward(const int* tokens, const int* targets, int B) {
+double GPT<T>::forward(const int* tokens, const int* targets, int B, double divisor) {
   if (B < 1 || B > max_batch_) throw std::invalid_argument("GPT::forward: batch exceeds max_batch");
   if (stream_.sequence_parallel() && B * cfg_.seq_len % stream_.tp().shard.size != 0) {
     throw std::invalid_argument("GPT::forward: sequence parallelism needs B·T divisible by tp");
@@ -75,6 +75,8 @@ double GPT<T>::forward(const int* tokens, const int* targets, int B) {
   batch_ = B;
   tokens_.assign(tokens, tokens + N);
   targets_.assign(targets, targets + N);
+  if (divisor <= 0) divisor = double(std::max<std::ptrdiff_t>(1, std::count_if(targets, targets + N, [](int t) { return t >= 0; })));
+  divisor_ = divisor;
 
   T* encoded = a(plan_.encoded);  // (R,C)
   T* lookup = stream_.partial_buffer(encoded, full_);
@@ -89,9 +91,10 @@ double GPT<T>::forward(const int* tokens, const int* targets, int B) {
   linear_forward(a(plan_.logits), lnf, p(plan_.wte), static_cast<T*>(nullptr), N, C, V);
   const TensorParallel<T>& tp = stream_.tp();
   return crossentropy_forward<T>(
-      a(plan_.logits), a(plan_.losses), targets, N, V, vocab_begin_, ce_rows_.data(),
-      [&tp](T* x, int n) { tp.all_reduce_max(x, std::size_t(n)); },
-      [&tp](T* x, int n) { tp.all_reduce_sum(x, std::size_t(n)); });
+             a(plan_.logits), a(plan_.losses), targets, N, V, vocab_begin_, ce_rows_.data(),
+             [&tp](T* x, int n) { tp.all_reduce_max(x, std::size_t(n)); },
+             [&tp](T* x, int n) { tp.all_reduce_sum(x, std::size_t(n)); }) /
+         divisor;
 }
 
 template <class T>
@@ -104,7 +107,7 @@ void GPT<T>::backward(const std::function<void(int layer)>& grads_final) {
             V = vocab_local_;
   const Arenas<T> ar = arenas();
   T* dlogits = a(plan_.logits);  // probabilities become their own gradient
-  crossentropy_backward(dlogits, targets_.data(), N, V, vocab_begin_);
+  crossentropy_backward(dlogits, targets_.data(), N, V, vocab_begin_, divisor_);
   T* dlnf = stream_.partial_buffer(dln_, full_);  // vocabulary-parallel head: summed over shards
   linear_backward(dlnf, g(plan_.wte), static_cast<T*>(nullptr), dlogits, a(plan_.lnf_full),
                   p(plan_.wte), N, C, V);

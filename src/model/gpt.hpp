@@ -1,6 +1,6 @@
 // The decoder-only language model: token (and optionally position) embeddings, a stack of blocks
 // (model/block.hpp: each layer's wiring, token mixer and channel mixer), a final norm and the
-// tied LM head, byte-level vocabulary. Parameters, gradients and activations are flat arenas
+// tied LM head over model.vocab_size tokens (256 bytes by default, docs/DATA.md). Parameters, gradients and activations are flat arenas
 // (model/tensor.hpp); forward and backward walk the same layers in opposite orders.
 // T is float for training and double for the gradient-check reference.
 #pragma once
@@ -22,9 +22,12 @@ class GPT {
   // Every tensor as it declared (init_tensors: the same model under any tensor-parallel layout).
   void init_params(std::uint64_t seed);
 
-  // tokens, targets (B,T) with B ≤ max_batch; returns the mean cross-entropy (the language-model
-  // loss). The objective that backward differentiates adds aux_loss().
-  double forward(const int* tokens, const int* targets, int B);
+  // tokens, targets (B,T) with B ≤ max_batch; returns the language-model loss: the cross-entropy
+  // summed over the counted targets (those ≥ 0; layers::kIgnoredTarget is skipped) and divided by
+  // `divisor`, by default the number of counted targets (the mean). Data parallelism passes the
+  // global batch's count over dp so that every replica divides by the same figure (docs/DATA.md).
+  // The objective that backward differentiates adds aux_loss().
+  double forward(const int* tokens, const int* targets, int B, double divisor = 0);
   // The routed layers' objective terms of the last forward (load balancing and z-loss, summed
   // over the layers; 0 for a dense model), never part of the reported loss or perplexity.
   double aux_loss() const;
@@ -76,6 +79,7 @@ class GPT {
   std::vector<T> partial_pack_;             // their full shapes, back to back
   std::vector<int> tokens_, targets_;
   int batch_ = 0;
+  double divisor_ = 1;  // of the last forward
 };
 
 }  // namespace ellm

@@ -33,6 +33,12 @@ json curve(const std::vector<StepSample>& steps, double StepSample::*field) {
   return out;
 }
 
+json counts(const std::vector<StepSample>& steps, std::int64_t StepSample::*field) {
+  json out = json::array();
+  for (const StepSample& s : steps) out.push_back(s.*field);
+  return out;
+}
+
 }  // namespace
 
 json rank_record(const RunRecord& rec, const RankContext& ctx) {
@@ -170,6 +176,15 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
 
   const Summary step = summarize(measured(cluster_step, warmup));
   const double tokens_s_cluster = tokens_per_step / step.mean;
+  // The data the measured steps consumed (sequences or instruction samples; targets counted by
+  // the loss) over their time: ST, the fine-tuning figure, is samples/param/s.
+  double measured_samples = 0, measured_loss_tokens = 0;
+  for (std::size_t s = std::min<std::size_t>(warmup, root.steps.size()); s < root.steps.size(); s++) {
+    measured_samples += double(root.steps[s].samples);
+    measured_loss_tokens += double(root.steps[s].tokens);
+  }
+  const double measured_time = step.mean * step.count;
+  const double samples_s = measured_time > 0 ? measured_samples / measured_time : 0.0;
   const double model_flops = tokens_s_cluster * flops_per_token;
   const double peak_measured = across_ranks(peaks.measured)["sum"], peak_theoretical = across_ranks(peaks.theoretical)["sum"];
   const double comm_share_mean = across_ranks(comm_mean)["mean"];
@@ -208,6 +223,8 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
         {"val_loss_final", root.evals.back().loss},
         {"val_perplexity_final", std::exp(root.evals.back().loss)}}},
       {"loss_per_step", curve(root.steps, &StepSample::loss)},
+      {"samples_per_step", counts(root.steps, &StepSample::samples)},
+      {"loss_tokens_per_step", counts(root.steps, &StepSample::tokens)},
       {"lr_per_step", curve(root.steps, &StepSample::lr)},
       {"grad_norm_per_step", curve(root.steps, &StepSample::grad_norm)},
       {"param_checksums", root.param_checksums},
@@ -241,7 +258,13 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
        {{"tokens_per_s", tokens_s_cluster},
         {"tt_tokens_per_param_per_s", tokens_s_cluster / double(root.num_params)},
         {"tt_tokens_per_active_param_per_s", tokens_s_cluster / root.active_params_per_token},
-        {"tokens_per_s_per_rank", across_ranks(tokens_s)}}},
+        {"tokens_per_s_per_rank", across_ranks(tokens_s)},
+        {"samples_per_s", samples_s},
+        {"st_samples_per_param_per_s", samples_s / double(root.num_params)},
+        {"loss_tokens_per_s", measured_time > 0 ? measured_loss_tokens / measured_time : 0.0},
+        {"samples_note", "samples: sequences of the global batch, or instruction samples packed into them "
+                         "(data.format \"instructions\"); loss tokens: targets the loss counts; over the "
+                         "measured steps"}}},
       {"compute",
        {{"model_flops_per_s", model_flops},
         {"measured_peak_flops_per_s", peak_measured},

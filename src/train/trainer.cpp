@@ -82,8 +82,9 @@ double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingCo
                 mpi::Comm& dp, int rows, std::vector<int>& tokens, std::vector<int>& targets) {
   double sum = 0.0;
   for (int i = 0; i < t.eval_batches; i++) {
-    sampler.val_batch(i, t.eval_batches, dp.rank() * rows, rows, tokens.data(), targets.data());
-    sum += model.forward(tokens.data(), targets.data(), rows);
+    const BatchCounts counts =
+        sampler.val_batch(i, t.eval_batches, dp.rank() * rows, rows, tokens.data(), targets.data());
+    sum += model.forward(tokens.data(), targets.data(), rows, double(counts.counted) / dp.size());
   }
   return dp.allreduce_sum(sum) / (double(t.eval_batches) * dp.size());
 }
@@ -195,9 +196,13 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     const double t0 = now_seconds();
     const double tp0 = grid.tp.stats().seconds, ep0 = grid.ep.stats().seconds,
                  dp0 = grid.dp.stats().seconds + grid.edp.stats().seconds;
-    sampler.train_batch(step, grid.dp.rank() * rows, rows, tokens.data(), targets.data());
+    const BatchCounts counts =
+        sampler.train_batch(step, grid.dp.rank() * rows, rows, tokens.data(), targets.data());
     model.zero_grad();
-    const double local_loss = model.forward(tokens.data(), targets.data(), rows);
+    // Every replica divides its summed loss by the global batch's counted targets over dp: the
+    // replicas' mean is then the global batch's mean loss per counted target (docs/DATA.md).
+    const double local_loss =
+        model.forward(tokens.data(), targets.data(), rows, double(counts.counted) / dp);
     routing.record(model, grid.dp);
     model.backward([&](int layer) {
       sync.grads_final_from(layer, model.grads());
@@ -216,6 +221,8 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     s.dp_seconds = grid.dp.stats().seconds + grid.edp.stats().seconds - dp0;
     s.loss = dp > 1 ? grid.dp.allreduce_sum(local_loss) / dp : local_loss;
     s.grad_norm = norm;
+    s.samples = counts.samples;
+    s.tokens = counts.counted;
     s.seconds = now_seconds() - t0;
     s.tp_seconds = grid.tp.stats().seconds - tp0;
     s.ep_seconds = grid.ep.stats().seconds - ep0;

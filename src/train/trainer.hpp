@@ -1,4 +1,4 @@
-// One training run on this rank: pretraining of the GPT on the run's corpus over a dp × tp grid
+// One training run on this rank: training of the GPT on the run's corpus (text or instructions) over a dp × tp grid
 // of ranks (data parallelism over replicas, Megatron tensor parallelism within one).
 #pragma once
 #include <cstdint>
@@ -15,7 +15,9 @@
 namespace ellm {
 
 struct StepSample {
-  double loss = 0;         // mean over the global batch (identical on every rank)
+  double loss = 0;         // mean over the global batch's counted targets (identical on every rank)
+  std::int64_t samples = 0;  // of the global batch: sequences, or instruction samples (packed)
+  std::int64_t tokens = 0;   // of the global batch: targets the loss counts
   double lr = 0;
   double grad_norm = 0;    // before clipping
   double seconds = 0;      // this rank's wall time for the step
