@@ -57,6 +57,9 @@ exact("z", "z_resumed", 8)
 assert run("z_resumed")["checkpoints"]["resumed_from"]["file"].endswith("step-000008.safetensors")
 
 exact("m", "m_resumed", 4)
+md = open(f"{work}/a_resumed/report.md").read()
+assert f"- **resumed** from `{work}/a/checkpoints/ckpt/step-000004.safetensors` at step 4 (saved at dp 1 × tp 1 × ep 1)" in md, md
+assert "- checkpoints written after steps 4 8 10 (`" in open(f"{work}/a/report.md").read()
 
 # Another layout sums in another order, so equal within float tolerance.
 def close(base, resumed, layout):
