@@ -45,6 +45,18 @@ void render_energy(std::ostringstream& md, const json& run) {
 
 void render_run_detail(std::ostringstream& md, const json& run) {
   md << "\n### " << text(run["name"]) << "\n\n";
+  const json none = {{"resumed_from", nullptr}, {"saved", json::array()}};
+  const json& checkpoints = run.contains("checkpoints") ? run["checkpoints"] : none;  // older reports: none
+  if (const json& from = checkpoints["resumed_from"]; !from.is_null()) {
+    md << "- **resumed** from `" << text(from["file"]) << "` at step " << from["step"] << " (saved at dp "
+       << from["layout"]["dp"] << " × tp " << from["layout"]["tp"] << " × ep " << from["layout"]["ep"]
+       << "); the figures below cover the steps after it\n";
+  }
+  if (!checkpoints["saved"].empty()) {
+    md << "- checkpoints written after steps";
+    for (const json& saved : checkpoints["saved"]) md << " " << saved["step"];
+    md << " (`" << text(checkpoints["saved"].back()["file"]) << "` the last)\n";
+  }
   const json& lat = run["latency"];
   md << "- latency over " << lat["measured_iters"] << " iterations (" << lat["warmup_iters_excluded"]
      << " warm-up iterations excluded), ms: step p50 " << ms(lat["step"]["p50"]) << ", p95 " << ms(lat["step"]["p95"])

@@ -2,13 +2,16 @@
 // of ranks (data parallelism over replicas, Megatron tensor parallelism within one).
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "data/corpus.hpp"
+#include "io/safetensors.hpp"
 #include "efficientllm/config.hpp"
 #include "mpi/comm.hpp"
 
@@ -48,6 +51,18 @@ struct RunRecord {
   std::string replicated_fingerprint; // of the tensors every tp rank holds whole: equal everywhere
   nlohmann::json param_checksums;     // {tensor: [Σx, Σx², Σ±x]} of the whole final model
   nlohmann::json routing;             // mixture-of-experts layers (train/routing_log.hpp), or null
+  // {"resumed_from": null or {"file", "step", "layout"}, "saved": [{"step", "file", "bytes",
+  // "seconds"}]}: where the run started from and the checkpoints it wrote (docs/CHECKPOINTS.md).
+  nlohmann::json checkpoints = {{"resumed_from", nullptr}, {"saved", nlohmann::json::array()}};
+};
+
+// Checkpoints of one run: where to write them and what to resume from (train/checkpoint.hpp).
+struct CheckpointSetup {
+  std::filesystem::path save_dir;      // empty: none written (run.checkpoint.save is false)
+  // A checkpoint check_resume accepted, or none. train_run lets go of it once loaded, so its
+  // mapping does not stay in the run's resident set.
+  std::shared_ptr<const st::Reader> resume;
+  int resume_step = 0;                 // its step (ResumePoint::step)
 };
 
 // Called on every rank after each step (the root prints progress from it).
@@ -57,8 +72,9 @@ using EvalCallback = std::function<void(const EvalSample&)>;
 using ArenaCallback = std::function<void(std::uint64_t bytes)>;
 
 // `world` holds run.parallel.dp × run.parallel.tp ranks.
+// A resumed run takes steps ckpt.resume_step … training.steps − 1 (RunRecord::steps holds those).
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step = {}, const EvalCallback& on_eval = {},
-                    const ArenaCallback& on_arenas = {});
+                    const ArenaCallback& on_arenas = {}, CheckpointSetup ckpt = {});
 
 }  // namespace ellm
