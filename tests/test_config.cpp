@@ -21,7 +21,7 @@ const fs::path kJobFile = "jobs/x.json";
 
 const std::string kModelKeys =
     "vocab_size, n_layers, d_model, n_heads, d_ff, seq_len, norm, activation, wiring, positions, "
-    "rope_base, rotary_pct, norm_eps, init_std, attention, n_kv_heads, window, mla_kv_latent, "
+    "rope_base, rotary_pct, norm_eps, init_std, bias, tie_embeddings, from_hf, attention, n_kv_heads, window, mla_kv_latent, "
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
     "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
     "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, layer_pattern, layer_overrides";
@@ -126,8 +126,14 @@ const BadJob kBadJobs[] = {
      "/defaults/model/n_layers: must be in [1, 1024], got 2000"},
     {"ValFraction", R"({"name": "x", "defaults": {"data": {"val_fraction": 0.7}}})",
      "/defaults/data/val_fraction: must be in (0, 0.5], got 0.7"},
-    {"VocabSize", R"({"name": "x", "defaults": {"model": {"vocab_size": 512}}})",
-     "/defaults/model/vocab_size: must be 256 (the vocabulary is byte-level), got 512"},
+    {"VocabSize", R"({"name": "x", "defaults": {"model": {"vocab_size": 255}}})",
+     "/defaults/model/vocab_size: must be in [256, 16777216] (the corpus yields the 256 byte "
+     "values), got 255"},
+    {"BiasWithMoE", R"({"name": "x", "defaults": {"model": {"bias": "none", "mlp": "moe"}}})",
+     "/defaults/model/bias: bias \"none\" and \"qkv\" are supported with attention \"gqa\" "
+     "and mlp \"dense\" only"},
+    {"FromHfNotAString", R"({"name": "x", "defaults": {"model": {"from_hf": 3}}})",
+     "/defaults/model/from_hf: must be a path (a string), got number 3"},
     {"IntegerOverflow", R"({"name": "x", "defaults": {"training": {"steps": 3000000000}}})",
      "/defaults/training/steps: must be <= 2147483647, got 3000000000"},
     {"UnknownEnumName", R"({"name": "x", "defaults": {"model": {"norm": "batchnorm"}}})",
@@ -512,11 +518,11 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
               "nsa_select_n": 16, "nsa_window": 512, "wiring": "sequential", "rotary_pct": 1.0,
               "mlp": "dense", "moe_experts": 8, "moe_top_k": 2, "moe_shared_experts": 0,
               "moe_d_ff": 0, "moe_renormalize": false, "moe_aux_coeff": 0.01, "moe_z_coeff": 0.0,
-              "moe_capacity_factor": 0.0},
+              "moe_capacity_factor": 0.0, "bias": "all", "tie_embeddings": true, "from_hf": ""},
     "training": {"steps": 200, "batch_size": 8, "lr": 0.001, "min_lr": 0.0001, "warmup_steps": 20,
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,
-                 "log_every": 10, "warmup_iters": 3},
+                 "log_every": 10, "warmup_iters": 3, "export_hf": ""},
     "data": {"corpus": ["/usr/share/games/fortunes/fortunes", "/usr/share/games/fortunes/literature",
                         "/usr/share/games/fortunes/wisdom", "/usr/share/games/fortunes/people",
                         "/usr/share/games/fortunes/humorists", "/usr/share/games/fortunes/science"],

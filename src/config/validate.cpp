@@ -43,8 +43,11 @@ std::string cat(const Parts&... parts) {
 constexpr std::array<std::pair<Norm, std::string_view>, 2> names_of(Norm) {
   return {{{Norm::LayerNorm, "layernorm"}, {Norm::RMSNorm, "rmsnorm"}}};
 }
-constexpr std::array<std::pair<Activation, std::string_view>, 2> names_of(Activation) {
-  return {{{Activation::GELU, "gelu"}, {Activation::SwiGLU, "swiglu"}}};
+constexpr std::array<std::pair<Activation, std::string_view>, 3> names_of(Activation) {
+  return {{{Activation::GELU, "gelu"}, {Activation::SwiGLU, "swiglu"}, {Activation::GELUExact, "gelu_exact"}}};
+}
+constexpr std::array<std::pair<Bias, std::string_view>, 3> names_of(Bias) {
+  return {{{Bias::All, "all"}, {Bias::None, "none"}, {Bias::QKV, "qkv"}}};
 }
 constexpr std::array<std::pair<Positions, std::string_view>, 5> names_of(Positions) {
   return {{{Positions::Learned, "learned"},
@@ -210,6 +213,12 @@ void check_corpus(const Json& value, const std::string& pointer, const Context& 
     check_corpus_file(value[i], child(pointer, i), ctx);
 }
 
+// A directory or file path (empty: none); relative to the job file like corpus paths. What it
+// must contain is checked where it is used (model.from_hf: build_run).
+void check_path(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_string()) ctx.fail(pointer, "must be a path (a string), got " + describe(value));
+}
+
 template <class T>
 void check_as(const Bounds& bounds, const Json& value, const std::string& pointer,
               const Context& ctx) {
@@ -217,6 +226,8 @@ void check_as(const Bounds& bounds, const Json& value, const std::string& pointe
     check_choice(choices_of<T>(), value, pointer, ctx);
   else if constexpr (std::is_same_v<T, Corpus>)
     check_corpus(value, pointer, ctx);
+  else if constexpr (std::is_same_v<T, fs::path>)
+    check_path(value, pointer, ctx);
   else if constexpr (std::is_same_v<T, double>)
     check_number(bounds, value, pointer, ctx);
   else if constexpr (std::is_same_v<T, bool>)
@@ -234,6 +245,9 @@ T from_json(const Json& value, const Context& ctx) {
     for (const Json& entry : value.is_array() ? value : Json::array({value}))
       paths.push_back(resolve_corpus_path(entry.get<std::string>(), ctx));
     return paths;
+  } else if constexpr (std::is_same_v<T, fs::path>) {
+    const std::string written = value.get<std::string>();
+    return written.empty() ? fs::path() : resolve_corpus_path(written, ctx);
   } else {
     return value.get<T>();
   }
@@ -247,6 +261,8 @@ nlohmann::json to_json(const T& value) {
     nlohmann::json paths = nlohmann::json::array();
     for (const fs::path& path : value) paths.push_back(path.string());
     return paths;
+  } else if constexpr (std::is_same_v<T, fs::path>) {
+    return value.string();
   } else {
     return value;
   }
@@ -289,7 +305,7 @@ const std::vector<FieldSpec>& fields() {
   static const Bounds unit_interval{.lo = 0, .hi = 1, .hi_open = true};
   static const std::vector<FieldSpec> table = {
       model("vocab_size", &ModelConfig::vocab_size,
-            {.lo = 256, .hi = 256, .why = "the vocabulary is byte-level"}),
+            {.lo = 256, .hi = 1 << 24, .why = "the corpus yields the 256 byte values"}),
       model("n_layers", &ModelConfig::n_layers, between(1, 1024)),
       model("d_model", &ModelConfig::d_model, between(1, 65536)),
       model("n_heads", &ModelConfig::n_heads, at_least(1)),
@@ -304,6 +320,9 @@ const std::vector<FieldSpec>& fields() {
                       {.lo = 0, .lo_open = true, .hi = 1})),
       model("norm_eps", &ModelConfig::norm_eps, above(0)),
       model("init_std", &ModelConfig::init_std, above(0)),
+      model("bias", &ModelConfig::bias),
+      model("tie_embeddings", &ModelConfig::tie_embeddings),
+      model("from_hf", &ModelConfig::from_hf),
       per_layer(model("attention", &ModelConfig::attention)),
       per_layer(model("n_kv_heads", &ModelConfig::n_kv_heads, at_least(0))),
       per_layer(model("window", &ModelConfig::window, at_least(0))),
@@ -340,6 +359,7 @@ const std::vector<FieldSpec>& fields() {
       training("eval_every", &TrainingConfig::eval_every, at_least(0)),
       training("eval_batches", &TrainingConfig::eval_batches, at_least(1)),
       training("log_every", &TrainingConfig::log_every, at_least(1)),
+      training("export_hf", &TrainingConfig::export_hf),
       training("warmup_iters", &TrainingConfig::warmup_iters, at_least(0)),
       data("corpus", &DataConfig::corpus),
       data("val_fraction", &DataConfig::val_fraction, {.lo = 0, .lo_open = true, .hi = 0.5}),
@@ -559,6 +579,12 @@ void check_block_rules(const ModelConfig& m, const Require& require) {
   require(!nsa || m.nsa_select_n >= 3, {"model.nsa_select_n"},
           cat("nsa_select_n (", m.nsa_select_n,
               ") must be at least 3: the first block and two local blocks are always selected"));
+  require(m.bias == Bias::All || (gqa && m.mlp == ChannelMixerKind::Dense),
+          {"model.bias", "model.attention", "model.mlp"},
+          "bias \"none\" and \"qkv\" are supported with attention \"gqa\" and mlp \"dense\" only");
+  require(m.activation != Activation::GELUExact || m.mlp == ChannelMixerKind::Dense,
+          {"model.activation", "model.mlp"},
+          "activation \"gelu_exact\" is supported with mlp \"dense\" only");
   require(m.mlp != ChannelMixerKind::MoE || m.moe_top_k <= m.moe_experts,
           {"model.moe_top_k", "model.moe_experts"},
           cat("moe_top_k (", m.moe_top_k, ") must be at most moe_experts (", m.moe_experts,

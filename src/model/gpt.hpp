@@ -1,7 +1,7 @@
 // The decoder-only language model: token (and optionally position) embeddings, a stack of blocks
 // (model/block.hpp: each layer's wiring, token mixer and channel mixer), a final norm and the
-// tied LM head, byte-level vocabulary. Parameters, gradients and activations are flat arenas
-// (model/tensor.hpp); forward and backward walk the same layers in opposite orders.
+// LM head (tied with the token embedding, or its own tensor). Parameters, gradients and
+// activations are flat arenas (model/tensor.hpp); forward and backward walk the same layers in opposite orders.
 // T is float for training and double for the gradient-check reference.
 #pragma once
 #include <cstdint>
