@@ -11,6 +11,7 @@ packages=(
   libhwloc-dev
   libopenblas-dev
   nlohmann-json3-dev
+  libxxhash-dev   # checkpoint checksums (XXH3-128)
   libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fortunes-min fortunes   # the default English corpus: /usr/share/games/fortunes
