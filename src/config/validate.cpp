@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "internal.hpp"
+#include "io/hf.hpp"
 
 namespace ellm::config {
 namespace {
@@ -757,6 +758,45 @@ void check_field_value(const std::string& path, const Json& value, const std::st
   field_at(path).check(value, pointer, ctx);
 }
 
+// model.from_hf: the Hugging Face config sets the architecture fields (which the job must leave
+// unset) and its tensors must fit it; a bad config or tensor is reported in that file's terms.
+void import_hf_config(RunConfig& run, Origins& origins, const Context& ctx) {
+  const Origin& from = origins.at("model.from_hf");
+  const fs::path& dir = run.model.from_hf;
+  for (const std::string& key : hf::architecture_fields()) {
+    const auto it = origins.find("model." + key);
+    if (it != origins.end())
+      ctx.fail(it->second.pointer, "set by model.from_hf (" + quote((dir / "config.json").string()) +
+                                       "); remove it from the job");
+  }
+  try {
+    const hf::Config imported = hf::read_config(dir);
+    hf::check_weights(dir, imported);
+    if (run.model.seq_len > imported.max_positions)
+      ctx.fail(origins.count("model.seq_len") ? origins.at("model.seq_len").pointer : from.pointer,
+               cat("seq_len (", run.model.seq_len, ") must be at most the imported model's ",
+                   "max_position_embeddings (", imported.max_positions, ")"));
+    ModelConfig m = imported.model;
+    m.seq_len = run.model.seq_len;
+    m.init_std = run.model.init_std;
+    m.from_hf = dir;
+    run.model = m;
+  } catch (const hf::Error& e) {
+    throw JobError(e.file(), e.where(), e.message());
+  }
+  for (const std::string& key : hf::architecture_fields()) origins["model." + key] = from;
+}
+
+// training.export_hf: the model must be one that a supported architecture describes.
+void check_hf_export(const RunConfig& run, const Origins& origins, const Context& ctx) {
+  try {
+    hf::export_arch(run.model);
+  } catch (const hf::Error& e) {
+    const std::string field = "model." + e.where().substr(std::string("/model/").size());
+    ctx.fail(blamed_pointer({field, "training.export_hf"}, origins), e.message());
+  }
+}
+
 RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, const Context& ctx) {
   RunConfig run;
   run.name = name;
@@ -770,8 +810,10 @@ RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, c
       if (!spec.read) given[setting.path] = setting.value;
     }
   }
+  if (!run.model.from_hf.empty()) import_hf_config(run, origins, ctx);
   const std::vector<Origins> layer_origins = resolve_layers(run.model, given, origins, ctx);
   check_consistency(run, origins, layer_origins, ctx);
+  if (!run.training.export_hf.empty()) check_hf_export(run, origins, ctx);
   run.as_json = resolved_json(run);
   // The per-layer description as given; omitted when there is none.
   for (const auto& [path, value] : given) {

@@ -40,6 +40,9 @@ class GPT {
   void reduce_tensor_parallel_grads();
   void zero_grad();
 
+  // The last forward's next-token probabilities (N, V/tp), this rank's vocabulary slice; backward
+  // turns them into the logits' gradient.
+  const T* probabilities() const { return acts_.data() + plan_.logits; }
   const ModelConfig& config() const { return cfg_; }
   const ArenaLayout& param_layout() const { return plan_.params; }
   T* params() { return params_.data(); }
