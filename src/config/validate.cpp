@@ -793,7 +793,8 @@ void check_hf_export(const RunConfig& run, const Origins& origins, const Context
     hf::export_arch(run.model);
   } catch (const hf::Error& e) {
     const std::string field = "model." + e.where().substr(std::string("/model/").size());
-    ctx.fail(blamed_pointer({field, "training.export_hf"}, origins), e.message());
+    ctx.fail(blamed_pointer({field, "training.export_hf"}, origins),
+             "cannot export to Hugging Face: " + field + " " + e.message());
   }
 }
 

@@ -233,21 +233,21 @@ Arch export_arch(const ModelConfig& m) {
   const auto refuse = [](const std::string& field, const std::string& why) {
     throw Error("", "/model/" + field, why + " (export_hf writes Llama, Qwen2 or GPT-NeoX)");
   };
-  if (!m.layers.empty()) refuse("layer_pattern", "every layer must be the same");
+  if (!m.layers.empty()) refuse("layer_pattern", "must be unset: every layer the same");
   if (m.attention != AttentionKind::GQA) refuse("attention", "must be \"gqa\"");
   if (m.mlp != ChannelMixerKind::Dense) refuse("mlp", "must be \"dense\"");
   if (m.positions != Positions::RoPE) refuse("positions", "must be \"rope\"");
   if (m.window != 0) refuse("window", "must be 0");
   if (m.norm == Norm::LayerNorm) {  // GPT-NeoX
-    if (m.bias != Bias::All) refuse("bias", "GPT-NeoX (layernorm) has all biases: must be \"all\"");
-    if (m.activation == Activation::SwiGLU) refuse("activation", "GPT-NeoX (layernorm) needs \"gelu_exact\" or \"gelu\"");
-    if (m.kv_heads() != m.n_heads) refuse("n_kv_heads", "GPT-NeoX (layernorm) has no grouped kv heads");
+    if (m.bias != Bias::All) refuse("bias", "must be \"all\" with layernorm (GPT-NeoX)");
+    if (m.activation == Activation::SwiGLU) refuse("activation", "must be \"gelu_exact\" or \"gelu\" with layernorm (GPT-NeoX)");
+    if (m.kv_heads() != m.n_heads) refuse("n_kv_heads", "must be 0 or n_heads with layernorm (GPT-NeoX has no grouped kv heads)");
     return Arch::GPTNeoX;
   }
-  if (m.bias == Bias::All) refuse("bias", "Llama (rmsnorm) must be \"none\", Qwen2 \"qkv\"");
-  if (m.activation != Activation::SwiGLU) refuse("activation", "Llama and Qwen2 (rmsnorm) need \"swiglu\"");
-  if (m.wiring != Wiring::Sequential) refuse("wiring", "Llama and Qwen2 (rmsnorm) need \"sequential\"");
-  if (m.rotary_pct != 1.0) refuse("rotary_pct", "Llama and Qwen2 (rmsnorm) rotate whole heads: must be 1");
+  if (m.bias == Bias::All) refuse("bias", "must be \"none\" (Llama) or \"qkv\" (Qwen2) with rmsnorm");
+  if (m.activation != Activation::SwiGLU) refuse("activation", "must be \"swiglu\" with rmsnorm (Llama, Qwen2)");
+  if (m.wiring != Wiring::Sequential) refuse("wiring", "must be \"sequential\" with rmsnorm (Llama, Qwen2)");
+  if (m.rotary_pct != 1.0) refuse("rotary_pct", "must be 1 with rmsnorm (Llama and Qwen2 rotate whole heads)");
   return m.bias == Bias::None ? Arch::Llama : Arch::Qwen2;
 }
 
