@@ -97,6 +97,16 @@ void Comm::allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes, i
   }
 }
 
+void Comm::reduce_or_to_root(std::uint32_t* data, std::size_t n, std::size_t bucket_bytes) {
+  const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(std::uint32_t));
+  for (std::size_t off = 0; off < n; off += per_bucket) {
+    const int count = int(std::min(per_bucket, n - off));
+    BlockedTimer t(stats_);
+    MPI_Reduce(is_root() ? MPI_IN_PLACE : data + off, is_root() ? data + off : nullptr, count,
+               MPI_UINT32_T, MPI_BOR, 0, to_c(handle_));
+  }
+}
+
 void Comm::allreduce_sum(float* data, std::size_t n, std::size_t bucket_bytes) {
   allreduce_buckets(data, n, bucket_bytes, MPI_Op_c2f(MPI_SUM));
 }

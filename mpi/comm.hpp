@@ -57,6 +57,10 @@ class Comm {
   // large single messages are several times slower than ~1 MiB ones on shared memory.
   void allreduce_sum(float* data, std::size_t n, std::size_t bucket_bytes);
   void allreduce_sum(double* data, std::size_t n, std::size_t bucket_bytes);
+  // Bitwise OR of every rank's words into the root's `data` (others' data unchanged), one
+  // MPI_Reduce per bucket. Assembles whole tensors from shards exactly: each rank gives the bits
+  // it holds and zeros elsewhere; copies held by several ranks are bit-identical, so OR keeps them.
+  void reduce_or_to_root(std::uint32_t* data, std::size_t n, std::size_t bucket_bytes);
   // In-place element-wise maximum across ranks (one message: used for small row statistics).
   void allreduce_max(float* data, std::size_t n);
   void allreduce_max(double* data, std::size_t n);

@@ -102,7 +102,7 @@ const BadJob kBadJobs[] = {
      "runs, grid)"},
     {"UnknownSection", R"({"name": "x", "runs": [{"name": "a", "modle": {}}]})",
      "/runs/0/modle: unknown key; did you mean \"model\"? (allowed: name, model, training, data, "
-     "parallel, topology, metrics)"},
+     "parallel, topology, metrics, checkpoint)"},
     {"UnknownKeyWithSuggestion", R"({"name": "x", "defaults": {"model": {"n_layer": 2}}})",
      "/defaults/model/n_layer: unknown key; did you mean \"n_layers\"? (allowed: " + kModelKeys +
          ")"},
@@ -356,14 +356,15 @@ const BadJob kBadJobs[] = {
     {"DuplicateRunName", R"({"name": "x", "runs": [{"name": "a"}, {"name": "b"}, {"name": "a"}]})",
      "/runs/2/name: duplicate run name \"a\" (first used at /runs/0/name)"},
     {"NameInDefaults", R"({"name": "x", "defaults": {"name": "a"}})",
-     "/defaults/name: unknown key (allowed: model, training, data, parallel, topology, metrics)"},
+     "/defaults/name: unknown key (allowed: model, training, data, parallel, topology, metrics, "
+     "checkpoint)"},
     {"GridNotObject", R"({"name": "x", "grid": []})",
      "/grid: must be a non-empty object mapping run fields to arrays of values, got array []"},
     {"GridKeyNotDotted", R"({"name": "x", "grid": {"model": [1]}})",
      "/grid/model: must name a run field as SECTION.KEY, such as \"model.n_layers\""},
     {"GridUnknownSection", R"({"name": "x", "grid": {"modle.n_layers": [1]}})",
      "/grid/modle.n_layers: unknown section; did you mean \"model\"? (allowed: model, training, "
-     "data, parallel, topology, metrics)"},
+     "data, parallel, topology, metrics, checkpoint)"},
     {"GridUnknownField", R"({"name": "x", "grid": {"parallel.pd": [1]}})",
      "/grid/parallel.pd: unknown field; did you mean \"parallel.dp\"? (allowed: parallel.dp, "
      "parallel.tp, parallel.bucket_mib, parallel.overlap, parallel.zero1, "
@@ -379,6 +380,10 @@ const BadJob kBadJobs[] = {
     {"SamplePeriodTooLong", R"({"name": "x", "defaults": {"metrics": {"sample_period_ms": 90000}}})",
      "/defaults/metrics/sample_period_ms: must be in [0, 60000] (0 turns sampling off; energy counters "
      "need a read every 60 s), got 90000"},
+    {"CheckpointEveryNegative", R"({"name": "x", "defaults": {"checkpoint": {"every": -5}}})",
+     "/defaults/checkpoint/every: must be >= 0, got -5"},
+    {"CheckpointDirNotString", R"({"name": "x", "defaults": {"checkpoint": {"dir": 3}}})",
+     "/defaults/checkpoint/dir: must be a string, got number 3"},
     {"PowerModelHalfSet", R"({"name": "x", "defaults": {"metrics": {"p_max_w": 200}}})",
      "/defaults/metrics/p_max_w: p_idle_w (0) and p_max_w (200) must both be 0 (the CPU model's "
      "defaults) or satisfy 0 < p_idle_w <= p_max_w"},
@@ -530,7 +535,8 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
     "parallel": {"dp": 1, "tp": 1, "bucket_mib": 1.0, "overlap": true, "zero1": false,
                  "sequence_parallel": false, "ep": 1},
     "topology": {"policy": "inherit"},
-    "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0}})"));
+    "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0},
+    "checkpoint": {"save": false, "every": 0, "optimizer": true, "dir": ""}})"));
 }
 
 TEST(GoodJob, RunsAreDeepMergedOverDefaults) {

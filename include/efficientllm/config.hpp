@@ -156,6 +156,15 @@ struct MetricsConfig {
   double p_max_w = 0;
 };
 
+// Checkpoints (docs/CHECKPOINTS.md): written every `every` steps and at the end when `save`;
+// `--resume` continues a run from one.
+struct CheckpointConfig {
+  bool save = false;
+  int every = 0;          // steps between checkpoints; 0 = only at the end
+  bool optimizer = true;  // include the AdamW moments (needed to resume; not for weights only)
+  std::string dir;        // "" = <report dir>/checkpoints; else relative to the current directory
+};
+
 struct RunConfig {
   std::string name;
   ModelConfig model;
@@ -164,6 +173,7 @@ struct RunConfig {
   ParallelConfig parallel;
   TopologyConfig topology;
   MetricsConfig metrics;
+  CheckpointConfig checkpoint;
   nlohmann::json as_json;  // the fully resolved run (defaults filled in), as written to reports
 };
 

@@ -23,10 +23,12 @@
 #include "report/provenance.hpp"
 #include "report/run_report.hpp"
 #include "report/writer.hpp"
+#include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
 
 namespace ellm::cli {
 namespace po = boost::program_options;
+namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
@@ -48,6 +50,7 @@ const char* kUsage =
 struct Options {
   std::string job;
   std::string out;
+  std::string resume;
   std::vector<std::string> sets;
   bool help = false;
 };
@@ -59,7 +62,10 @@ po::options_description command_options(const std::string& command) {
       "override a job field for every run, e.g. --set training.steps=50 (repeatable)");
   if (command == "run") {
     desc.add_options()("out,o", po::value<std::string>(),
-                       "output directory (default: results/<job>-<UTC time>)");
+                       "output directory (default: results/<job>-<UTC time>)")(
+        "resume", po::value<std::string>(),
+        "continue a one-run job from a checkpoint: a step-*.safetensors file, or a directory of them "
+        "(the latest is taken); see docs/CHECKPOINTS.md");
   }
   return desc;
 }
@@ -80,6 +86,7 @@ Options parse_options(const std::string& command, int argc, char** argv) {
   o.help = vm.count("help") > 0;
   if (vm.count("job")) o.job = vm["job"].as<std::string>();
   if (vm.count("out")) o.out = vm["out"].as<std::string>();
+  if (vm.count("resume")) o.resume = vm["resume"].as<std::string>();
   if (vm.count("set")) o.sets = vm["set"].as<std::vector<std::string>>();
   if (!o.help && o.job.empty()) throw po::error("missing the job file argument (JOB.json)");
   return o;
@@ -117,6 +124,8 @@ bool agree(mpi::Comm& comm, const std::function<void()>& fn) {
   try {
     fn();
   } catch (const JobError& e) {
+    error = e.what();
+  } catch (const st::FileError& e) {  // a checkpoint to resume from
     error = e.what();
   }
   if (comm.allreduce_max(error.empty() ? 0.0 : 1.0) == 0.0) return true;
@@ -186,10 +195,36 @@ json gather_nodes(mpi::Comm& comm, const NodeContext& node) {
   return nodes;
 }
 
+// --resume: the checkpoint, checked against the job's only run (on every rank: each reads it).
+std::optional<st::Reader> open_resume(const Options& o, const Job& job, ResumePoint& point) {
+  if (o.resume.empty()) return std::nullopt;
+  if (job.runs.size() != 1)
+    throw JobError(job.file.string(), "", "--resume continues one run, and this job has " +
+                                              std::to_string(job.runs.size()) +
+                                              "; write a job file for the run to resume");
+  std::optional<st::Reader> ckpt = st::Reader::open(resolve_checkpoint(o.resume));
+  point = check_resume(*ckpt, job.runs[0]);
+  return ckpt;
+}
+
 int run(const Options& o, int argc, char** argv) {
   mpi::Comm comm = mpi::Comm::world();
   Job job;
-  if (!agree(comm, [&] { job = load(o); check_layout(job, comm.size()); })) return kExitBadInput;
+  std::optional<st::Reader> resume;
+  ResumePoint resume_point;
+  if (!agree(comm, [&] {
+        job = load(o);
+        check_layout(job, comm.size());
+        resume = open_resume(o, job, resume_point);
+      }))
+    return kExitBadInput;
+  if (comm.is_root() && resume) {
+    std::cerr << "efficientllm: resuming from " << resume->path().string() << " at step " << resume_point.step
+              << "\n";
+    for (const std::string& note : resume_point.notes)
+      std::cerr << "efficientllm: warning: resuming with a setting the checkpoint's run did not have (" << note
+                << "): the run will not reproduce an uninterrupted one\n";
+  }
 
   NodeContext node = setup_node(comm);
   const std::string host = comm.host();
@@ -210,6 +245,8 @@ int run(const Options& o, int argc, char** argv) {
     return kExitBadInput;
   }
 
+  // Every rank needs the directory (all take part in a save; the root writes).
+  const std::string out_dir = comm.broadcast_string(comm.is_root() ? writer->dir().string() : "");
   Progress progress(stderr, isatty(fileno(stderr)) != 0);
   for (std::size_t i = 0; i < job.runs.size(); i++) {
     const RunConfig& rc = job.runs[i];
@@ -222,10 +259,17 @@ int run(const Options& o, int argc, char** argv) {
     RankContext ctx{comm.rank(), host, node.leader, node.node.rank(), node.node.size(), place_rank(node, rc.topology.policy),
                     nullptr, node_info(node), 0};
     const std::unique_ptr<Sampler> sampler = start_sampling(node, rc);
+    CheckpointSetup ckpt;
+    if (rc.checkpoint.save)
+      ckpt.save_dir = rc.checkpoint.dir.empty() ? fs::path(out_dir) / "checkpoints" : fs::path(rc.checkpoint.dir);
+    if (resume) {
+      ckpt.resume = &*resume;
+      ckpt.resume_step = resume_point.step;
+    }
     const RunRecord rec = train_run(
         rc, corpus, comm, [&](int step, const StepSample& s) { if (root) progress.step(step, s); },
         [&](const EvalSample& e) { if (root) progress.eval(e); },
-        [&](std::uint64_t bytes) { if (sampler) sampler->set_tracked_bytes(bytes); });
+        [&](std::uint64_t bytes) { if (sampler) sampler->set_tracked_bytes(bytes); }, ckpt);
     ctx.sampling = sampling_record(node, sampler.get(), rc);
     ctx.rss_hwm_bytes = peak_resident_bytes();
     const std::vector<std::string> records = comm.gather_strings(rank_record(rec, ctx).dump());

@@ -179,6 +179,10 @@ void check_boolean(const Json& value, const std::string& pointer, const Context&
   if (!value.is_boolean()) ctx.fail(pointer, "must be true or false, got " + describe(value));
 }
 
+void check_string(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_string()) ctx.fail(pointer, "must be a string, got " + describe(value));
+}
+
 void check_choice(const std::vector<std::string>& choices, const Json& value,
                   const std::string& pointer, const Context& ctx) {
   if (value.is_string() && std::ranges::count(choices, value.get<std::string>()) > 0) return;
@@ -233,6 +237,8 @@ void check_as(const Bounds& bounds, const Json& value, const std::string& pointe
     check_number(bounds, value, pointer, ctx);
   else if constexpr (std::is_same_v<T, bool>)
     check_boolean(value, pointer, ctx);
+  else if constexpr (std::is_same_v<T, std::string>)
+    check_string(value, pointer, ctx);
   else
     check_integer<T>(bounds, value, pointer, ctx);
 }
@@ -303,6 +309,7 @@ const std::vector<FieldSpec>& fields() {
   static const SectionRows<ParallelConfig> parallel{"parallel", &RunConfig::parallel};
   static const SectionRows<TopologyConfig> topology{"topology", &RunConfig::topology};
   static const SectionRows<MetricsConfig> metrics{"metrics", &RunConfig::metrics};
+  static const SectionRows<CheckpointConfig> checkpoint{"checkpoint", &RunConfig::checkpoint};
   static const Bounds unit_interval{.lo = 0, .hi = 1, .hi_open = true};
   static const std::vector<FieldSpec> table = {
       model("vocab_size", &ModelConfig::vocab_size,
@@ -377,6 +384,10 @@ const std::vector<FieldSpec>& fields() {
               {.lo = 0, .hi = 60000, .why = "0 turns sampling off; energy counters need a read every 60 s"}),
       metrics("p_idle_w", &MetricsConfig::p_idle_w, at_least(0)),
       metrics("p_max_w", &MetricsConfig::p_max_w, at_least(0)),
+      checkpoint("save", &CheckpointConfig::save),
+      checkpoint("every", &CheckpointConfig::every, at_least(0)),
+      checkpoint("optimizer", &CheckpointConfig::optimizer),
+      checkpoint("dir", &CheckpointConfig::dir),
   };
   return table;
 }

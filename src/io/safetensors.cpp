@@ -418,15 +418,15 @@ std::uint16_t to_f16(float x) {
 }
 
 template <class T>
-void read_as(const TensorView& t, T* dst) {
-  const std::size_t n = t.numel();
+void read_range_as(const TensorView& t, std::size_t first, std::size_t n, T* dst) {
+  const std::byte* src = t.data + first * dtype_size(t.dtype);
   if (t.dtype == DType::F32) {
     if constexpr (std::is_same_v<T, float>) {
-      std::memcpy(dst, t.data, n * sizeof(float));
+      std::memcpy(dst, src, n * sizeof(float));
     } else {
       for (std::size_t i = 0; i < n; i++) {
         float v;
-        std::memcpy(&v, t.data + 4 * i, 4);
+        std::memcpy(&v, src + 4 * i, 4);
         dst[i] = T(v);
       }
     }
@@ -435,10 +435,18 @@ void read_as(const TensorView& t, T* dst) {
   const bool half = t.dtype == DType::F16;
   for (std::size_t i = 0; i < n; i++) {
     std::uint16_t b;
-    std::memcpy(&b, t.data + 2 * i, 2);
+    std::memcpy(&b, src + 2 * i, 2);
     dst[i] = T(half ? from_f16(b) : from_bf16(b));
   }
 }
+
+template <class T>
+void read_as(const TensorView& t, T* dst) {
+  read_range_as(t, 0, t.numel(), dst);
+}
+
+template void read_range_as<float>(const TensorView&, std::size_t, std::size_t, float*);
+template void read_range_as<double>(const TensorView&, std::size_t, std::size_t, double*);
 template void read_as<float>(const TensorView&, float*);
 template void read_as<double>(const TensorView&, double*);
 

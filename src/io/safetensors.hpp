@@ -70,6 +70,9 @@ class Reader {
 // dst (numel) ← the tensor converted to float/double (F16 and BF16 widen exactly).
 template <class T>
 void read_as(const TensorView& t, T* dst);
+// dst (n) ← elements [first, first + n) of the tensor (row-major), converted the same way.
+template <class T>
+void read_range_as(const TensorView& t, std::size_t first, std::size_t n, T* dst);
 
 // Narrowing for writers: round to nearest, ties to even (F16 overflows to ±inf, NaN stays NaN).
 std::uint16_t to_f16(float x);

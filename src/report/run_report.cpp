@@ -71,6 +71,7 @@ json rank_record(const RunRecord& rec, const RankContext& ctx) {
 json build_run_report(const RunConfig& run, int index, const RunRecord& root, const std::vector<json>& ranks) {
   const TrainingConfig& t = run.training;
   const int warmup = t.warmup_iters;
+  const int steps_taken = int(root.steps.size());  // training.steps, or fewer when resumed
   const int n_ranks = int(ranks.size());  // dp × tp: a rank's share is 1/n_ranks of the work
   const double tokens_per_step = double(t.batch_size) * run.model.seq_len;
   const double flops_per_token = training_flops_per_token(run.model);
@@ -78,7 +79,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   const bool sampled = std::ranges::all_of(ranks, [](const json& r) { return !r["sampling"].is_null(); });
 
   // A step of the cluster ends when its slowest rank ends: per iteration, the max over ranks.
-  std::vector<double> cluster_step(t.steps, 0.0), pooled_compute, pooled_comm, pooled_tp, pooled_ep,
+  std::vector<double> cluster_step(steps_taken, 0.0), pooled_compute, pooled_comm, pooled_tp, pooled_ep,
       pooled_dp;
   std::vector<double> tp_mean, ep_mean, dp_mean;
   std::vector<double> tokens_s, flops_s, step_mean, compute_mean, comm_mean, pcu, amu, rss_mean,
@@ -95,7 +96,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
     raw_comms.push_back(r["comm_seconds"]);
     const auto steps = r["step_seconds"].get<std::vector<double>>();
     const auto comms = r["comm_seconds"].get<std::vector<double>>();
-    for (int s = 0; s < t.steps; s++) cluster_step[s] = std::max(cluster_step[s], steps[s]);
+    for (int s = 0; s < steps_taken; s++) cluster_step[s] = std::max(cluster_step[s], steps[s]);
     std::vector<double> compute(steps.size());
     for (std::size_t s = 0; s < steps.size(); s++) compute[s] = steps[s] - comms[s];
     const std::vector<double> m_steps = measured(steps, warmup), m_comms = measured(comms, warmup),
@@ -173,7 +174,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   const double model_flops = tokens_s_cluster * flops_per_token;
   const double peak_measured = across_ranks(peaks.measured)["sum"], peak_theoretical = across_ranks(peaks.theoretical)["sum"];
   const double comm_share_mean = across_ranks(comm_mean)["mean"];
-  json nodes = node_sections(ranks, peaks, tokens_per_step / n_ranks * t.steps);
+  json nodes = node_sections(ranks, peaks, tokens_per_step / n_ranks * steps_taken);
 
   json validation = json::array();
   for (const EvalSample& e : root.evals) {
@@ -212,10 +213,11 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
       {"grad_norm_per_step", curve(root.steps, &StepSample::grad_norm)},
       {"param_checksums", root.param_checksums},
       {"routing", root.routing},
+      {"checkpoints", root.checkpoints},
       {"validation", validation},
       {"latency",
        {{"unit", "s/iteration"},
-        {"warmup_iters_excluded", std::min(warmup, t.steps)},
+        {"warmup_iters_excluded", std::min(warmup, steps_taken)},
         {"measured_iters", step.count},
         {"step", step_json},
         {"compute", component(pooled_compute, compute_mean)},

@@ -50,21 +50,16 @@ void AdamW::step(float* params, const float* grads, double lr, double grad_scale
   const float c1 = float(1.0 / (1.0 - std::pow(beta1_, t_)));  // bias corrections
   const float c2 = float(1.0 / (1.0 - std::pow(beta2_, t_)));
   const float lr_f = float(lr), eps = float(eps_);
-  std::size_t moment = 0;  // the moments of the owned pieces, back to back
-  for_each_piece(layout_, owned_, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
-    if (!t.trainable) return;
+  for_each_moment([&](const TensorInfo& t, std::size_t b, std::size_t e, float* m, float* v) {
     const float wd = t.decay ? float(weight_decay_) : 0.0f;
     float* p = params + b;
     const float* g = grads + b;
-    float* m = m_.data() + moment;
-    float* v = v_.data() + moment;
     for (std::size_t i = 0; i < e - b; i++) {
       const float gi = g[i] * gs;
       m[i] = b1 * m[i] + (1.0f - b1) * gi;
       v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
       p[i] -= lr_f * ((m[i] * c1) / (std::sqrt(v[i] * c2) + eps) + wd * p[i]);
     }
-    moment += e - b;
   });
 }
 

@@ -33,6 +33,13 @@ class AdamW {
   // the tensor's `decay` flag is set.
   void step(float* params, const float* grads, double lr, double grad_scale);
   std::size_t state_bytes() const { return (m_.size() + v_.size()) * sizeof(float); }
+  // Steps taken (the bias corrections' t); a resumed run sets it from its checkpoint.
+  int steps_taken() const { return t_; }
+  void set_steps_taken(int t) { t_ = t; }
+  // f(tensor, begin, end, m, v) for each trainable owned piece [begin, end) of the arena, with
+  // its first and second moments (end − begin floats each): for checkpoints.
+  template <class F>
+  void for_each_moment(F f);
 
  private:
   const ArenaLayout& layout_;
@@ -51,6 +58,16 @@ void for_each_piece(const ArenaLayout& layout, const std::vector<ArenaRange>& ra
       if (b < e) f(t, b, e);
     }
   }
+}
+
+template <class F>
+void AdamW::for_each_moment(F f) {
+  std::size_t moment = 0;  // the same walk as step(): the owned trainable pieces, back to back
+  for_each_piece(layout_, owned_, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
+    if (!t.trainable) return;
+    f(t, b, e, m_.data() + moment, v_.data() + moment);
+    moment += e - b;
+  });
 }
 
 }  // namespace ellm

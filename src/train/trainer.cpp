@@ -10,6 +10,7 @@
 
 #include "io/hf.hpp"
 #include "model/gpt.hpp"
+#include "train/checkpoint.hpp"
 #include "mpi/grid.hpp"
 #include "train/expert_parallel_comm.hpp"
 #include "train/grad_sync.hpp"
@@ -168,7 +169,7 @@ void export_hf(const GPT<float>& model, const ModelConfig& m, const std::filesys
 
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step, const EvalCallback& on_eval,
-                    const ArenaCallback& on_arenas) {
+                    const ArenaCallback& on_arenas, const CheckpointSetup& ckpt) {
   const TrainingConfig& t = run.training;
   mpi::ProcessGrid grid = mpi::make_grid(world, run.parallel.tp, run.parallel.ep);
   const int dp = grid.dp.size();
@@ -190,10 +191,18 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   GradientSync expert_sync(model.param_layout(), ReplicaGroup::ExpertDataParallel, bucket_bytes,
                            run.parallel.overlap, false, grid.edp);
   AdamW opt(model.param_layout(), t, owned_by(sync, expert_sync));
+  // The sampler is step-indexed: a resumed run's data position is its first step.
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
+  RunRecord rec;
+  rec.checkpoints = {{"resumed_from", nullptr}, {"saved", nlohmann::json::array()}};
+  if (ckpt.resume) {
+    load_checkpoint(*ckpt.resume, model, opt);
+    rec.checkpoints["resumed_from"] = {{"file", ckpt.resume->path().string()},
+                                       {"step", ckpt.resume_step},
+                                       {"layout", nlohmann::json::parse(ckpt.resume->metadata().at("layout"))}};
+  }
   std::vector<int> tokens(std::size_t(rows) * run.model.seq_len), targets(tokens.size());
 
-  RunRecord rec;
   const ParamCounts counts = count_params(model.param_layout());
   rec.num_params = std::size_t(counts.total);
   rec.trainable_params = std::size_t(counts.trainable);
@@ -215,7 +224,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   const double run_start = now_seconds();
   world.barrier();  // start the first timed step together (outside the timed region)
 
-  for (int step = 0; step < t.steps; step++) {
+  for (int step = ckpt.resume ? ckpt.resume_step : 0; step < t.steps; step++) {
     const double t0 = now_seconds();
     const double tp0 = grid.tp.stats().seconds, ep0 = grid.ep.stats().seconds,
                  dp0 = grid.dp.stats().seconds + grid.edp.stats().seconds;
@@ -252,6 +261,14 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
       EvalSample e{step + 1, evaluate(model, sampler, t, grid.dp, rows, tokens, targets)};
       rec.evals.push_back(e);
       if (on_eval) on_eval(e);
+    }
+    if (!ckpt.save_dir.empty() && (last || (run.checkpoint.every > 0 && (step + 1) % run.checkpoint.every == 0))) {
+      const double c0 = now_seconds();
+      const std::filesystem::path file = checkpoint_file(ckpt.save_dir, run, step + 1);
+      save_checkpoint(file, run, step + 1, model, opt, grid, world);
+      rec.checkpoints["saved"].push_back({{"step", step + 1}, {"file", file.string()},
+                                          {"bytes", world.is_root() ? std::filesystem::file_size(file) : 0},
+                                          {"seconds", now_seconds() - c0}});
     }
   }
   rec.wall_seconds = now_seconds() - run_start;

@@ -2,6 +2,7 @@
 // of ranks (data parallelism over replicas, Megatron tensor parallelism within one).
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/corpus.hpp"
+#include "io/safetensors.hpp"
 #include "efficientllm/config.hpp"
 #include "mpi/comm.hpp"
 
@@ -46,6 +48,16 @@ struct RunRecord {
   std::string replicated_fingerprint; // of the tensors every tp rank holds whole: equal everywhere
   nlohmann::json param_checksums;     // {tensor: [Σx, Σx², Σ±x]} of the whole final model
   nlohmann::json routing;             // mixture-of-experts layers (train/routing_log.hpp), or null
+  // {"resumed_from": null or {"file", "step", "layout"}, "saved": [{"step", "file", "bytes",
+  // "seconds"}]}: where the run started from and the checkpoints it wrote (docs/CHECKPOINTS.md).
+  nlohmann::json checkpoints;
+};
+
+// Checkpoints of one run: where to write them and what to resume from (train/checkpoint.hpp).
+struct CheckpointSetup {
+  std::filesystem::path save_dir;      // empty: none written (run.checkpoint.save is false)
+  const st::Reader* resume = nullptr;  // a checkpoint check_resume accepted, or none
+  int resume_step = 0;                 // its step (ResumePoint::step)
 };
 
 // Called on every rank after each step (the root prints progress from it).
@@ -55,8 +67,9 @@ using EvalCallback = std::function<void(const EvalSample&)>;
 using ArenaCallback = std::function<void(std::uint64_t bytes)>;
 
 // `world` holds run.parallel.dp × run.parallel.tp ranks.
+// A resumed run takes steps ckpt.resume_step … training.steps − 1 (RunRecord::steps holds those).
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step = {}, const EvalCallback& on_eval = {},
-                    const ArenaCallback& on_arenas = {});
+                    const ArenaCallback& on_arenas = {}, const CheckpointSetup& ckpt = {});
 
 }  // namespace ellm

@@ -1,0 +1,92 @@
+# Checkpoints: a run resumed from a checkpoint continues bit-identically to the uninterrupted run
+# (per-step loss and gradient norm, final parameter checksums and fingerprints compared exactly)
+# on 1×1, on 1×2 and on 2×1 with ZeRO-1; writing checkpoints does not change the run; a
+# checkpoint saved at dp × tp = 2×1 (ZeRO-1) loads at 1×2 and continues within float tolerance.
+# Bad checkpoints stop the run before anything is written, with exit code 2 and one message.
+source "$(dirname "$0")/lib/common.sh"
+job=$(tiny_job ckpt 10)
+save=(--set checkpoint.save=true --set checkpoint.every=4)
+
+# layout NAME NP OPTIONS...: the 10-step job, its report in $WORK/NAME
+layout() {
+  local name=$1 np=$2; shift 2
+  run_mpi "$np" "$BIN" run "$job" --out "$WORK/$name" "$@" >/dev/null
+}
+layout plain 1
+layout a 1 "${save[@]}"
+layout a_resumed 1 --resume "$WORK/a/checkpoints/ckpt/step-000004.safetensors"
+layout t 2 --set parallel.tp=2 "${save[@]}"
+layout t_resumed 2 --set parallel.tp=2 --resume "$WORK/t/checkpoints/ckpt/step-000004.safetensors"
+layout z 2 --set parallel.dp=2 --set parallel.zero1=true "${save[@]}" --set checkpoint.dir="$WORK/zck"
+# a directory resumes from its highest step: 8 once step 10 is gone
+rm "$WORK/zck/ckpt/step-000010.safetensors"
+layout z_resumed 2 --set parallel.dp=2 --set parallel.zero1=true --resume "$WORK/zck/ckpt"
+layout z_as_tp 2 --set parallel.tp=2 --resume "$WORK/zck/ckpt/step-000004.safetensors"
+
+"$PY" - "$WORK" <<'PY'
+import json, sys
+work = sys.argv[1]
+run = lambda name: json.load(open(f"{work}/{name}/report.json"))["runs"][0]
+plain, a = run("plain"), run("a")
+assert plain["loss_per_step"] == a["loss_per_step"], "saving checkpoints changed the run"
+assert plain["param_checksums"] == a["param_checksums"]
+saved = a["checkpoints"]["saved"]
+assert [s["step"] for s in saved] == [4, 8, 10], saved
+assert all(s["bytes"] > 0 for s in saved), saved
+assert plain["checkpoints"] == {"resumed_from": None, "saved": []}
+
+def exact(base, resumed, step):
+    b, r = run(base), run(resumed)
+    assert r["checkpoints"]["resumed_from"]["step"] == step, r["checkpoints"]
+    for key in ("loss_per_step", "grad_norm_per_step", "lr_per_step"):
+        assert b[key][step:] == r[key], (key, base, resumed, b[key][step:], r[key])
+    assert b["param_checksums"] == r["param_checksums"], (base, resumed)
+    assert [x["param_fingerprint"] for x in b["ranks"]] == [x["param_fingerprint"] for x in r["ranks"]]
+    assert b["quality"]["val_loss_final"] == r["quality"]["val_loss_final"]
+    print(f"{resumed}: steps {step}..9 bit-identical to {base}")
+
+exact("a", "a_resumed", 4)
+exact("t", "t_resumed", 4)
+exact("z", "z_resumed", 8)
+assert run("z_resumed")["checkpoints"]["resumed_from"]["file"].endswith("step-000008.safetensors")
+
+# 2×1 (ZeRO-1) → 1×2: a different summation order, so equal within float tolerance.
+z, x = run("z"), run("z_as_tp")
+assert x["checkpoints"]["resumed_from"]["layout"] == {"dp": 2, "tp": 1, "ep": 1, "zero1": True}
+worst = max(abs(p - q) / abs(p) for p, q in zip(z["loss_per_step"][4:], x["loss_per_step"]))
+first = abs(z["loss_per_step"][4] - x["loss_per_step"][0]) / z["loss_per_step"][4]
+print(f"2x1 checkpoint resumed at 1x2: first step's loss {first:.1e}, worst {worst:.1e} (relative)")
+assert first < 1e-5 and worst < 1e-4, (first, worst)
+PY
+
+# Bad checkpoints: exit 2, one message, no report directory.
+ck="$WORK/a/checkpoints/ckpt"
+expect_error 2 "efficientllm: $ck/step-000004.safetensors: was saved by a run with another model: /model/d_ff: 128 in the checkpoint, 256 in the job" \
+  run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --set model.d_ff=256 --resume "$ck/step-000004.safetensors"
+expect_error 2 "efficientllm: $ck/step-000010.safetensors: is at step 10 and the run has training.steps = 10: nothing left to train" \
+  run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --resume "$ck"
+cp "$ck/step-000004.safetensors" "$WORK/cut.safetensors"
+truncate -s 5 "$WORK/cut.safetensors"
+expect_error 2 "efficientllm: $WORK/cut.safetensors: truncated: 5 bytes, fewer than the 8-byte header length a safetensors file starts with" \
+  run_mpi 2 "$BIN" run "$job" --out "$WORK/bad" --set parallel.dp=2 --resume "$WORK/cut.safetensors"
+cp "$ck/step-000004.safetensors" "$WORK/flip.safetensors"
+printf '\x7f' | dd of="$WORK/flip.safetensors" bs=1 seek=$(($(stat -c %s "$WORK/flip.safetensors") - 100)) conv=notrunc status=none
+code=0
+run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --resume "$WORK/flip.safetensors" 2>"$WORK/err" >/dev/null || code=$?
+[[ $code == 2 ]] || fail "a flipped byte: exit $code"
+grep -q "^efficientllm: $WORK/flip.safetensors: checksum mismatch: the data section hashes to xxh3_128:[0-9a-f]\{32\} but the header records xxh3_128:[0-9a-f]\{32\}: the file is corrupted$" "$WORK/err" ||
+  { cat "$WORK/err" >&2; fail "no checksum message"; }
+layout weights 1 --set checkpoint.save=true --set checkpoint.optimizer=false --set training.steps=4 --set checkpoint.dir="$WORK/wck"
+expect_error 2 "efficientllm: $WORK/wck/ckpt/step-000004.safetensors: holds no optimizer state (saved with checkpoint.optimizer = false): resuming needs the AdamW moments" \
+  run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --resume "$WORK/wck/ckpt"
+expect_error 2 "efficientllm: $WORK/none: cannot open: No such file or directory" \
+  run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --resume "$WORK/none"
+[[ ! -e $WORK/bad ]] || fail "a refused resume wrote $WORK/bad"
+
+# A save that cannot be written ends the run with the reason.
+touch "$WORK/blocker"
+code=0
+run_mpi 1 "$BIN" run "$job" --out "$WORK/nosave" "${save[@]}" --set checkpoint.dir="$WORK/blocker" 2>"$WORK/err" >/dev/null || code=$?
+[[ $code == 1 ]] || fail "an unwritable checkpoint: exit $code"
+grep -q "^efficientllm: error: cannot save the checkpoint at step 4: " "$WORK/err" || { cat "$WORK/err" >&2; fail "no save error"; }
+echo "1 passed, 0 failed"
