@@ -33,7 +33,7 @@ const std::string kBlockKeys =
     "moe_aux_coeff, moe_z_coeff, moe_capacity_factor";
 const std::string kTrainingKeys =
     "steps, batch_size, lr, min_lr, warmup_steps, weight_decay, beta1, beta2, adam_eps, "
-    "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters";
+    "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters, export_hf";
 
 std::string error_of(const std::function<void()>& action) {
   try {

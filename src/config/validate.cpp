@@ -772,10 +772,15 @@ void check_field_value(const std::string& path, const Json& value, const std::st
 // model.from_hf: the Hugging Face config sets the architecture fields (which the job must leave
 // unset) and its tensors must fit it; a bad config or tensor is reported in that file's terms.
 void import_hf_config(RunConfig& run, Origins& origins, const Context& ctx) {
-  const Origin& from = origins.at("model.from_hf");
+  const Origin from = origins.at("model.from_hf");
   const fs::path& dir = run.model.from_hf;
-  for (const std::string& key : hf::architecture_fields()) {
-    const auto it = origins.find("model." + key);
+  // Every model field but these three describes the architecture.
+  std::vector<std::string> architecture;
+  for (const std::string& path : keys_of("model", true))
+    if (path != "model.seq_len" && path != "model.init_std" && path != "model.from_hf")
+      architecture.push_back(path);
+  for (const std::string& path : architecture) {
+    const auto it = origins.find(path);
     if (it != origins.end())
       ctx.fail(it->second.pointer, "set by model.from_hf (" + quote((dir / "config.json").string()) +
                                        "); remove it from the job");
@@ -795,7 +800,7 @@ void import_hf_config(RunConfig& run, Origins& origins, const Context& ctx) {
   } catch (const hf::Error& e) {
     throw JobError(e.file(), e.where(), e.message());
   }
-  for (const std::string& key : hf::architecture_fields()) origins["model." + key] = from;
+  for (const std::string& path : architecture) origins[path] = from;
 }
 
 // training.export_hf: the model must be one that a supported architecture describes.

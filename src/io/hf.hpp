@@ -42,10 +42,6 @@ struct Config {
 };
 Config read_config(const std::filesystem::path& dir);
 
-// The model fields that an imported config sets (every ModelConfig field a job could set, apart
-// from seq_len, init_std and from_hf), as job-file keys.
-const std::vector<std::string>& architecture_fields();
-
 // Every tensor the config needs is in the directory's safetensors, with the config's shape and
 // dtype, and there is no other (the listed non-parameter buffers aside). Throws Error.
 void check_weights(const std::filesystem::path& dir, const Config& config);

@@ -27,14 +27,6 @@ const char* arch_name(Arch arch) {
   return "LlamaForCausalLM";
 }
 
-const std::vector<std::string>& architecture_fields() {
-  static const std::vector<std::string> fields = {
-      "vocab_size", "n_layers", "d_model",  "n_heads", "d_ff",   "norm",           "activation",
-      "wiring",     "positions", "rope_base", "rotary_pct", "norm_eps", "bias", "tie_embeddings",
-      "attention",  "n_kv_heads", "window",  "mlp",     "layer_pattern", "layer_overrides"};
-  return fields;
-}
-
 namespace {
 
 // Keys that describe nothing the forward or backward computes: token ids, versions, caching,
