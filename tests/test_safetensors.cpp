@@ -101,6 +101,12 @@ TEST_F(SafetensorsTest, RoundTripsEveryDtypeAndTheMetadata) {
     EXPECT_EQ(b[i], double(from_bf16(bf16[i])));
     EXPECT_NEAR(b[i], wide[i], std::abs(wide[i]) * 4e-3);  // 8 significant bits
   }
+  std::vector<float> part(5);  // a range, as a rank reads its shard
+  read_range_as(w, 7, 5, part.data());
+  EXPECT_EQ(part, std::vector<float>(f32.begin() + 7, f32.begin() + 12));
+  std::vector<double> half_part(3);
+  read_range_as(r.at("h"), 4, 3, half_part.data());
+  for (int i = 0; i < 3; i++) EXPECT_EQ(half_part[i], double(from_f16(f16[4 + i])));
   EXPECT_EQ(r.at("empty").numel(), 0u);
   EXPECT_EQ(r.find("nothing"), nullptr);
 }

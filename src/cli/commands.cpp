@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -196,13 +197,13 @@ json gather_nodes(mpi::Comm& comm, const NodeContext& node) {
 }
 
 // --resume: the checkpoint, checked against the job's only run (on every rank: each reads it).
-std::optional<st::Reader> open_resume(const Options& o, const Job& job, ResumePoint& point) {
-  if (o.resume.empty()) return std::nullopt;
+std::shared_ptr<st::Reader> open_resume(const Options& o, const Job& job, ResumePoint& point) {
+  if (o.resume.empty()) return nullptr;
   if (job.runs.size() != 1)
     throw JobError(job.file.string(), "", "--resume continues one run, and this job has " +
                                               std::to_string(job.runs.size()) +
                                               "; write a job file for the run to resume");
-  std::optional<st::Reader> ckpt = st::Reader::open(resolve_checkpoint(o.resume));
+  auto ckpt = std::make_shared<st::Reader>(st::Reader::open(resolve_checkpoint(o.resume)));
   point = check_resume(*ckpt, job.runs[0]);
   return ckpt;
 }
@@ -210,7 +211,7 @@ std::optional<st::Reader> open_resume(const Options& o, const Job& job, ResumePo
 int run(const Options& o, int argc, char** argv) {
   mpi::Comm comm = mpi::Comm::world();
   Job job;
-  std::optional<st::Reader> resume;
+  std::shared_ptr<st::Reader> resume;
   ResumePoint resume_point;
   if (!agree(comm, [&] {
         job = load(o);
@@ -263,7 +264,7 @@ int run(const Options& o, int argc, char** argv) {
     if (rc.checkpoint.save)
       ckpt.save_dir = rc.checkpoint.dir.empty() ? fs::path(out_dir) / "checkpoints" : fs::path(rc.checkpoint.dir);
     if (resume) {
-      ckpt.resume = &*resume;
+      ckpt.resume = std::move(resume);  // the one run takes it
       ckpt.resume_step = resume_point.step;
     }
     const RunRecord rec = train_run(

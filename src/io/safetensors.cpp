@@ -127,7 +127,10 @@ class Mapping {
     }
     size_ = std::size_t(st.st_size);
     if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      // MAP_POPULATE: the kernel maps every page up front (reading ahead in large sequential
+      // requests) instead of one fault per 4 KiB page during the checksum: loading is read once
+      // front to back anyway.
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
       if (p == MAP_FAILED) {
         const int err = errno;
         ::close(fd);

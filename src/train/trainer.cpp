@@ -169,7 +169,7 @@ void export_hf(const GPT<float>& model, const ModelConfig& m, const std::filesys
 
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step, const EvalCallback& on_eval,
-                    const ArenaCallback& on_arenas, const CheckpointSetup& ckpt) {
+                    const ArenaCallback& on_arenas, CheckpointSetup ckpt) {
   const TrainingConfig& t = run.training;
   mpi::ProcessGrid grid = mpi::make_grid(world, run.parallel.tp, run.parallel.ep);
   const int dp = grid.dp.size();
@@ -194,13 +194,14 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   // The sampler is step-indexed: a resumed run's data position is its first step.
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
   RunRecord rec;
-  rec.checkpoints = {{"resumed_from", nullptr}, {"saved", nlohmann::json::array()}};
   if (ckpt.resume) {
     load_checkpoint(*ckpt.resume, model, opt);
     rec.checkpoints["resumed_from"] = {{"file", ckpt.resume->path().string()},
                                        {"step", ckpt.resume_step},
                                        {"layout", nlohmann::json::parse(ckpt.resume->metadata().at("layout"))}};
+    ckpt.resume.reset();
   }
+  const int first_step = rec.checkpoints["resumed_from"].is_null() ? 0 : ckpt.resume_step;
   std::vector<int> tokens(std::size_t(rows) * run.model.seq_len), targets(tokens.size());
 
   const ParamCounts counts = count_params(model.param_layout());
@@ -224,7 +225,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   const double run_start = now_seconds();
   world.barrier();  // start the first timed step together (outside the timed region)
 
-  for (int step = ckpt.resume ? ckpt.resume_step : 0; step < t.steps; step++) {
+  for (int step = first_step; step < t.steps; step++) {
     const double t0 = now_seconds();
     const double tp0 = grid.tp.stats().seconds, ep0 = grid.ep.stats().seconds,
                  dp0 = grid.dp.stats().seconds + grid.edp.stats().seconds;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,13 +51,15 @@ struct RunRecord {
   nlohmann::json routing;             // mixture-of-experts layers (train/routing_log.hpp), or null
   // {"resumed_from": null or {"file", "step", "layout"}, "saved": [{"step", "file", "bytes",
   // "seconds"}]}: where the run started from and the checkpoints it wrote (docs/CHECKPOINTS.md).
-  nlohmann::json checkpoints;
+  nlohmann::json checkpoints = {{"resumed_from", nullptr}, {"saved", nlohmann::json::array()}};
 };
 
 // Checkpoints of one run: where to write them and what to resume from (train/checkpoint.hpp).
 struct CheckpointSetup {
   std::filesystem::path save_dir;      // empty: none written (run.checkpoint.save is false)
-  const st::Reader* resume = nullptr;  // a checkpoint check_resume accepted, or none
+  // A checkpoint check_resume accepted, or none. train_run lets go of it once loaded, so its
+  // mapping does not stay in the run's resident set.
+  std::shared_ptr<const st::Reader> resume;
   int resume_step = 0;                 // its step (ResumePoint::step)
 };
 
@@ -70,6 +73,6 @@ using ArenaCallback = std::function<void(std::uint64_t bytes)>;
 // A resumed run takes steps ckpt.resume_step … training.steps − 1 (RunRecord::steps holds those).
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step = {}, const EvalCallback& on_eval = {},
-                    const ArenaCallback& on_arenas = {}, const CheckpointSetup& ckpt = {});
+                    const ArenaCallback& on_arenas = {}, CheckpointSetup ckpt = {});
 
 }  // namespace ellm

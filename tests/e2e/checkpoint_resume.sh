@@ -1,7 +1,8 @@
 # Checkpoints: a run resumed from a checkpoint continues bit-identically to the uninterrupted run
 # (per-step loss and gradient norm, final parameter checksums and fingerprints compared exactly)
-# on 1×1, on 1×2 and on 2×1 with ZeRO-1; writing checkpoints does not change the run; a
-# checkpoint saved at dp × tp = 2×1 (ZeRO-1) loads at 1×2 and continues within float tolerance.
+# on 1×1, on 1×2, on 2×1 with ZeRO-1 and for a mixture of experts on dp 2 × ep 2; writing
+# checkpoints does not change the run; a checkpoint saved at dp × tp = 2×1 (ZeRO-1) loads at 1×2,
+# and the MoE one at ep = 1, and both continue within float tolerance.
 # Bad checkpoints stop the run before anything is written, with exit code 2 and one message.
 source "$(dirname "$0")/lib/common.sh"
 job=$(tiny_job ckpt 10)
@@ -22,6 +23,11 @@ layout z 2 --set parallel.dp=2 --set parallel.zero1=true "${save[@]}" --set chec
 rm "$WORK/zck/ckpt/step-000010.safetensors"
 layout z_resumed 2 --set parallel.dp=2 --set parallel.zero1=true --resume "$WORK/zck/ckpt"
 layout z_as_tp 2 --set parallel.tp=2 --resume "$WORK/zck/ckpt/step-000004.safetensors"
+# mixture of experts, experts shared out over ep = 2: exact at dp 2 × ep 2, and at ep = 1
+moe=(--set model.mlp=moe --set model.moe_experts=4 --set model.moe_d_ff=64 --set parallel.dp=2)
+layout m 2 "${moe[@]}" --set parallel.ep=2 "${save[@]}"
+layout m_resumed 2 "${moe[@]}" --set parallel.ep=2 --resume "$WORK/m/checkpoints/ckpt/step-000004.safetensors"
+layout m_as_ep1 2 "${moe[@]}" --set parallel.ep=1 --resume "$WORK/m/checkpoints/ckpt/step-000004.safetensors"
 
 "$PY" - "$WORK" <<'PY'
 import json, sys
@@ -50,13 +56,19 @@ exact("t", "t_resumed", 4)
 exact("z", "z_resumed", 8)
 assert run("z_resumed")["checkpoints"]["resumed_from"]["file"].endswith("step-000008.safetensors")
 
-# 2×1 (ZeRO-1) → 1×2: a different summation order, so equal within float tolerance.
-z, x = run("z"), run("z_as_tp")
-assert x["checkpoints"]["resumed_from"]["layout"] == {"dp": 2, "tp": 1, "ep": 1, "zero1": True}
-worst = max(abs(p - q) / abs(p) for p, q in zip(z["loss_per_step"][4:], x["loss_per_step"]))
-first = abs(z["loss_per_step"][4] - x["loss_per_step"][0]) / z["loss_per_step"][4]
-print(f"2x1 checkpoint resumed at 1x2: first step's loss {first:.1e}, worst {worst:.1e} (relative)")
-assert first < 1e-5 and worst < 1e-4, (first, worst)
+exact("m", "m_resumed", 4)
+
+# Another layout sums in another order, so equal within float tolerance.
+def close(base, resumed, layout):
+    z, x = run(base), run(resumed)
+    assert x["checkpoints"]["resumed_from"]["layout"] == layout, x["checkpoints"]
+    worst = max(abs(p - q) / abs(p) for p, q in zip(z["loss_per_step"][4:], x["loss_per_step"]))
+    first = abs(z["loss_per_step"][4] - x["loss_per_step"][0]) / z["loss_per_step"][4]
+    print(f"{resumed}: first step's loss {first:.1e}, worst {worst:.1e} (relative to {base})")
+    assert first < 1e-5 and worst < 1e-4, (resumed, first, worst)
+
+close("z", "z_as_tp", {"dp": 2, "tp": 1, "ep": 1, "zero1": True})  # 2×1 ZeRO-1 → 1×2
+close("m", "m_as_ep1", {"dp": 2, "tp": 1, "ep": 2, "zero1": False})
 PY
 
 # Bad checkpoints: exit 2, one message, no report directory.
@@ -81,6 +93,10 @@ expect_error 2 "efficientllm: $WORK/wck/ckpt/step-000004.safetensors: holds no o
   run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --resume "$WORK/wck/ckpt"
 expect_error 2 "efficientllm: $WORK/none: cannot open: No such file or directory" \
   run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --resume "$WORK/none"
+two="$WORK/two.json"
+sed 's/"defaults": {/"runs": [{"name": "r1"}, {"name": "r2"}], "defaults": {/' "$job" > "$two"
+expect_error 2 "efficientllm: $two: --resume continues one run, and this job has 2; write a job file for the run to resume" \
+  run_mpi 1 "$BIN" run "$two" --out "$WORK/bad" --resume "$ck"
 [[ ! -e $WORK/bad ]] || fail "a refused resume wrote $WORK/bad"
 
 # A save that cannot be written ends the run with the reason.
