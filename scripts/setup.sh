@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages efficientllm needs to build, test and run.
 # Idempotent: when everything is already installed it returns in well under a second.
 #   scripts/setup.sh           build + run + test dependencies
-#   scripts/setup.sh --bench   also the PyTorch CPU peer used by bench/ (large)
+#   scripts/setup.sh --bench   the same (python3-torch, once bench-only, is now a test dependency)
 set -euo pipefail
 
 packages=(
@@ -19,12 +19,12 @@ packages=(
   # Debian's python3 (/usr/bin/python3) with: jsonschema, for the tests' validation of every report
   # against docs/report.schema.json; matplotlib, for scripts/plot_scaling.py
   python3 python3-jsonschema python3-matplotlib
+  # Test-only: PyTorch, the reference of the Hugging Face import test (tests/hf/) and the CPU peer
+  # of bench/ (large; nothing at run time needs it)
+  python3-torch
   # The cluster tests: a real Slurm (tests/e2e/slurm.sh) and network namespaces (netns_cluster, faults)
   slurmd slurmctld slurm-client munge iproute2
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch)
-fi
 
 missing=()
 for p in "${packages[@]}"; do

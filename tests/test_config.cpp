@@ -21,7 +21,7 @@ const fs::path kJobFile = "jobs/x.json";
 
 const std::string kModelKeys =
     "vocab_size, n_layers, d_model, n_heads, d_ff, seq_len, norm, activation, wiring, positions, "
-    "rope_base, rotary_pct, norm_eps, init_std, attention, n_kv_heads, window, mla_kv_latent, "
+    "rope_base, rotary_pct, norm_eps, init_std, bias, tie_embeddings, from_hf, attention, n_kv_heads, window, mla_kv_latent, "
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
     "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
     "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, token_mixer, mamba_d_state, mamba_expand, "
@@ -37,7 +37,7 @@ const std::string kBlockKeys =
     "rwkv_decay_lora";
 const std::string kTrainingKeys =
     "steps, batch_size, lr, min_lr, warmup_steps, weight_decay, beta1, beta2, adam_eps, "
-    "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters";
+    "grad_clip, seed, eval_every, eval_batches, log_every, warmup_iters, export_hf";
 
 std::string error_of(const std::function<void()>& action) {
   try {
@@ -140,6 +140,11 @@ const BadJob kBadJobs[] = {
      "/defaults/data/tokenizer/sentencepiece: cannot read SentencePiece model \"/nonexistent/t.model\": No such file or directory"},
     {"TokenizerWithTokenFiles", R"({"name": "x", "defaults": {"data": {"format": "tokens", "tokenizer": {"sentencepiece": "/etc/hostname"}}}})",
      "/defaults/data/tokenizer: a token file carries its own vocabulary in its header: data.tokenizer applies to formats \"text\" and \"instructions\" only"},
+    {"BiasWithMoE", R"({"name": "x", "defaults": {"model": {"bias": "none", "mlp": "moe"}}})",
+     "/defaults/model/bias: bias \"none\" and \"qkv\" are supported with attention \"gqa\" "
+     "and mlp \"dense\" only"},
+    {"FromHfNotAString", R"({"name": "x", "defaults": {"model": {"from_hf": 3}}})",
+     "/defaults/model/from_hf: must be a path (a string), got number 3"},
     {"IntegerOverflow", R"({"name": "x", "defaults": {"training": {"steps": 3000000000}}})",
      "/defaults/training/steps: must be <= 2147483647, got 3000000000"},
     {"UnknownEnumName", R"({"name": "x", "defaults": {"model": {"norm": "batchnorm"}}})",
@@ -558,11 +563,12 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
               "moe_d_ff": 0, "moe_renormalize": false, "moe_aux_coeff": 0.01, "moe_z_coeff": 0.0,
               "moe_capacity_factor": 0.0, "token_mixer": "attention", "mamba_d_state": 16,
               "mamba_expand": 2, "mamba_d_conv": 4, "mamba_dt_rank": 0, "mamba_chunk": 64,
-              "rwkv_head_size": 64, "rwkv_chunk": 32, "rwkv_mix_lora": 32, "rwkv_decay_lora": 64},
+              "rwkv_head_size": 64, "rwkv_chunk": 32, "rwkv_mix_lora": 32, "rwkv_decay_lora": 64,
+              "bias": "all", "tie_embeddings": true, "from_hf": ""},
     "training": {"steps": 200, "batch_size": 8, "lr": 0.001, "min_lr": 0.0001, "warmup_steps": 20,
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,
-                 "log_every": 10, "warmup_iters": 3},
+                 "log_every": 10, "warmup_iters": 3, "export_hf": ""},
     "data": {"corpus": ["/usr/share/games/fortunes/fortunes", "/usr/share/games/fortunes/literature",
                         "/usr/share/games/fortunes/wisdom", "/usr/share/games/fortunes/people",
                         "/usr/share/games/fortunes/humorists", "/usr/share/games/fortunes/science"],

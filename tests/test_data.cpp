@@ -177,7 +177,7 @@ TEST(TokenFile, VocabularyMustMatchTheModel) {
   DataConfig text;
   text.tokenizer.sentencepiece = sentencepiece_model();
   EXPECT_EQ(message_of([&] { load_corpus(text, 64, 256, "job.json"); }),
-            "job.json: /model/vocab_size: must equal the tokenizer's vocabulary: sentencepiece:sp400.model "
+            "job.json: /model/vocab_size: must be at least the tokenizer's vocabulary: sentencepiece:sp400.model "
             "has 400 tokens, model.vocab_size is 256; set model.vocab_size to 400");
 }
 

@@ -93,6 +93,19 @@ TEST(GradCheck, GELU) {
   expect_gradient_matches(inp, dinp, loss, "dinp", {1, n});
 }
 
+TEST(GradCheck, GELUExact) {
+  const long n = 40;
+  Vec inp = random_doubles(n, 16, 2.0);
+  const Vec w = random_doubles(n, 17);
+  Vec out(n), dinp(n);
+  auto loss = [&] {
+    layers::gelu_exact_forward(out.data(), inp.data(), n);
+    return weighted_sum(out, w);
+  };
+  layers::gelu_exact_backward(dinp.data(), inp.data(), w.data(), n);
+  expect_gradient_matches(inp, dinp, loss, "dinp", {1, n});
+}
+
 TEST(GradCheck, SwiGLU) {
   const int N = 3, F = 8;
   Vec inp = random_doubles(N * 2 * F, 14, 2.0);
@@ -401,6 +414,17 @@ ModelConfig pythia() {
   m.rotary_pct = 0.5;
   return m;
 }
+// The Hugging Face architectures' blocks (docs/HF_IMPORT.md): Llama (no biases, untied head, GQA),
+// Qwen2 (q, k, v biases only), GPT-NeoX with exact GELU and an untied head.
+ModelConfig hf_block(Bias bias, Activation act, Wiring wiring) {
+  ModelConfig m = variant(Positions::RoPE, 4, 2);
+  m.bias = bias;
+  m.activation = act;
+  m.wiring = wiring;
+  m.tie_embeddings = false;
+  if (wiring == Wiring::Parallel) m.norm = Norm::LayerNorm;
+  return m;
+}
 // A hybrid stack: a GQA layer, an MLA layer, a parallel-wired windowed layer with its own d_ff.
 ModelConfig hybrid() {
   ModelConfig m = tiny(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE);
@@ -469,6 +493,12 @@ std::string config_name(const ModelConfig& m) {
            (r.moe_shared_experts ? "_shared" : "") + (r.moe_capacity_factor > 0 ? "_capacity" : "");
   }
   if (!m.layers.empty()) return "Hybrid_GQA_MLA_ParallelWindow";
+  if (!m.tie_embeddings) {
+    static const char* bias[] = {"AllBiases", "NoBias", "QkvBias"};
+    static const char* act[] = {"GELU", "SwiGLU", "GELUExact"};
+    return std::string("UntiedHead_") + bias[int(m.bias)] + "_" + act[int(m.activation)] +
+           (m.wiring == Wiring::Parallel ? "_Parallel" : "");
+  }
   if (m.wiring == Wiring::Parallel) return "Pythia_ParallelWiring_PartialRotary";
   static const char* positions[] = {"Learned", "RoPE", "Sinusoidal", "ALiBi", "None"};
   std::string name = m.attention == AttentionKind::MLA ? "MLA_q" + std::to_string(m.mla_q_latent)
@@ -489,7 +519,11 @@ INSTANTIATE_TEST_SUITE_P(
                       variant(Positions::ALiBi, 4, 2, 3),     // ALiBi with GQA and a window
                       variant(Positions::Sinusoidal, 2, 0),   // fixed absolute positions
                       mla(0), mla(4),                         // MLA without / with query latent
-                      pythia(), hybrid(), moe(Activation::GELU, 4, false, 0, 0.0),
+                      pythia(), hybrid(),
+                      hf_block(Bias::None, Activation::SwiGLU, Wiring::Sequential),
+                      hf_block(Bias::QKV, Activation::SwiGLU, Wiring::Sequential),
+                      hf_block(Bias::All, Activation::GELUExact, Wiring::Parallel),
+                      moe(Activation::GELU, 4, false, 0, 0.0),
                       moe(Activation::SwiGLU, 3, true, 1, 0.0), moe(Activation::GELU, 4, false, 0, 0.5),
                       mixer_only(), mamba(Positions::None), mamba(Positions::Learned),
                       mamba_hybrid()),

@@ -12,7 +12,11 @@
 namespace ellm {
 
 enum class Norm { LayerNorm, RMSNorm };
-enum class Activation { GELU, SwiGLU };
+// GELU is the tanh approximation (GPT-2); GELUExact uses erf (GPT-NeoX/Pythia's "gelu").
+enum class Activation { GELU, SwiGLU, GELUExact };
+// Which linear layers carry a bias: all (GPT-2, GPT-NeoX), none (Llama), or only the q, k, v
+// projections (Qwen2). LayerNorm's own bias is part of the norm, not of this switch.
+enum class Bias { All, None, QKV };
 // Learned absolute, rotary, fixed sinusoidal absolute (Vaswani et al.), ALiBi relative biases
 // (Press et al.), or none (causal masking alone carries order).
 enum class Positions { Learned, RoPE, Sinusoidal, ALiBi, None };
@@ -31,7 +35,7 @@ enum class ChannelMixerKind { Dense, MoE, RWKV, None };
 enum class TokenMixerKind { Attention, Mamba, RWKV6 };
 
 struct ModelConfig {
-  int vocab_size = 256;  // must equal the data's vocabulary (docs/DATA.md); 256: the byte values
+  int vocab_size = 256;  // at least the data's vocabulary (docs/DATA.md); 256: the byte values
   int n_layers = 6;
   int d_model = 384;
   int n_heads = 6;
@@ -43,6 +47,11 @@ struct ModelConfig {
   double rope_base = 10000.0;
   double norm_eps = 1e-5;
   double init_std = 0.02;
+  Bias bias = Bias::All;
+  bool tie_embeddings = true;  // the LM head is the token embedding (else its own (V,C) tensor)
+  // A Hugging Face model directory (config.json + safetensors) whose config and weights the run
+  // starts from (docs/HF_IMPORT.md); empty: a new model from the fields above.
+  std::filesystem::path from_hf;
 
   AttentionKind attention = AttentionKind::GQA;
   int n_kv_heads = 0;  // 0: n_heads (MHA); 1: MQA; must divide n_heads
@@ -96,6 +105,8 @@ struct ModelConfig {
   int head_dim() const { return d_model / n_heads; }
   int kv_heads() const { return n_kv_heads == 0 ? n_heads : n_kv_heads; }
   int rotary_dim() const { return int(head_dim() * rotary_pct); }  // GPT-NeoX's rotary_ndims
+  bool linear_bias() const { return bias == Bias::All; }
+  bool qkv_bias() const { return bias != Bias::None; }
   int expert_d_ff() const { return moe_d_ff == 0 ? d_ff : moe_d_ff; }
   int mamba_d_inner() const { return mamba_expand * d_model; }
   int mamba_rank() const { return mamba_dt_rank == 0 ? (d_model + 15) / 16 : mamba_dt_rank; }
@@ -119,6 +130,9 @@ struct TrainingConfig {
   int eval_batches = 8;   // batches of batch_size sequences per validation pass
   int log_every = 10;     // steps between plain progress lines when not on a terminal
   int warmup_iters = 3;   // first steps excluded from latency/throughput statistics
+  // After the last step, the model is written here in the Hugging Face layout (config.json +
+  // model.safetensors, docs/HF_IMPORT.md); empty: not written.
+  std::filesystem::path export_hf;
 };
 
 // The default corpus: English text from Debian's fortunes packages (fortunes-min, fortunes),

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "internal.hpp"
+#include "io/hf.hpp"
 
 namespace ellm::config {
 namespace {
@@ -43,8 +44,11 @@ std::string cat(const Parts&... parts) {
 constexpr std::array<std::pair<Norm, std::string_view>, 2> names_of(Norm) {
   return {{{Norm::LayerNorm, "layernorm"}, {Norm::RMSNorm, "rmsnorm"}}};
 }
-constexpr std::array<std::pair<Activation, std::string_view>, 2> names_of(Activation) {
-  return {{{Activation::GELU, "gelu"}, {Activation::SwiGLU, "swiglu"}}};
+constexpr std::array<std::pair<Activation, std::string_view>, 3> names_of(Activation) {
+  return {{{Activation::GELU, "gelu"}, {Activation::SwiGLU, "swiglu"}, {Activation::GELUExact, "gelu_exact"}}};
+}
+constexpr std::array<std::pair<Bias, std::string_view>, 3> names_of(Bias) {
+  return {{{Bias::All, "all"}, {Bias::None, "none"}, {Bias::QKV, "qkv"}}};
 }
 constexpr std::array<std::pair<Positions, std::string_view>, 5> names_of(Positions) {
   return {{{Positions::Learned, "learned"},
@@ -239,6 +243,12 @@ void check_corpus(const Json& value, const std::string& pointer, const Context& 
     check_corpus_file(value[i], child(pointer, i), ctx);
 }
 
+// A directory or file path (empty: none); relative to the job file like corpus paths. What it
+// must contain is checked where it is used (model.from_hf: build_run).
+void check_path(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_string()) ctx.fail(pointer, "must be a path (a string), got " + describe(value));
+}
+
 template <class T>
 void check_as(const Bounds& bounds, const Json& value, const std::string& pointer,
               const Context& ctx) {
@@ -248,6 +258,8 @@ void check_as(const Bounds& bounds, const Json& value, const std::string& pointe
     check_corpus(value, pointer, ctx);
   else if constexpr (std::is_same_v<T, TokenizerConfig>)
     check_tokenizer(value, pointer, ctx);
+  else if constexpr (std::is_same_v<T, fs::path>)
+    check_path(value, pointer, ctx);
   else if constexpr (std::is_same_v<T, double>)
     check_number(bounds, value, pointer, ctx);
   else if constexpr (std::is_same_v<T, bool>)
@@ -270,6 +282,9 @@ T from_json(const Json& value, const Context& ctx) {
   } else if constexpr (std::is_same_v<T, TokenizerConfig>) {
     if (value.is_string()) return TokenizerConfig{};  // "bytes"
     return TokenizerConfig{resolve_corpus_path(value["sentencepiece"].get<std::string>(), ctx)};
+  } else if constexpr (std::is_same_v<T, fs::path>) {
+    const std::string written = value.get<std::string>();
+    return written.empty() ? fs::path() : resolve_corpus_path(written, ctx);
   } else {
     return value.get<T>();
   }
@@ -286,6 +301,8 @@ nlohmann::json to_json(const T& value) {
   } else if constexpr (std::is_same_v<T, TokenizerConfig>) {
     if (value.bytes()) return "bytes";
     return {{"sentencepiece", value.sentencepiece.string()}};
+  } else if constexpr (std::is_same_v<T, fs::path>) {
+    return value.string();
   } else {
     return value;
   }
@@ -328,7 +345,7 @@ const std::vector<FieldSpec>& fields() {
   static const SectionRows<CheckpointConfig> checkpoint{"checkpoint", &RunConfig::checkpoint};
   static const Bounds unit_interval{.lo = 0, .hi = 1, .hi_open = true};
   static const std::vector<FieldSpec> table = {
-      // equal to the data's vocabulary: checked with the data (data/corpus.cpp, docs/DATA.md)
+      // at least the data's vocabulary: checked with the data (data/corpus.cpp, docs/DATA.md)
       model("vocab_size", &ModelConfig::vocab_size, between(2, 16777216)),
       model("n_layers", &ModelConfig::n_layers, between(1, 1024)),
       model("d_model", &ModelConfig::d_model, between(1, 65536)),
@@ -344,6 +361,9 @@ const std::vector<FieldSpec>& fields() {
                       {.lo = 0, .lo_open = true, .hi = 1})),
       model("norm_eps", &ModelConfig::norm_eps, above(0)),
       model("init_std", &ModelConfig::init_std, above(0)),
+      model("bias", &ModelConfig::bias),
+      model("tie_embeddings", &ModelConfig::tie_embeddings),
+      model("from_hf", &ModelConfig::from_hf),
       per_layer(model("attention", &ModelConfig::attention)),
       per_layer(model("n_kv_heads", &ModelConfig::n_kv_heads, at_least(0))),
       per_layer(model("window", &ModelConfig::window, at_least(0))),
@@ -391,6 +411,7 @@ const std::vector<FieldSpec>& fields() {
       training("eval_batches", &TrainingConfig::eval_batches, at_least(1)),
       training("log_every", &TrainingConfig::log_every, at_least(1)),
       training("warmup_iters", &TrainingConfig::warmup_iters, at_least(0)),
+      training("export_hf", &TrainingConfig::export_hf),
       data("corpus", &DataConfig::corpus),
       data("val_fraction", &DataConfig::val_fraction, {.lo = 0, .lo_open = true, .hi = 0.5}),
       data("format", &DataConfig::format),
@@ -627,6 +648,12 @@ void check_block_rules(const ModelConfig& m, const Require& require) {
           {"model.rwkv_head_size", "model.d_model", "model.token_mixer"},
           cat("d_model (", m.d_model, ") must be divisible by rwkv_head_size (", m.rwkv_head_size,
               "): RWKV-6 splits the width into heads of that size"));
+  require(m.bias == Bias::All || (gqa && m.mlp == ChannelMixerKind::Dense),
+          {"model.bias", "model.attention", "model.mlp"},
+          "bias \"none\" and \"qkv\" are supported with attention \"gqa\" and mlp \"dense\" only");
+  require(m.activation != Activation::GELUExact || m.mlp == ChannelMixerKind::Dense,
+          {"model.activation", "model.mlp"},
+          "activation \"gelu_exact\" is supported with mlp \"dense\" only");
   require(m.mlp != ChannelMixerKind::MoE || m.moe_top_k <= m.moe_experts,
           {"model.moe_top_k", "model.moe_experts"},
           cat("moe_top_k (", m.moe_top_k, ") must be at most moe_experts (", m.moe_experts,
@@ -812,6 +839,51 @@ void check_field_value(const std::string& path, const Json& value, const std::st
   field_at(path).check(value, pointer, ctx);
 }
 
+// model.from_hf: the Hugging Face config sets the architecture fields (which the job must leave
+// unset) and its tensors must fit it; a bad config or tensor is reported in that file's terms.
+void import_hf_config(RunConfig& run, Origins& origins, const Context& ctx) {
+  const Origin from = origins.at("model.from_hf");
+  const fs::path& dir = run.model.from_hf;
+  // Every model field but these three describes the architecture.
+  std::vector<std::string> architecture;
+  for (const std::string& path : keys_of("model", true))
+    if (path != "model.seq_len" && path != "model.init_std" && path != "model.from_hf")
+      architecture.push_back(path);
+  for (const std::string& path : architecture) {
+    const auto it = origins.find(path);
+    if (it != origins.end())
+      ctx.fail(it->second.pointer, "set by model.from_hf (" + quote((dir / "config.json").string()) +
+                                       "); remove it from the job");
+  }
+  try {
+    const hf::Config imported = hf::read_config(dir);
+    hf::check_weights(dir, imported);
+    if (run.model.seq_len > imported.max_positions)
+      ctx.fail(origins.count("model.seq_len") ? origins.at("model.seq_len").pointer : from.pointer,
+               cat("seq_len (", run.model.seq_len, ") must be at most the imported model's ",
+                   "max_position_embeddings (", imported.max_positions, ")"));
+    ModelConfig m = imported.model;
+    m.seq_len = run.model.seq_len;
+    m.init_std = run.model.init_std;
+    m.from_hf = dir;
+    run.model = m;
+  } catch (const hf::Error& e) {
+    throw JobError(e.file(), e.where(), e.message());
+  }
+  for (const std::string& path : architecture) origins[path] = from;
+}
+
+// training.export_hf: the model must be one that a supported architecture describes.
+void check_hf_export(const RunConfig& run, const Origins& origins, const Context& ctx) {
+  try {
+    hf::export_arch(run.model);
+  } catch (const hf::Error& e) {
+    const std::string field = "model." + e.where().substr(std::string("/model/").size());
+    ctx.fail(blamed_pointer({field, "training.export_hf"}, origins),
+             "cannot export to Hugging Face: " + field + " " + e.message());
+  }
+}
+
 RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, const Context& ctx) {
   RunConfig run;
   run.name = name;
@@ -825,8 +897,10 @@ RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, c
       if (!spec.read) given[setting.path] = setting.value;
     }
   }
+  if (!run.model.from_hf.empty()) import_hf_config(run, origins, ctx);
   const std::vector<Origins> layer_origins = resolve_layers(run.model, given, origins, ctx);
   check_consistency(run, origins, layer_origins, ctx);
+  if (!run.training.export_hf.empty()) check_hf_export(run, origins, ctx);
   run.as_json = resolved_json(run);
   // The per-layer description as given; omitted when there is none.
   for (const auto& [path, value] : given) {

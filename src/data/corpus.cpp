@@ -66,7 +66,7 @@ void load_text(Corpus& corpus, const DataConfig& data, const Tokenizer& tok, con
 void load_token_files(Corpus& corpus, const DataConfig& data, int vocab_size, const std::string& job_file) {
   for (std::size_t i = 0; i < data.corpus.size(); i++) {
     const TokenFile file = read_token_file(data.corpus[i], job_file, pointer_of(i));
-    if (file.vocab_size != vocab_size) {
+    if (file.vocab_size > vocab_size) {  // a larger model vocabulary (padded, as Qwen2's) is fine
       throw JobError(job_file, pointer_of(i),
                      "token file \"" + data.corpus[i].string() + "\": its header's vocab_size is " +
                          std::to_string(file.vocab_size) + " but model.vocab_size is " +
@@ -180,9 +180,9 @@ Corpus load_corpus(const DataConfig& data, int seq_len, int vocab_size, const st
   } else {
     const std::unique_ptr<Tokenizer> tok = make_tokenizer(
         data.tokenizer, job_file, data.tokenizer.bytes() ? "/data/tokenizer" : "/data/tokenizer/sentencepiece");
-    if (tok->vocab_size() != vocab_size) {
+    if (tok->vocab_size() > vocab_size) {
       throw JobError(job_file, "/model/vocab_size",
-                     "must equal the tokenizer's vocabulary: " + tok->name() + " has " +
+                     "must be at least the tokenizer's vocabulary: " + tok->name() + " has " +
                          std::to_string(tok->vocab_size()) + " tokens, model.vocab_size is " +
                          std::to_string(vocab_size) + "; set model.vocab_size to " +
                          std::to_string(tok->vocab_size()));

@@ -1,5 +1,6 @@
 #include "layers/activation.hpp"
 
+#include <cmath>
 #include <cstddef>
 #include "kernels/vmath.hpp"
 
@@ -7,6 +8,8 @@ namespace ellm::layers {
 namespace {
 constexpr double kGeluScale = 0.7978845608028654;  // sqrt(2/pi)
 constexpr double kGeluCubic = 0.044715;
+constexpr double kInvSqrt2 = 0.7071067811865476;     // 1/sqrt(2)
+constexpr double kInvSqrt2Pi = 0.3989422804014327;   // 1/sqrt(2 pi)
 }  // namespace
 
 template <class T>
@@ -27,6 +30,24 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, long n) {
     const T du = T(kGeluScale) * (T(1) + T(3 * kGeluCubic) * x * x);
     const T grad = T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th * th) * du;
     dinp[i] = grad * dout[i];
+  }
+}
+
+template <class T>
+void gelu_exact_forward(T* out, const T* inp, long n) {
+  for (long i = 0; i < n; i++) {
+    const T x = inp[i];
+    out[i] = T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
+  }
+}
+
+template <class T>
+void gelu_exact_backward(T* dinp, const T* inp, const T* dout, long n) {
+  for (long i = 0; i < n; i++) {
+    const T x = inp[i];
+    const T cdf = T(0.5) * (T(1) + std::erf(x * T(kInvSqrt2)));
+    const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
+    dinp[i] = (cdf + x * pdf) * dout[i];
   }
 }
 
@@ -63,6 +84,8 @@ void swiglu_backward(T* dinp, const T* inp, const T* dout, int N, int F) {
 #define ELLM_INSTANTIATE(T)                                                 \
   template void gelu_forward<T>(T*, const T*, long);                        \
   template void gelu_backward<T>(T*, const T*, const T*, long);             \
+  template void gelu_exact_forward<T>(T*, const T*, long);                  \
+  template void gelu_exact_backward<T>(T*, const T*, const T*, long);       \
   template void swiglu_forward<T>(T*, const T*, int, int);                  \
   template void swiglu_backward<T>(T*, const T*, const T*, int, int);
 ELLM_INSTANTIATE(float)

@@ -88,7 +88,7 @@ double GPT<T>::forward(const int* tokens, const int* targets, int B, double divi
   for (int l = 0; l < cfg_.n_layers; l++) plan_.blocks[l]->forward(ar, block_input(l), B);
   plan_.lnf.forward(ar, block_input(cfg_.n_layers), R);
   const T* lnf = stream_.gather(a(plan_.lnf.out), a(plan_.lnf_full), B);  // (N,C)
-  linear_forward(a(plan_.logits), lnf, p(plan_.wte), static_cast<T*>(nullptr), N, C, V);
+  linear_forward(a(plan_.logits), lnf, p(plan_.head()), static_cast<T*>(nullptr), N, C, V);
   const TensorParallel<T>& tp = stream_.tp();
   return crossentropy_forward<T>(
              a(plan_.logits), a(plan_.losses), targets, N, V, vocab_begin_, ce_rows_.data(),
@@ -109,8 +109,8 @@ void GPT<T>::backward(const std::function<void(int layer)>& grads_final) {
   T* dlogits = a(plan_.logits);  // probabilities become their own gradient
   crossentropy_backward(dlogits, targets_.data(), N, V, vocab_begin_, divisor_);
   T* dlnf = stream_.partial_buffer(dln_, full_);  // vocabulary-parallel head: summed over shards
-  linear_backward(dlnf, g(plan_.wte), static_cast<T*>(nullptr), dlogits, a(plan_.lnf_full),
-                  p(plan_.wte), N, C, V);
+  linear_backward(dlnf, g(plan_.head()), static_cast<T*>(nullptr), dlogits, a(plan_.lnf_full),
+                  p(plan_.head()), N, C, V);
   stream_.reduce_partials(dlnf, dln_, B);
   std::fill(dres_, dres_ + std::size_t(R) * C, T(0));
   plan_.lnf.backward(ar, dres_, dln_, block_input(cfg_.n_layers), R);

@@ -1,6 +1,7 @@
 // The decoder-only language model: token (and optionally position) embeddings, a stack of blocks
 // (model/block.hpp: each layer's wiring, token mixer and channel mixer), a final norm and the
-// tied LM head over model.vocab_size tokens (256 bytes by default, docs/DATA.md). Parameters, gradients and activations are flat arenas
+// LM head (tied with the token embedding, or its own tensor) over model.vocab_size tokens (256
+// bytes by default, docs/DATA.md). Parameters, gradients and activations are flat arenas
 // (model/tensor.hpp); forward and backward walk the same layers in opposite orders.
 // T is float for training and double for the gradient-check reference.
 #pragma once
@@ -43,6 +44,9 @@ class GPT {
   void reduce_tensor_parallel_grads();
   void zero_grad();
 
+  // The last forward's next-token probabilities (N, V/tp), this rank's vocabulary slice; backward
+  // turns them into the logits' gradient.
+  const T* probabilities() const { return acts_.data() + plan_.logits; }
   const ModelConfig& config() const { return cfg_; }
   const ArenaLayout& param_layout() const { return plan_.params; }
   T* params() { return params_.data(); }

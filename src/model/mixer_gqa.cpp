@@ -39,11 +39,15 @@ class GqaMixer final : public AttentionMixer<T> {
       kv_rows = {0, {{g * hs, (g + 1) * hs}, {(Hkv + g) * hs, (Hkv + g + 1) * hs}}, tp.size / Hkv};
     }
     const Init init = Init::normal(m.init_std);
+    std::vector<TensorDecl> biases;  // none when the model has no q, k, v biases (Llama)
+    if (m.qkv_bias()) {
+      biases.push_back(bias("q.b", {H * hs}).sharded(q_rows));
+      biases.push_back(bias("kv.b", {2 * Hkv * hs}).sharded(kv_rows).partial(kv_replicated));
+    }
     qkv_.declare(d, C,
                  {weight("q.w", {H * hs, C}, init).sharded(q_rows),
                   weight("kv.w", {2 * Hkv * hs, C}, init).sharded(kv_rows).partial(kv_replicated)},
-                 {bias("q.b", {H * hs}).sharded(q_rows),
-                  bias("kv.b", {2 * Hkv * hs}).sharded(kv_rows).partial(kv_replicated)});
+                 std::move(biases));
     qkv_buf_ = d.buffer("qkv", {N, row_});  // q and k after RoPE
     lse_ = d.buffer("lse", {max_batch, H_, m.seq_len});
     if (m.positions == Positions::ALiBi) {  // the slopes of this rank's heads

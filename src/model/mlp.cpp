@@ -1,7 +1,8 @@
-// The dense MLP: fc (column-parallel, d_ff or SwiGLU's 2·d_ff outputs) → GELU or SwiGLU →
+// The dense MLP: fc (column-parallel, d_ff or SwiGLU's 2·d_ff outputs) → GELU (tanh or exact) or SwiGLU →
 // out (row-parallel, back to C). Under tensor parallelism each rank keeps d_ff/tp hidden units
 // (of each SwiGLU branch), so the activation needs no communication.
 #include <algorithm>
+#include <vector>
 
 #include "layers/activation.hpp"
 #include "model/channel_mixer.hpp"
@@ -17,13 +18,15 @@ template <class T>
 class DenseMlp final : public ChannelMixer<T> {
  public:
   DenseMlp(const ModelConfig& m, int d_ff, int max_batch, const Declarer& d, const TpShard& tp)
-      : swiglu_(m.activation == Activation::SwiGLU), seq_len_(m.seq_len), F_(d_ff / tp.size) {
+      : activation_(m.activation), swiglu_(m.activation == Activation::SwiGLU), seq_len_(m.seq_len), F_(d_ff / tp.size) {
     const int C = m.d_model, F = d_ff, Fin = fc_width(m, d_ff), N = max_batch * m.seq_len;
     // this rank's rows of each branch (SwiGLU: gate and up)
     const Shard rows = swiglu_ ? tp.along(0, {{0, F}, {F, F}}) : tp.along(0, {{0, F}});
+    std::vector<TensorDecl> fc_bias;
+    if (m.linear_bias()) fc_bias.push_back(bias("fc.b", {Fin}).sharded(rows));
     fc_.declare(d, C, {weight("fc.w", {Fin, C}, Init::normal(m.init_std)).sharded(rows)},
-                {bias("fc.b", {Fin}).sharded(rows)});
-    out_.declare(d, "out", F, C, residual_init(m), true, tp);
+                std::move(fc_bias));
+    out_.declare(d, "out", F, C, residual_init(m), m.linear_bias(), tp);
     fch_ = d.buffer("fch", {N, fc_.out});       // (N, F_in / tp)
     fch_act_ = d.buffer("fch_act", {N, F_});   // (N, F / tp)
   }
@@ -37,6 +40,8 @@ class DenseMlp final : public ChannelMixer<T> {
     fc_.forward(a, x, a.a(fch_), N);  // (N,F_in)
     if (swiglu_) {
       swiglu_forward(a.a(fch_act_), a.a(fch_), N, F_);
+    } else if (activation_ == Activation::GELUExact) {
+      gelu_exact_forward(a.a(fch_act_), a.a(fch_), long(N) * F_);
     } else {
       gelu_forward(a.a(fch_act_), a.a(fch_), long(N) * F_);
     }
@@ -50,6 +55,8 @@ class DenseMlp final : public ChannelMixer<T> {
     out_.backward(a, dfch_act, dout, a.a(fch_act_), N);
     if (swiglu_) {
       swiglu_backward(dfch, a.a(fch_), dfch_act, N, F_);
+    } else if (activation_ == Activation::GELUExact) {
+      gelu_exact_backward(dfch, a.a(fch_), dfch_act, long(N) * F_);
     } else {
       gelu_backward(dfch, a.a(fch_), dfch_act, long(N) * F_);
     }
@@ -57,6 +64,7 @@ class DenseMlp final : public ChannelMixer<T> {
   }
 
  private:
+  Activation activation_;
   bool swiglu_;
   int seq_len_, F_;
   ColumnParallelLinear<T> fc_;

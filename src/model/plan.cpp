@@ -23,6 +23,10 @@ ModelPlan<T> plan_model(const ModelConfig& m, int max_batch, const TensorParalle
   }
   const Declarer last{plan.params, plan.acts, "", m.n_layers};
   plan.lnf.declare(last, "lnf", m, R, sp);
+  if (!m.tie_embeddings) {
+    plan.lm_head = last.param(weight("lm_head", {V, C}, Init::normal(m.init_std))
+                                  .sharded(tp.shard.along(0, {{0, V}})));
+  }
   plan.lnf_full = sp ? last.buffer("lnf_full", {N, C}) : plan.lnf.out;
   plan.logits = last.buffer("logits", {N, V / tp.shard.size});  // this rank's vocabulary slice
   plan.losses = last.buffer("losses", {N});

@@ -15,7 +15,9 @@ struct ModelPlan {
   ArenaLayout params;
   ArenaLayout acts;  // for micro-batches of up to max_batch sequences
   std::unique_ptr<ResidualStream<T>> stream;  // the blocks refer to it
-  std::size_t wte = kAbsent;  // (V, C) tied with the LM head; this rank's vocabulary rows
+  std::size_t wte = kAbsent;  // (V, C) this rank's vocabulary rows; the LM head when tied
+  std::size_t lm_head = kAbsent;  // (V, C) the untied LM head (tie_embeddings false), like wte
+  std::size_t head() const { return lm_head == kAbsent ? wte : lm_head; }
   std::size_t wpe = kAbsent;  // (T, C) learned positions only
   std::vector<std::unique_ptr<Block<T>>> blocks;
   NormLayer<T> lnf;

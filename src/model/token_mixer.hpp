@@ -53,7 +53,7 @@ class AttentionMixer : public TokenMixer<T> {
                       const TpShard& tp) {
     width_ = width;
     seq_len_ = m.seq_len;
-    out_.declare(d, "out", width * tp.size, m.d_model, residual_init(m), true, tp);
+    out_.declare(d, "out", width * tp.size, m.d_model, residual_init(m), m.linear_bias(), tp);
     y_ = d.buffer("y", {max_batch * m.seq_len, width});
   }
   virtual std::size_t core_scratch_elems(int B) const = 0;

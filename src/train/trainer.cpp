@@ -4,9 +4,11 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <cstdio>
 
+#include "io/hf.hpp"
 #include "model/gpt.hpp"
 #include "train/checkpoint.hpp"
 #include "mpi/grid.hpp"
@@ -146,6 +148,24 @@ std::vector<ArenaRange> owned_by(const GradientSync& a, const GradientSync& b) {
   return all;
 }
 
+// Writes the model in the Hugging Face layout (world rank 0). Each tensor's full form is put
+// together over the tensor-parallel group with a max-reduce: every rank fills the elements it
+// holds and -inf elsewhere, and ranks holding the same element hold the same value, so the
+// result is exact.
+void export_hf(const GPT<float>& model, const ModelConfig& m, const std::filesystem::path& dir,
+               mpi::Comm& tp, mpi::Comm& world) {
+  std::map<std::string, std::vector<float>> full;
+  for (const TensorInfo& t : model.param_layout().tensors()) {
+    std::vector<float>& f = full[t.name];
+    f.assign(t.full_numel, -std::numeric_limits<float>::infinity());
+    insert_shard(model.params() + t.offset, t, f.data());
+    if (tp.size() > 1) tp.allreduce_max(f.data(), f.size());
+  }
+  int max_positions = m.seq_len;
+  if (!m.from_hf.empty()) max_positions = std::max(max_positions, hf::read_config(m.from_hf).max_positions);
+  if (world.rank() == 0) hf::write_model(dir, m, max_positions, full);
+}
+
 }  // namespace
 
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
@@ -161,6 +181,10 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   groups.experts = expert_parallel(grid.ep);
   GPT<float> model(run.model, rows, groups);
   model.init_params(derive_seed(t.seed, 0));  // same seed everywhere: shards of one model
+  if (!run.model.from_hf.empty()) {  // checked in full when the job was loaded
+    hf::load_weights(run.model.from_hf, hf::read_config(run.model.from_hf), model.param_layout(),
+                     model.params());
+  }
   // One gradient sync per replica group: the whole model over dp, experts split over ep over the
   // dp/ep ranks holding the same experts (none without expert parallelism).
   GradientSync sync(model.param_layout(), ReplicaGroup::DataParallel, bucket_bytes,
@@ -260,6 +284,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));
   rec.param_checksums = param_checksums(model, grid.tp, grid.ep);
   rec.routing = routing.report();
+  if (!t.export_hf.empty()) export_hf(model, run.model, t.export_hf, grid.tp, world);
   return rec;
 }
 

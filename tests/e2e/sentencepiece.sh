@@ -35,7 +35,7 @@ open(sys.argv[2], "wb").write(b"ELLMTOK1" + struct.pack("<I", len(h)) + h + stru
 PY
 expect_error 2 "efficientllm: $job: /data/corpus/0: token file \"$WORK/bad.tok\": token 5 is 300, not below the header's vocab_size 300" \
   run_mpi 2 "$BIN" run "$job" --out "$WORK/bad" --set parallel.dp=2 --set model.vocab_size=300 --set data.format=tokens --set "data.corpus=[\"$WORK/bad.tok\"]"
-expect_error 2 "efficientllm: $job: /model/vocab_size: must equal the tokenizer's vocabulary: sentencepiece:sp.model has 512 tokens, model.vocab_size is 256; set model.vocab_size to 512" \
+expect_error 2 "efficientllm: $job: /model/vocab_size: must be at least the tokenizer's vocabulary: sentencepiece:sp.model has 512 tokens, model.vocab_size is 256; set model.vocab_size to 512" \
   "$BIN" validate "$job" --set "data.tokenizer={\"sentencepiece\": \"$WORK/sp.model\"}"
 expect_error 2 "efficientllm tokenizer train: --vocab-size must be in [260, 1048576] (256 byte pieces + <unk>, <s>, </s> + at least one), got 100" \
   "$BIN" tokenizer train --corpus "$WORK/corpus.txt" --vocab-size 100 --out "$WORK/x.model"
