@@ -529,6 +529,16 @@ TEST(Overrides, WinOverDefaultsAndEveryRun) {
   }
 }
 
+TEST(Overrides, ReplaceAGridAxisCrossedWithRuns) {
+  const Job job = parse_job(R"({"name": "x", "runs": [{"name": "a"}, {"name": "b"}],
+                                "grid": {"training.seed": [1, 2, 3]}})",
+                            kJobFile, {parse_override("training.seed=7")});
+  ASSERT_EQ(job.runs.size(), 2u);
+  EXPECT_EQ(job.runs[0].name, "a,seed=7");
+  EXPECT_EQ(job.runs[1].name, "b,seed=7");
+  EXPECT_EQ(job.runs[1].training.seed, 7u);
+}
+
 TEST(Overrides, ReplaceAGridAxis) {
   const Job job = parse_job(
       R"({"name": "x", "grid": {"model.n_layers": [2, 4], "training.lr": [0.001, 0.0003]}})",

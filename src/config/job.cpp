@@ -166,19 +166,20 @@ void write_override(Json& object, std::string pointer, const std::vector<std::st
 }
 
 // An override goes into "defaults" and into every run of "runs", so it wins everywhere; on a
-// grid key it replaces that axis with its single value.
+// grid key it replaces that axis with its single value instead (the grid wins over the runs).
 void apply_override(Json& root, const Override& change, Context& ctx) {
   const Json value = override_value(change);
   std::vector<std::string> keys = split_dotted(change.path);
   if (keys.empty()) return;
-  if (root.contains("runs") && root["runs"].is_array()) {
+  const bool grid_axis =
+      root.contains("grid") && root["grid"].is_object() && root["grid"].contains(change.path);
+  if (grid_axis) {
+    root["grid"][change.path] = Json::array({value});
+    ctx.overridden.insert(child("/grid", change.path));
+  } else if (root.contains("runs") && root["runs"].is_array()) {  // runs may not set grid axes
     Json& runs = root["runs"];
     for (std::size_t i = 0; i < runs.size(); ++i)
       write_override(runs[i], child("/runs", i), keys, value, ctx);
-  }
-  if (root.contains("grid") && root["grid"].is_object() && root["grid"].contains(change.path)) {
-    root["grid"][change.path] = Json::array({value});
-    ctx.overridden.insert(child("/grid", change.path));
   }
   keys.insert(keys.begin(), "defaults");
   write_override(root, "", keys, value, ctx);
