@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <cmath>
+#include <algorithm>
 
 #include "model/plan.hpp"
 #include "train/checkpoint.hpp"
@@ -156,4 +158,50 @@ TEST(CheckpointFiles, NamesAndTheLatestInADirectory) {
     EXPECT_EQ(std::string(e.what()), dir.string() + ": no checkpoint (step-*.safetensors) in this directory");
   }
   fs::remove_all(dir);
+}
+
+// model.init_from: the weights alone — moments optional and ignored, the step and the training
+// settings free — but the same tensors, shapes and F32.
+std::string init_error(const Fixture& f) {
+  try {
+    check_init_from(st::Reader::open(f.file), f.run);
+  } catch (const st::FileError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(InitFrom, LoadsEveryParameterExactlyAndNeedsNoMoments) {
+  Fixture f;
+  f.write(10, [&](auto& out, auto& meta) {
+    std::erase_if(out, [](const st::TensorOut& t) { return t.name.starts_with("adamw."); });
+    meta["optimizer"] = "none";
+    float x = 0.001f;  // a distinct value per element
+    for (std::vector<float>& v : f.storage)
+      for (float& e : v) e = (x += 0.37f) - std::floor(x);
+  });
+  f.run.training.steps = 3;  // would be "nothing left to train" for a resume
+  EXPECT_EQ(init_error(f), "");
+  GPT<float> model(f.run.model, 1);
+  model.init_params(1);
+  load_weights(st::Reader::open(f.file), model);
+  const st::Reader ckpt = st::Reader::open(f.file);
+  for (const TensorInfo& t : model.param_layout().tensors()) {
+    std::vector<float> expected(t.full_numel);
+    st::read_as(ckpt.at(t.name), expected.data());
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), model.params() + t.offset)) << t.name;
+  }
+}
+
+TEST(InitFrom, RefusesAnotherModelsTensors) {
+  Fixture f;
+  f.write(4, [](auto& out, auto&) { drop(out, "h.0.mlp.fc.w"); });
+  EXPECT_EQ(init_error(f), f.file.string() + ": tensor 'h.0.mlp.fc.w': missing; the job's model has it with shape [32, 16]");
+  std::vector<float> extra(4, 1.0f);
+  f.write(4, [&](auto& out, auto&) { out.push_back({"h.7.attn.extra", st::DType::F32, {4}, extra.data()}); });
+  EXPECT_EQ(init_error(f), f.file.string() + ": tensor 'h.7.attn.extra': is not a tensor of the job's model");
+  f.write(4, [](auto&, auto& meta) { meta.erase("format"); });
+  EXPECT_EQ(init_error(f), f.file.string() +
+                               ": not an efficientllm checkpoint (its __metadata__ has no \"format\": "
+                               "\"efficientllm-checkpoint\")");
 }

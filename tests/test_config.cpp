@@ -21,7 +21,7 @@ const fs::path kJobFile = "jobs/x.json";
 
 const std::string kModelKeys =
     "vocab_size, n_layers, d_model, n_heads, d_ff, seq_len, norm, activation, wiring, positions, "
-    "rope_base, rotary_pct, norm_eps, init_std, bias, tie_embeddings, from_hf, attention, n_kv_heads, window, mla_kv_latent, "
+    "rope_base, rotary_pct, norm_eps, init_std, bias, tie_embeddings, from_hf, init_from, attention, n_kv_heads, window, mla_kv_latent, "
     "mla_q_latent, mla_rope_dim, nsa_block, nsa_stride, nsa_select_block, nsa_select_n, "
     "nsa_window, mlp, moe_experts, moe_top_k, moe_shared_experts, moe_d_ff, moe_renormalize, "
     "moe_aux_coeff, moe_z_coeff, moe_capacity_factor, token_mixer, mamba_d_state, mamba_expand, "
@@ -574,7 +574,7 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
               "moe_capacity_factor": 0.0, "token_mixer": "attention", "mamba_d_state": 16,
               "mamba_expand": 2, "mamba_d_conv": 4, "mamba_dt_rank": 0, "mamba_chunk": 64,
               "rwkv_head_size": 64, "rwkv_chunk": 32, "rwkv_mix_lora": 32, "rwkv_decay_lora": 64,
-              "bias": "all", "tie_embeddings": true, "from_hf": ""},
+              "bias": "all", "tie_embeddings": true, "from_hf": "", "init_from": ""},
     "training": {"steps": 200, "batch_size": 8, "lr": 0.001, "min_lr": 0.0001, "warmup_steps": 20,
                  "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "adam_eps": 1e-8,
                  "grad_clip": 1.0, "seed": 1234, "eval_every": 50, "eval_batches": 8,

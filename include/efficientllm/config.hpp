@@ -52,6 +52,10 @@ struct ModelConfig {
   // A Hugging Face model directory (config.json + safetensors) whose config and weights the run
   // starts from (docs/HF_IMPORT.md); empty: a new model from the fields above.
   std::filesystem::path from_hf;
+  // An efficientllm checkpoint (a step-*.safetensors file, or a directory: its latest) whose
+  // weights the model starts from, with a fresh optimizer at step 0 (docs/CHECKPOINTS.md); after
+  // from_hf, whose architecture it must match. Empty: the declared initialisers.
+  std::filesystem::path init_from;
 
   AttentionKind attention = AttentionKind::GQA;
   int n_kv_heads = 0;  // 0: n_heads (MHA); 1: MQA; must divide n_heads

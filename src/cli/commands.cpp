@@ -113,9 +113,17 @@ void load_corpora(const Job& job) {
     load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
 }
 
+// model.init_from: every run's starting checkpoint fits its model (throws st::FileError).
+void check_initial_weights(const Job& job) {
+  for (const RunConfig& run : job.runs)
+    if (!run.model.init_from.empty())
+      check_init_from(st::Reader::open(resolve_checkpoint(run.model.init_from)), run);
+}
+
 int validate(const Options& o) {
   const Job job = load(o);
   load_corpora(job);
+  check_initial_weights(job);
   std::cout << job.file.string() << ": OK, " << job.runs.size() << " run(s)\n";
   for (const RunConfig& run : job.runs) {
     const ParamCounts params = count_params(make_param_layout(run.model));
@@ -134,7 +142,7 @@ bool agree(mpi::Comm& comm, const std::function<void()>& fn) {
     fn();
   } catch (const JobError& e) {
     error = e.what();
-  } catch (const st::FileError& e) {  // a checkpoint to resume from
+  } catch (const st::FileError& e) {  // a checkpoint to resume or start from
     error = e.what();
   }
   if (comm.allreduce_max(error.empty() ? 0.0 : 1.0) == 0.0) return true;
@@ -227,6 +235,7 @@ int run(const Options& o, int argc, char** argv) {
         job = load(o);
         check_layout(job, comm.size());
         load_corpora(job);
+        check_initial_weights(job);
         resume = open_resume(o, job, resume_point);
       }))
     return kExitBadInput;
@@ -316,6 +325,9 @@ int dispatch(const std::string& command, int argc, char** argv) {
     try {
       return validate(o);
     } catch (const JobError& e) {
+      std::cerr << "efficientllm: " << e.what() << "\n";
+      return kExitBadInput;
+    } catch (const st::FileError& e) {  // model.init_from
       std::cerr << "efficientllm: " << e.what() << "\n";
       return kExitBadInput;
     }

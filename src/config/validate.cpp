@@ -364,6 +364,7 @@ const std::vector<FieldSpec>& fields() {
       model("bias", &ModelConfig::bias),
       model("tie_embeddings", &ModelConfig::tie_embeddings),
       model("from_hf", &ModelConfig::from_hf),
+      model("init_from", &ModelConfig::init_from),
       per_layer(model("attention", &ModelConfig::attention)),
       per_layer(model("n_kv_heads", &ModelConfig::n_kv_heads, at_least(0))),
       per_layer(model("window", &ModelConfig::window, at_least(0))),
@@ -844,10 +845,11 @@ void check_field_value(const std::string& path, const Json& value, const std::st
 void import_hf_config(RunConfig& run, Origins& origins, const Context& ctx) {
   const Origin from = origins.at("model.from_hf");
   const fs::path& dir = run.model.from_hf;
-  // Every model field but these three describes the architecture.
+  // Every model field but these four describes the architecture.
   std::vector<std::string> architecture;
   for (const std::string& path : keys_of("model", true))
-    if (path != "model.seq_len" && path != "model.init_std" && path != "model.from_hf")
+    if (path != "model.seq_len" && path != "model.init_std" && path != "model.from_hf" &&
+        path != "model.init_from")
       architecture.push_back(path);
   for (const std::string& path : architecture) {
     const auto it = origins.find(path);
@@ -866,6 +868,7 @@ void import_hf_config(RunConfig& run, Origins& origins, const Context& ctx) {
     m.seq_len = run.model.seq_len;
     m.init_std = run.model.init_std;
     m.from_hf = dir;
+    m.init_from = run.model.init_from;
     run.model = m;
   } catch (const hf::Error& e) {
     throw JobError(e.file(), e.where(), e.message());

@@ -47,6 +47,8 @@ void render_run_detail(std::ostringstream& md, const json& run) {
   md << "\n### " << text(run["name"]) << "\n\n";
   const json none = {{"resumed_from", nullptr}, {"saved", json::array()}};
   const json& checkpoints = run.contains("checkpoints") ? run["checkpoints"] : none;  // older reports: none
+  if (checkpoints.contains("initialised_from") && !checkpoints["initialised_from"].is_null())
+    md << "- weights initialised from `" << text(checkpoints["initialised_from"]) << "`\n";
   if (const json& from = checkpoints["resumed_from"]; !from.is_null()) {
     md << "- **resumed** from `" << text(from["file"]) << "` at step " << from["step"] << " (saved at dp "
        << from["layout"]["dp"] << " × tp " << from["layout"]["tp"] << " × ep " << from["layout"]["ep"]

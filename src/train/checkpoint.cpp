@@ -97,9 +97,7 @@ std::string first_difference(const json& saved, const json& now, const std::stri
          " in the checkpoint, " + (after.contains(at) ? after[at].dump() : "absent") + " in the job";
 }
 
-}  // namespace
-
-ResumePoint check_resume(const st::Reader& ckpt, const RunConfig& run) {
+void expect_checkpoint_format(const st::Reader& ckpt) {
   const std::string file = ckpt.path().string();
   const auto format = ckpt.metadata().find("format");
   if (format == ckpt.metadata().end() || format->second != kCheckpointFormat)
@@ -108,6 +106,32 @@ ResumePoint check_resume(const st::Reader& ckpt, const RunConfig& run) {
   if (meta_int(ckpt, "format_version") != kCheckpointVersion)
     throw st::FileError(file, "", "format version " + meta(ckpt, "format_version") +
                                       "; this build reads version " + std::to_string(kCheckpointVersion));
+}
+
+bool is_moment(const std::string& name) { return name.starts_with(kMomentM) || name.starts_with(kMomentV); }
+
+// Every tensor in the file is one of the model's, or a moment of one.
+void expect_no_foreign_tensors(const st::Reader& ckpt, const ArenaLayout& layout) {
+  const auto& ts = layout.tensors();
+  for (const std::string& name : ckpt.names()) {
+    const std::string base = is_moment(name) ? name.substr(8) : name;
+    if (std::none_of(ts.begin(), ts.end(), [&](const TensorInfo& t) { return t.name == base; }))
+      throw st::FileError(ckpt.at(name).file.string(), name, "is not a tensor of the job's model");
+  }
+}
+
+}  // namespace
+
+void check_init_from(const st::Reader& ckpt, const RunConfig& run) {
+  expect_checkpoint_format(ckpt);
+  const ArenaLayout layout = make_param_layout(run.model);
+  for (const TensorInfo& t : layout.tensors()) expect_tensor(ckpt, t.name, t.full_shape);
+  expect_no_foreign_tensors(ckpt, layout);
+}
+
+ResumePoint check_resume(const st::Reader& ckpt, const RunConfig& run) {
+  const std::string file = ckpt.path().string();
+  expect_checkpoint_format(ckpt);
   json saved;
   try {
     saved = json::parse(meta(ckpt, "config"));
@@ -144,14 +168,7 @@ ResumePoint check_resume(const st::Reader& ckpt, const RunConfig& run) {
     expect_tensor(ckpt, kMomentV + t.name, t.full_shape);
     expected += 2;
   }
-  if (ckpt.names().size() != expected) {  // something in the file that the model does not have
-    for (const std::string& name : ckpt.names()) {
-      const std::string base = name.starts_with(kMomentM) || name.starts_with(kMomentV) ? name.substr(8) : name;
-      const auto& ts = layout.tensors();
-      if (std::none_of(ts.begin(), ts.end(), [&](const TensorInfo& t) { return t.name == base; }))
-        throw st::FileError(ckpt.at(name).file.string(), name, "is not a tensor of the job's model");
-    }
-  }
+  if (ckpt.names().size() != expected) expect_no_foreign_tensors(ckpt, layout);
   for (const char* section : {"training", "data"}) {
     if (const std::string diff = first_difference(saved, run.as_json, section); !diff.empty())
       point.notes.push_back(diff);
@@ -246,14 +263,17 @@ void save_checkpoint(const fs::path& file, const RunConfig& run, int step, const
   if (!error.empty()) throw std::runtime_error("cannot save the checkpoint at step " + std::to_string(step) + ": " + error);
 }
 
-void load_checkpoint(const st::Reader& ckpt, GPT<float>& model, AdamW& opt) {
-  const ArenaLayout& layout = model.param_layout();
-  for (const TensorInfo& t : layout.tensors()) {
+void load_weights(const st::Reader& ckpt, GPT<float>& model) {
+  for (const TensorInfo& t : model.param_layout().tensors()) {
     const st::TensorView& view = ckpt.at(t.name);
     for_each_shard_run(t, [&](std::size_t full, std::size_t local, std::size_t n) {
       st::read_range_as(view, full, n, model.params() + t.offset + local);
     });
   }
+}
+
+void load_checkpoint(const st::Reader& ckpt, GPT<float>& model, AdamW& opt) {
+  load_weights(ckpt, model);
   opt.for_each_moment([&](const TensorInfo& t, std::size_t b, std::size_t e, float* pm, float* pv) {
     const st::TensorView& vm = ckpt.at(kMomentM + t.name);
     const st::TensorView& vv = ckpt.at(kMomentV + t.name);

@@ -33,6 +33,12 @@ struct ResumePoint {
 // the tensor or metadata key, and what was expected.
 ResumePoint check_resume(const st::Reader& ckpt, const RunConfig& run);
 
+// Checks a checkpoint whose weights start `run`'s model (model.init_from: fine-tuning or continued
+// pretraining from an earlier run): the format, and every declared tensor present in F32 with its
+// full shape; AdamW moments are ignored (the run starts its own optimizer at step 0), any other
+// tensor the model does not have is refused. The saving run's config may differ otherwise.
+void check_init_from(const st::Reader& ckpt, const RunConfig& run);
+
 // The file a checkpoint of `run` at `step` goes to: DIR/<run name>/step-<step, 6 digits>.safetensors.
 std::filesystem::path checkpoint_file(const std::filesystem::path& dir, const RunConfig& run, int step);
 // The checkpoint `--resume PATH` means: PATH itself, or in a directory the step-*.safetensors with
@@ -48,5 +54,8 @@ void save_checkpoint(const std::filesystem::path& file, const RunConfig& run, in
 // This rank's shards of the parameters and of its AdamW moments, and the optimizer's step count,
 // from a checkpoint check_resume accepted (no communication).
 void load_checkpoint(const st::Reader& ckpt, GPT<float>& model, AdamW& opt);
+// This rank's shards of the parameters alone, from a checkpoint check_init_from (or check_resume)
+// accepted (no communication).
+void load_weights(const st::Reader& ckpt, GPT<float>& model);
 
 }  // namespace ellm

@@ -185,6 +185,12 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     hf::load_weights(run.model.from_hf, hf::read_config(run.model.from_hf), model.param_layout(),
                      model.params());
   }
+  RunRecord rec;
+  if (!run.model.init_from.empty() && !ckpt.resume) {  // checked with the job (check_init_from)
+    const st::Reader start = st::Reader::open(resolve_checkpoint(run.model.init_from));
+    load_weights(start, model);
+    rec.checkpoints["initialised_from"] = start.path().string();
+  }
   // One gradient sync per replica group: the whole model over dp, experts split over ep over the
   // dp/ep ranks holding the same experts (none without expert parallelism).
   GradientSync sync(model.param_layout(), ReplicaGroup::DataParallel, bucket_bytes,
@@ -194,7 +200,6 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   AdamW opt(model.param_layout(), t, owned_by(sync, expert_sync));
   // The sampler is step-indexed: a resumed run's data position is its first step.
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
-  RunRecord rec;
   if (ckpt.resume) {
     load_checkpoint(*ckpt.resume, model, opt);
     rec.checkpoints["resumed_from"] = {{"file", ckpt.resume->path().string()},

@@ -51,9 +51,12 @@ struct RunRecord {
   std::string replicated_fingerprint; // of the tensors every tp rank holds whole: equal everywhere
   nlohmann::json param_checksums;     // {tensor: [Σx, Σx², Σ±x]} of the whole final model
   nlohmann::json routing;             // mixture-of-experts layers (train/routing_log.hpp), or null
-  // {"resumed_from": null or {"file", "step", "layout"}, "saved": [{"step", "file", "bytes",
-  // "seconds"}]}: where the run started from and the checkpoints it wrote (docs/CHECKPOINTS.md).
-  nlohmann::json checkpoints = {{"resumed_from", nullptr}, {"saved", nlohmann::json::array()}};
+  // {"initialised_from": null or the file of model.init_from, "resumed_from": null or {"file",
+  // "step", "layout"}, "saved": [{"step", "file", "bytes", "seconds"}]}: where the run started
+  // from and the checkpoints it wrote (docs/CHECKPOINTS.md).
+  nlohmann::json checkpoints = {{"initialised_from", nullptr},
+                                {"resumed_from", nullptr},
+                                {"saved", nlohmann::json::array()}};
 };
 
 // Checkpoints of one run: where to write them and what to resume from (train/checkpoint.hpp).

@@ -28,6 +28,9 @@ moe=(--set model.mlp=moe --set model.moe_experts=4 --set model.moe_d_ff=64 --set
 layout m 2 "${moe[@]}" --set parallel.ep=2 "${save[@]}"
 layout m_resumed 2 "${moe[@]}" --set parallel.ep=2 --resume "$WORK/m/checkpoints/ckpt/step-000004.safetensors"
 layout m_as_ep1 2 "${moe[@]}" --set parallel.ep=1 --resume "$WORK/m/checkpoints/ckpt/step-000004.safetensors"
+# model.init_from: new runs from a's final weights (its directory: the latest), on 1×1 and 1×2
+layout i 1 --set model.init_from="$WORK/a/checkpoints/ckpt"
+layout i_tp 2 --set parallel.tp=2 --set model.init_from="$WORK/a/checkpoints/ckpt/step-000010.safetensors"
 
 "$PY" - "$WORK" <<'PY'
 import json, sys
@@ -39,7 +42,18 @@ assert plain["param_checksums"] == a["param_checksums"]
 saved = a["checkpoints"]["saved"]
 assert [s["step"] for s in saved] == [4, 8, 10], saved
 assert all(s["bytes"] > 0 for s in saved), saved
-assert plain["checkpoints"] == {"resumed_from": None, "saved": []}
+assert plain["checkpoints"] == {"initialised_from": None, "resumed_from": None, "saved": []}
+
+# Started from a's trained weights: the first step's loss is far below a fresh model's, and the
+# same on 1×2 (each rank cut its own shards) within float tolerance.
+i, i_tp = run("i"), run("i_tp")
+assert i["checkpoints"]["initialised_from"] == f"{work}/a/checkpoints/ckpt/step-000010.safetensors", i["checkpoints"]
+assert i["checkpoints"]["resumed_from"] is None
+assert i["loss_per_step"][0] < plain["loss_per_step"][0] - 0.5, (i["loss_per_step"][0], plain["loss_per_step"][0])
+first = abs(i["loss_per_step"][0] - i_tp["loss_per_step"][0]) / i["loss_per_step"][0]
+assert first < 1e-5, first
+print(f"init_from: first loss {i['loss_per_step'][0]:.4f} against {plain['loss_per_step'][0]:.4f} fresh; 1×2 within {first:.1e}")
+assert "- weights initialised from `" in open(f"{work}/i/report.md").read()
 
 def exact(base, resumed, step):
     b, r = run(base), run(resumed)
@@ -75,6 +89,10 @@ close("m", "m_as_ep1", {"dp": 2, "tp": 1, "ep": 2, "zero1": False})
 PY
 
 # Bad checkpoints: exit 2, one message, no report directory.
+expect_error 2 "efficientllm: $WORK/a/checkpoints/ckpt/step-000010.safetensors: tensor 'h.0.mlp.fc.w': shape [128, 64] does not match the job's model, which has [256, 64]" \
+  run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --set model.d_ff=256 --set model.init_from="$WORK/a/checkpoints/ckpt"
+expect_error 2 "efficientllm: $WORK/a/checkpoints/ckpt/step-000010.safetensors: tensor 'h.0.mlp.fc.w': shape [128, 64] does not match the job's model, which has [256, 64]" \
+  "$BIN" validate "$job" --set model.d_ff=256 --set model.init_from="$WORK/a/checkpoints/ckpt"
 ck="$WORK/a/checkpoints/ckpt"
 expect_error 2 "efficientllm: $ck/step-000004.safetensors: was saved by a run with another model: /model/d_ff: 128 in the checkpoint, 256 in the job" \
   run_mpi 1 "$BIN" run "$job" --out "$WORK/bad" --set model.d_ff=256 --resume "$ck/step-000004.safetensors"
