@@ -114,7 +114,7 @@ bool is_moment(const std::string& name) { return name.starts_with(kMomentM) || n
 void expect_no_foreign_tensors(const st::Reader& ckpt, const ArenaLayout& layout) {
   const auto& ts = layout.tensors();
   for (const std::string& name : ckpt.names()) {
-    const std::string base = is_moment(name) ? name.substr(8) : name;
+    const std::string base = is_moment(name) ? name.substr(kMomentM.size()) : name;
     if (std::none_of(ts.begin(), ts.end(), [&](const TensorInfo& t) { return t.name == base; }))
       throw st::FileError(ckpt.at(name).file.string(), name, "is not a tensor of the job's model");
   }
