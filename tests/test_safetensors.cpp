@@ -276,6 +276,44 @@ TEST_F(SafetensorsTest, AFlippedByteFailsTheChecksum) {
   EXPECT_TRUE(message.ends_with(": the file is corrupted"));
 }
 
+// Reader::load: spans anywhere in any tensor (as a tensor-parallel shard cuts them), in any order,
+// land where they belong; the bytes between them are still hashed, so a flipped byte outside
+// every span fails the load; a reader that verified on open does not hash again.
+TEST_F(SafetensorsTest, LoadReadsSpansOnceAndVerifiesOnTheWay) {
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::vector<float> a(3000), b(5000);
+  for (float& x : a) x = u(gen);
+  for (float& x : b) x = u(gen);
+  const std::string path = (dir_ / "l.safetensors").string();
+  write(path, {{"a", DType::F32, {30, 100}, a.data()}, {"b", DType::F32, {5000}, b.data()}}, {});
+  auto load = [&](Checksum when) {
+    const Reader r = Reader::open(path, when);
+    std::vector<float> out(3000 + 700, 0.0f);
+    r.load({{&r.at("b"), 4000, 600, out.data() + 3000},  // not in file order
+            {&r.at("a"), 0, 3000, out.data()},
+            {&r.at("b"), 100, 100, out.data() + 3600}});
+    return out;
+  };
+  const std::vector<float> out = load(Checksum::verify_on_load);
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), out.begin()));
+  EXPECT_TRUE(std::equal(b.begin() + 4000, b.begin() + 4600, out.begin() + 3000));
+  EXPECT_TRUE(std::equal(b.begin() + 100, b.begin() + 200, out.begin() + 3600));
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-4 * 2000, std::ios::end);  // b[3000]: in no span
+    f.put(char(0x5a));
+  }
+  try {
+    load(Checksum::verify_on_load);
+    FAIL() << "no error";
+  } catch (const FileError& e) {
+    EXPECT_TRUE(std::string(e.what()).starts_with(path + ": checksum mismatch: the data section hashes to"))
+        << e.what();
+  }
+  EXPECT_EQ(open_error(path).substr(0, path.size() + 19), path + ": checksum mismatch");
+}
+
 TEST_F(SafetensorsTest, WritesAreAtomic) {
   const std::string path = valid_file("w.safetensors");
   std::vector<float> big(1000, 2.0f);

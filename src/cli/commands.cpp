@@ -219,7 +219,8 @@ std::shared_ptr<st::Reader> open_resume(const Options& o, const Job& job, Resume
     throw JobError(job.file.string(), "", "--resume continues one run, and this job has " +
                                               std::to_string(job.runs.size()) +
                                               "; write a job file for the run to resume");
-  auto ckpt = std::make_shared<st::Reader>(st::Reader::open(resolve_checkpoint(o.resume)));
+  // The checksum is verified as the run loads the file (read once); the rest is checked here.
+  auto ckpt = std::make_shared<st::Reader>(st::Reader::open(resolve_checkpoint(o.resume), st::Checksum::verify_on_load));
   point = check_resume(*ckpt, job.runs[0]);
   return ckpt;
 }
@@ -287,10 +288,19 @@ int run(const Options& o, int argc, char** argv) {
       ckpt.resume = std::move(resume);  // the one run takes it
       ckpt.resume_step = resume_point.step;
     }
-    const RunRecord rec = train_run(
-        rc, corpus, comm, [&](int step, const StepSample& s) { if (root) progress.step(step, s); },
-        [&](const EvalSample& e) { if (root) progress.eval(e); },
-        [&](std::uint64_t bytes) { if (sampler) sampler->set_tracked_bytes(bytes); }, ckpt);
+    RunRecord rec;
+    try {
+      rec = train_run(
+          rc, corpus, comm, [&](int step, const StepSample& s) { if (root) progress.step(step, s); },
+          [&](const EvalSample& e) { if (root) progress.eval(e); },
+          [&](std::uint64_t bytes) { if (sampler) sampler->set_tracked_bytes(bytes); }, ckpt);
+    } catch (const st::FileError& e) {  // a checkpoint's checksum, verified as it loaded
+      if (root) {
+        std::cerr << "efficientllm: " << e.what() << "\n";
+        writer->discard_if_empty();
+      }
+      return kExitBadInput;
+    }
     ctx.sampling = sampling_record(node, sampler.get(), rc);
     ctx.rss_hwm_bytes = peak_resident_bytes();
     const std::vector<std::string> records = comm.gather_strings(rank_record(rec, ctx).dump());

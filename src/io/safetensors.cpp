@@ -1,7 +1,6 @@
 #include "io/safetensors.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -111,51 +110,51 @@ std::size_t TensorView::numel() const {
   return n;
 }
 
-// ---- the memory map ----
+// ---- the file ----
 
-class Mapping {
+class File {
  public:
-  explicit Mapping(const fs::path& file) : file_(file) {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw FileError(file.string(), "", std::string("cannot open: ") + std::strerror(errno));
+  explicit File(const fs::path& file) : file_(file) {
+    fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw FileError(file.string(), "", std::string("cannot open: ") + std::strerror(errno));
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
       const int err = errno;
-      ::close(fd);
+      ::close(fd_);
       throw FileError(file.string(), "", S_ISREG(st.st_mode) ? std::string("cannot stat: ") + std::strerror(err)
                                                             : std::string("not a regular file"));
     }
-    size_ = std::size_t(st.st_size);
-    if (size_ > 0) {
-      // MAP_POPULATE: the kernel maps every page up front (reading ahead in large sequential
-      // requests) instead of one fault per 4 KiB page during the checksum: loading is read once
-      // front to back anyway.
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-      if (p == MAP_FAILED) {
-        const int err = errno;
-        ::close(fd);
-        throw FileError(file.string(), "", std::string("cannot map: ") + std::strerror(err));
-      }
-      // Loading reads every byte front to back (checksum, then the copy into the arena).
-      ::madvise(p, size_, MADV_SEQUENTIAL);
-      ::madvise(p, size_, MADV_WILLNEED);
-      data_ = static_cast<const std::byte*>(p);
+    size_ = std::uint64_t(st.st_size);
+    // Loading reads front to back: let the kernel read ahead further.
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+  ~File() { ::close(fd_); }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  std::uint64_t size() const { return size_; }
+  const fs::path& path() const { return file_; }
+
+  // dst (n bytes) ← the file's bytes at `offset`; the whole range or a FileError.
+  void read(std::uint64_t offset, void* dst, std::size_t n) const {
+    auto* p = static_cast<char*>(dst);
+    while (n > 0) {
+      const ssize_t got = ::pread(fd_, p, std::min<std::size_t>(n, kMaxRequest), off_t(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw FileError(file_.string(), "", std::string("cannot read: ") + std::strerror(errno));
+      if (got == 0)
+        throw FileError(file_.string(), "", "ended at byte " + std::to_string(offset) +
+                                                " while being read: the file was truncated after it was opened");
+      p += got;
+      offset += std::uint64_t(got);
+      n -= std::size_t(got);
     }
-    ::close(fd);
   }
-  ~Mapping() {
-    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  const std::byte* data() const { return data_; }
-  std::size_t size() const { return size_; }
-  const fs::path& file() const { return file_; }
 
  private:
+  static constexpr std::size_t kMaxRequest = std::size_t(1) << 30;  // Linux caps one read near 2 GiB
   fs::path file_;
-  const std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
 };
 
 // ---- reading ----
@@ -164,7 +163,7 @@ namespace {
 
 // One header entry → a view into the data section, every field checked.
 TensorView parse_entry(const std::string& file, const std::string& name, const json& entry,
-                       const std::byte* data, std::size_t data_bytes) {
+                       std::uint64_t data_begin, std::size_t data_bytes) {
   auto fail = [&](const std::string& message) { throw FileError(file, name, message); };
   if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
       !entry.contains("data_offsets"))
@@ -196,27 +195,27 @@ TensorView parse_entry(const std::string& file, const std::string& name, const j
          (bytes == 0 && !t.shape.empty() ? std::string("more bytes than fit in memory")
                                          : std::to_string(bytes) + " bytes") +
          ", but data_offsets " + range_text(begin, end) + " span " + std::to_string(end - begin));
-  t.data = data + begin;
+  t.offset = data_begin + begin;
   t.bytes = bytes;
   return t;
 }
 
 // The tensors must tile the data section: no overlap, no gap, nothing after the last one.
 // Leaves `views` in data order.
-void check_tiling(const std::string& file, std::vector<const TensorView*>& views, const std::byte* data,
+void check_tiling(const std::string& file, std::vector<const TensorView*>& views, std::uint64_t data_begin,
                   std::size_t data_bytes) {
   std::sort(views.begin(), views.end(), [](const TensorView* a, const TensorView* b) {
-    return a->data != b->data ? a->data < b->data : a->bytes < b->bytes;
+    return a->offset != b->offset ? a->offset < b->offset : a->bytes < b->bytes;
   });
   std::size_t covered = 0;
   const TensorView* previous = nullptr;
   for (const TensorView* t : views) {
-    const std::size_t begin = std::size_t(t->data - data);
+    const std::size_t begin = std::size_t(t->offset - data_begin);
     if (begin < covered)
       throw FileError(file, t->name,
                       "data_offsets " + range_text(begin, begin + t->bytes) + " overlap tensor '" +
                           previous->name + "' at " +
-                          range_text(std::size_t(previous->data - data), covered));
+                          range_text(std::size_t(previous->offset - data_begin), covered));
     if (begin > covered)
       throw FileError(file, t->name,
                       "data_offsets start at " + std::to_string(begin) + ", leaving a gap after byte " +
@@ -230,49 +229,65 @@ void check_tiling(const std::string& file, std::vector<const TensorView*>& views
                         std::to_string(data_bytes) + " bytes of the data section");
 }
 
-void verify_checksum(const std::string& file, const std::string& recorded, const std::byte* data,
-                     std::size_t data_bytes) {
+void check_checksum_text(const std::string& file, const std::string& recorded) {
   if (!recorded.starts_with("xxh3_128:"))
     throw FileError(file, "", std::string("__metadata__ \"") + kChecksumKey + "\": '" + recorded +
                                   "' is not a checksum this reader knows (xxh3_128:<hex>)");
-  const std::string actual = checksum_text(XXH3_128bits(data, data_bytes));
-  if (actual != recorded)
-    throw FileError(file, "",
-                    "checksum mismatch: the data section hashes to " + actual + " but the header records " +
-                        recorded + ": the file is corrupted");
 }
+
+// XXH3-128 over bytes fed in order, compared with the recorded value at the end.
+class Hasher {
+ public:
+  Hasher() : state_(XXH3_createState()) { XXH3_128bits_reset(state_); }
+  ~Hasher() { XXH3_freeState(state_); }
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+  void update(const void* p, std::size_t n) { XXH3_128bits_update(state_, p, n); }
+  void expect(const std::string& file, const std::string& recorded) const {
+    const std::string actual = checksum_text(XXH3_128bits_digest(state_));
+    if (actual != recorded)
+      throw FileError(file, "",
+                      "checksum mismatch: the data section hashes to " + actual + " but the header records " +
+                          recorded + ": the file is corrupted");
+  }
+
+ private:
+  XXH3_state_t* state_;
+};
+
+// Requests of this size keep the disk streaming and the buffer in the last-level cache.
+constexpr std::size_t kChunk = std::size_t(8) << 20;
 
 }  // namespace
 
 void Reader::add_file(const fs::path& path) {
-  auto map = std::make_shared<const Mapping>(path);
+  auto in = std::make_shared<const File>(path);
   const std::string file = path.string();
-  if (map->size() < 8)
+  if (in->size() < 8)
     throw FileError(file, "",
-                    "truncated: " + std::to_string(map->size()) +
+                    "truncated: " + std::to_string(in->size()) +
                         " bytes, fewer than the 8-byte header length a safetensors file starts with");
   std::uint64_t header_bytes = 0;
-  std::memcpy(&header_bytes, map->data(), 8);
+  in->read(0, &header_bytes, 8);
   if (header_bytes > kMaxHeaderBytes)
     throw FileError(file, "", "header length " + std::to_string(header_bytes) + " is over the limit of " +
                                   std::to_string(kMaxHeaderBytes) + " bytes: not a safetensors file");
-  if (header_bytes > map->size() - 8)
+  if (header_bytes > in->size() - 8)
     throw FileError(file, "",
                     "header length " + std::to_string(header_bytes) + " runs past the end of the file (" +
-                        std::to_string(map->size()) + " bytes): the file is truncated");
-  const char* text = reinterpret_cast<const char*>(map->data()) + 8;
+                        std::to_string(in->size()) + " bytes): the file is truncated");
+  std::string text(header_bytes, '\0');
+  in->read(8, text.data(), text.size());
   json header;
   try {
-    header = json::parse(text, text + header_bytes);
+    header = json::parse(text);
   } catch (const json::parse_error& e) {
     throw FileError(file, "", "header is not valid JSON (at byte " + std::to_string(e.byte) +
                                   " of the header)");
   }
   if (!header.is_object()) throw FileError(file, "", "header is not a JSON object");
-  const std::byte* data = map->data() + 8 + header_bytes;
-  const std::size_t data_bytes = map->size() - 8 - header_bytes;
+  DataSection section{in, 8 + header_bytes, in->size() - 8 - header_bytes, ""};
   std::vector<const TensorView*> views;
-  std::string checksum;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object())
@@ -280,20 +295,87 @@ void Reader::add_file(const fs::path& path) {
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
           throw FileError(file, "", "__metadata__ \"" + key + "\" must be a string");
-        if (key == kChecksumKey) checksum = value.get<std::string>();
+        if (key == kChecksumKey) section.checksum = value.get<std::string>();
         else metadata_.emplace(key, value.get<std::string>());  // the first shard's value wins
       }
       continue;
     }
-    TensorView t = parse_entry(file, name, entry, data, data_bytes);
+    TensorView t = parse_entry(file, name, entry, section.begin, section.bytes);
+    t.source = in;
     if (const TensorView* other = find(name))
       throw FileError(file, name, "also in " + other->file.string() + " (a tensor may be in one file only)");
     views.push_back(&tensors_.emplace(name, std::move(t)).first->second);
   }
-  check_tiling(file, views, data, data_bytes);  // sorts views by offset
+  check_tiling(file, views, section.begin, section.bytes);  // sorts views by offset
   for (const TensorView* t : views) order_.push_back(t->name);
-  if (!checksum.empty()) verify_checksum(file, checksum, data, data_bytes);
-  files_.push_back(std::move(map));
+  if (!section.checksum.empty()) {
+    check_checksum_text(file, section.checksum);
+    if (when_ == Checksum::verify_on_open) {
+      Hasher hash;
+      std::vector<std::byte> buffer(std::min<std::uint64_t>(kChunk, section.bytes));
+      for (std::uint64_t at = 0; at < section.bytes; at += buffer.size()) {
+        const std::size_t n = std::size_t(std::min<std::uint64_t>(buffer.size(), section.bytes - at));
+        in->read(section.begin + at, buffer.data(), n);
+        hash.update(buffer.data(), n);
+      }
+      hash.expect(file, section.checksum);
+    }
+  }
+  files_.push_back(std::move(section));
+}
+
+void Reader::load(std::vector<LoadSpan> spans) const {
+  for (const LoadSpan& s : spans) {
+    if (s.tensor->dtype != DType::F32 || s.first + s.n > s.tensor->numel())
+      throw std::logic_error("st::Reader::load: " + s.tensor->name + " is not F32 or the range runs past it");
+  }
+  std::sort(spans.begin(), spans.end(), [](const LoadSpan& a, const LoadSpan& b) {
+    return a.tensor->offset + 4 * a.first < b.tensor->offset + 4 * b.first;
+  });
+  std::vector<std::byte> buffer;
+  for (const DataSection& section : files_) {
+    const File& in = *section.file;
+    const bool hashing = when_ == Checksum::verify_on_load && !section.checksum.empty();
+    Hasher hash;
+    // Walk the data section front to back: a span's bytes go straight to its destination, the
+    // bytes between spans (what this rank does not hold) through the buffer, all of them hashed.
+    auto span = std::find_if(spans.begin(), spans.end(), [&](const LoadSpan& s) { return s.tensor->source.get() == &in; });
+    auto next_span = [&](decltype(span) from) {
+      return std::find_if(from, spans.end(), [&](const LoadSpan& s) { return s.tensor->source.get() == &in; });
+    };
+    std::uint64_t at = section.begin;
+    const std::uint64_t end = section.begin + section.bytes;
+    while (at < end && (hashing || span != spans.end())) {
+      const std::uint64_t span_at = span == spans.end() ? end : span->tensor->offset + 4 * span->first;
+      if (span_at < at) {  // overlaps bytes already passed (spans are disjoint in practice): reread
+        in.read(span_at, span->dst, 4 * span->n);
+        span = next_span(span + 1);
+        continue;
+      }
+      if (span_at == at) {
+        auto* dst = reinterpret_cast<std::byte*>(span->dst);
+        for (std::size_t done = 0, bytes = 4 * span->n; done < bytes;) {
+          const std::size_t n = std::min(kChunk, bytes - done);
+          in.read(at, dst + done, n);
+          if (hashing) hash.update(dst + done, n);  // while the chunk is still in cache
+          done += n;
+          at += n;
+        }
+        span = next_span(span + 1);
+        continue;
+      }
+      const std::size_t n = std::size_t(std::min<std::uint64_t>(kChunk, span_at - at));
+      if (!hashing) {  // nothing to check: skip to the next span
+        at = span_at;
+        continue;
+      }
+      buffer.resize(kChunk);
+      in.read(at, buffer.data(), n);
+      hash.update(buffer.data(), n);
+      at += n;
+    }
+    if (hashing) hash.expect(in.path().string(), section.checksum);
+  }
 }
 
 namespace {
@@ -306,12 +388,13 @@ struct Index {
 };
 
 Index read_index(const fs::path& path) {
-  const auto map = std::make_shared<const Mapping>(path);
+  const File in(path);
   const std::string file = path.string();
-  const char* text = reinterpret_cast<const char*>(map->data());
+  std::string text(in.size(), '\0');
+  in.read(0, text.data(), text.size());
   json index;
   try {
-    index = json::parse(text, text + map->size());
+    index = json::parse(text);
   } catch (const json::parse_error& e) {
     throw FileError(file, "", "not valid JSON (at byte " + std::to_string(e.byte) + ")");
   }
@@ -335,9 +418,10 @@ Index read_index(const fs::path& path) {
 
 }  // namespace
 
-Reader Reader::open(const fs::path& file_or_dir) {
+Reader Reader::open(const fs::path& file_or_dir, Checksum when) {
   Reader r;
   r.path_ = file_or_dir;
+  r.when_ = when;
   std::error_code ec;
   fs::path index_file;
   if (fs::is_directory(file_or_dir, ec)) {
@@ -422,24 +506,29 @@ std::uint16_t to_f16(float x) {
 
 template <class T>
 void read_range_as(const TensorView& t, std::size_t first, std::size_t n, T* dst) {
-  const std::byte* src = t.data + first * dtype_size(t.dtype);
-  if (t.dtype == DType::F32) {
-    if constexpr (std::is_same_v<T, float>) {
-      std::memcpy(dst, src, n * sizeof(float));
-    } else {
-      for (std::size_t i = 0; i < n; i++) {
-        float v;
-        std::memcpy(&v, src + 4 * i, 4);
-        dst[i] = T(v);
-      }
-    }
+  const std::uint64_t at = t.offset + first * dtype_size(t.dtype);
+  if (t.dtype == DType::F32 && std::is_same_v<T, float>) {
+    t.source->read(at, dst, n * sizeof(float));
     return;
   }
-  const bool half = t.dtype == DType::F16;
-  for (std::size_t i = 0; i < n; i++) {
-    std::uint16_t b;
-    std::memcpy(&b, src + 2 * i, 2);
-    dst[i] = T(half ? from_f16(b) : from_bf16(b));
+  // Through a buffer, converting each chunk as it arrives.
+  const std::size_t size = dtype_size(t.dtype), per_chunk = kChunk / 8 / size;
+  std::vector<std::byte> buffer(std::min(n, per_chunk) * size);
+  for (std::size_t done = 0; done < n;) {
+    const std::size_t k = std::min(per_chunk, n - done);
+    t.source->read(at + done * size, buffer.data(), k * size);
+    for (std::size_t i = 0; i < k; i++) {
+      if (t.dtype == DType::F32) {
+        float v;
+        std::memcpy(&v, buffer.data() + 4 * i, 4);
+        dst[done + i] = T(v);
+      } else {
+        std::uint16_t b;
+        std::memcpy(&b, buffer.data() + 2 * i, 2);
+        dst[done + i] = T(t.dtype == DType::F16 ? from_f16(b) : from_bf16(b));
+      }
+    }
+    done += k;
   }
 }
 

@@ -43,6 +43,7 @@ ReportWriter::ReportWriter(fs::path dir, nlohmann::json header)
                              ": already holds the results of a job (runs.jsonl); choose another --out");
   }
   std::error_code ec;
+  created_dir_ = !fs::exists(dir_, ec);
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error(dir_.string() + ": cannot create output directory: " + ec.message());
   report_["runs"] = nlohmann::json::array();
@@ -58,6 +59,13 @@ void ReportWriter::add_run(const nlohmann::json& run) {
   fsync_path(lines);
   report_["runs"].push_back(run);
   rewrite_reports();
+}
+
+void ReportWriter::discard_if_empty() {
+  if (!report_["runs"].empty()) return;
+  std::error_code ec;
+  for (const char* name : {"report.json", "report.md", "report.csv"}) fs::remove(dir_ / name, ec);
+  if (created_dir_) fs::remove(dir_, ec);  // only if empty
 }
 
 void ReportWriter::rewrite_reports() const {

@@ -15,6 +15,9 @@ class ReportWriter {
   ReportWriter(std::filesystem::path dir, nlohmann::json header);
   // Appends the run to runs.jsonl (flushed and fsync'ed), then rewrites report.json and report.md.
   void add_run(const nlohmann::json& run);
+  // Before any run was added: removes the header reports, and the directory if this writer
+  // created it (a run refused at its start leaves nothing behind).
+  void discard_if_empty();
   const std::filesystem::path& dir() const { return dir_; }
   const nlohmann::json& report() const { return report_; }
 
@@ -22,6 +25,7 @@ class ReportWriter {
   void rewrite_reports() const;
   std::filesystem::path dir_;
   nlohmann::json report_;
+  bool created_dir_ = false;
 };
 
 // report.md from a report.json document.

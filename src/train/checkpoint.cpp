@@ -263,26 +263,39 @@ void save_checkpoint(const fs::path& file, const RunConfig& run, int step, const
   if (!error.empty()) throw std::runtime_error("cannot save the checkpoint at step " + std::to_string(step) + ": " + error);
 }
 
-void load_weights(const st::Reader& ckpt, GPT<float>& model) {
+namespace {
+
+// Where this rank's shard of every parameter goes in the arena.
+void weight_spans(const st::Reader& ckpt, GPT<float>& model, std::vector<st::LoadSpan>& spans) {
   for (const TensorInfo& t : model.param_layout().tensors()) {
-    const st::TensorView& view = ckpt.at(t.name);
+    const st::TensorView* view = &ckpt.at(t.name);
     for_each_shard_run(t, [&](std::size_t full, std::size_t local, std::size_t n) {
-      st::read_range_as(view, full, n, model.params() + t.offset + local);
+      spans.push_back({view, full, n, model.params() + t.offset + local});
     });
   }
 }
 
+}  // namespace
+
+void load_weights(const st::Reader& ckpt, GPT<float>& model) {
+  std::vector<st::LoadSpan> spans;
+  weight_spans(ckpt, model, spans);
+  ckpt.load(std::move(spans));
+}
+
 void load_checkpoint(const st::Reader& ckpt, GPT<float>& model, AdamW& opt) {
-  load_weights(ckpt, model);
+  std::vector<st::LoadSpan> spans;
+  weight_spans(ckpt, model, spans);
   opt.for_each_moment([&](const TensorInfo& t, std::size_t b, std::size_t e, float* pm, float* pv) {
-    const st::TensorView& vm = ckpt.at(kMomentM + t.name);
-    const st::TensorView& vv = ckpt.at(kMomentV + t.name);
+    const st::TensorView* vm = &ckpt.at(kMomentM + t.name);
+    const st::TensorView* vv = &ckpt.at(kMomentV + t.name);
     const std::size_t lb = b - t.offset;
     for_each_run_in(t, lb, e - t.offset, [&](std::size_t full, std::size_t local, std::size_t n) {
-      st::read_range_as(vm, full, n, pm + (local - lb));
-      st::read_range_as(vv, full, n, pv + (local - lb));
+      spans.push_back({vm, full, n, pm + (local - lb)});
+      spans.push_back({vv, full, n, pv + (local - lb)});
     });
   });
+  ckpt.load(std::move(spans));  // one pass over the file, checksum included
   opt.set_steps_taken(meta_int(ckpt, "adamw_steps"));
 }
 

@@ -52,10 +52,12 @@ void save_checkpoint(const std::filesystem::path& file, const RunConfig& run, in
                      mpi::Comm& world);
 
 // This rank's shards of the parameters and of its AdamW moments, and the optimizer's step count,
-// from a checkpoint check_resume accepted (no communication).
+// from a checkpoint check_resume accepted (no communication), in one pass over the file that also
+// verifies the checksum when the reader was opened with st::Checksum::verify_on_load (a mismatch
+// throws st::FileError; the arenas then hold unverified data).
 void load_checkpoint(const st::Reader& ckpt, GPT<float>& model, AdamW& opt);
 // This rank's shards of the parameters alone, from a checkpoint check_init_from (or check_resume)
-// accepted (no communication).
+// accepted (no communication), the same way.
 void load_weights(const st::Reader& ckpt, GPT<float>& model);
 
 }  // namespace ellm

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <cstdio>
 
@@ -166,6 +167,20 @@ void export_hf(const GPT<float>& model, const ModelConfig& m, const std::filesys
   if (world.rank() == 0) hf::write_model(dir, m, max_positions, full);
 }
 
+// Loads a checkpoint whose checksum is verified while it is read: a mismatch found on any rank
+// ends the run on every rank, with st::FileError, before any step (no rank waits in a collective).
+void load_on_every_rank(mpi::Comm& world, const st::Reader& ckpt, const std::function<void()>& load) {
+  std::optional<st::FileError> error;
+  try {
+    load();
+  } catch (const st::FileError& e) {
+    error = e;
+  }
+  if (world.allreduce_max(error ? 1.0 : 0.0) == 0.0) return;
+  if (!error) throw st::FileError(ckpt.path().string(), "", "another rank could not load it");
+  throw *error;
+}
+
 }  // namespace
 
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
@@ -187,8 +202,8 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   }
   RunRecord rec;
   if (!run.model.init_from.empty() && !ckpt.resume) {  // checked with the job (check_init_from)
-    const st::Reader start = st::Reader::open(resolve_checkpoint(run.model.init_from));
-    load_weights(start, model);
+    const st::Reader start = st::Reader::open(resolve_checkpoint(run.model.init_from), st::Checksum::verify_on_load);
+    load_on_every_rank(world, start, [&] { load_weights(start, model); });
     rec.checkpoints["initialised_from"] = start.path().string();
   }
   // One gradient sync per replica group: the whole model over dp, experts split over ep over the
@@ -201,7 +216,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   // The sampler is step-indexed: a resumed run's data position is its first step.
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
   if (ckpt.resume) {
-    load_checkpoint(*ckpt.resume, model, opt);
+    load_on_every_rank(world, *ckpt.resume, [&] { load_checkpoint(*ckpt.resume, model, opt); });
     rec.checkpoints["resumed_from"] = {{"file", ckpt.resume->path().string()},
                                        {"step", ckpt.resume_step},
                                        {"layout", nlohmann::json::parse(ckpt.resume->metadata().at("layout"))}};
