@@ -397,7 +397,7 @@ const std::vector<FieldSpec>& fields() {
       per_layer(model("rwkv_decay_lora", &ModelConfig::rwkv_decay_lora, at_least(1))),
       {"model", "layer_pattern", check_layer_pattern, assign_nothing, {}},
       {"model", "layer_overrides", check_layer_overrides, assign_nothing, {}},
-      training("steps", &TrainingConfig::steps, at_least(1)),
+      training("steps", &TrainingConfig::steps, at_least(0)),  // 0: evaluation only
       training("batch_size", &TrainingConfig::batch_size, at_least(1)),
       training("lr", &TrainingConfig::lr, above(0)),
       training("min_lr", &TrainingConfig::min_lr, at_least(0)),
@@ -773,11 +773,15 @@ void check_consistency(const RunConfig& run, const Origins& origins,
   check_expert_parallel(m, run.parallel, require, require_in);
   require(t.min_lr <= t.lr, {"training.min_lr", "training.lr"},
           cat("min_lr (", t.min_lr, ") must be <= lr (", t.lr, ")"));
-  require(t.warmup_steps <= t.steps, {"training.warmup_steps", "training.steps"},
+  // steps = 0 is an evaluation-only run: no schedule; its timed iterations are the eval batches.
+  require(t.steps == 0 || t.warmup_steps <= t.steps, {"training.warmup_steps", "training.steps"},
           cat("warmup_steps (", t.warmup_steps, ") must be <= steps (", t.steps, ")"));
-  require(t.warmup_iters < t.steps, {"training.warmup_iters", "training.steps"},
+  require(t.steps == 0 || t.warmup_iters < t.steps, {"training.warmup_iters", "training.steps"},
           cat("warmup_iters (", t.warmup_iters, ") must be < steps (", t.steps,
               ") so that at least one step is measured"));
+  require(t.steps > 0 || t.warmup_iters < t.eval_batches, {"training.warmup_iters", "training.eval_batches"},
+          cat("warmup_iters (", t.warmup_iters, ") must be < eval_batches (", t.eval_batches,
+              ") in an evaluation-only run (steps = 0) so that at least one batch is measured"));
   require(t.batch_size % run.parallel.dp == 0, {"training.batch_size", "parallel.dp"},
           cat("batch_size (", t.batch_size, ") must be divisible by parallel.dp (", run.parallel.dp,
               ")"));

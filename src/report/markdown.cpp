@@ -59,6 +59,9 @@ void render_run_detail(std::ostringstream& md, const json& run) {
     for (const json& saved : checkpoints["saved"]) md << " " << saved["step"];
     md << " (`" << text(checkpoints["saved"].back()["file"]) << "` the last)\n";
   }
+  if (run.value("mode", "training") == "evaluation")
+    md << "- **evaluation only** (training.steps = 0): the iterations below are the validation batches "
+          "(forward only; MFU counts forward FLOPs), and there are no training curves\n";
   const json& lat = run["latency"];
   md << "- latency over " << lat["measured_iters"] << " iterations (" << lat["warmup_iters_excluded"]
      << " warm-up iterations excluded), ms: step p50 " << ms(lat["step"]["p50"]) << ", p95 " << ms(lat["step"]["p95"])
@@ -72,7 +75,7 @@ void render_run_detail(std::ostringstream& md, const json& run) {
     md << ", expert-parallel (all-to-all) " << ms(lat["expert_parallel"]["mean"]);
   }
   md << ", data-parallel " << ms(lat["data_parallel"]["mean"]) << "\n";
-  if (run.contains("routing") && !run["routing"].is_null()) {
+  if (run.contains("routing") && !run["routing"].is_null() && !run["routing"]["aux_loss_per_step"].empty()) {
     const json& routing = run["routing"];
     const json& model = run["model"];
     md << "- mixture of experts: " << fmt("%.2fM", model["parameters"].get<double>() / 1e6) << " parameters, "

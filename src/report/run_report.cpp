@@ -80,7 +80,10 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   const int steps_taken = int(root.steps.size());  // training.steps, or fewer when resumed
   const int n_ranks = int(ranks.size());  // dp × tp: a rank's share is 1/n_ranks of the work
   const double tokens_per_step = double(t.batch_size) * run.model.seq_len;
-  const double flops_per_token = training_flops_per_token(run.model);
+  // training.steps = 0: an evaluation-only run, whose timed iterations are the validation
+  // batches (forward only) and which has no training curves.
+  const bool eval_only = t.steps == 0;
+  const double flops_per_token = eval_only ? forward_flops_per_token(run.model) : training_flops_per_token(run.model);
   const RankPeaks peaks = rank_peaks(ranks);
   const bool sampled = std::ranges::all_of(ranks, [](const json& r) { return !r["sampling"].is_null(); });
 
@@ -213,27 +216,28 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
         {"trainable_parameters", root.trainable_params},
         {"active_parameters_per_token", root.active_params_per_token},
         {"matmul_weights", matmul_weights(run.model)},
-        {"training_flops_per_token", flops_per_token},
+        {"training_flops_per_token", training_flops_per_token(run.model)},
         {"flops_convention", "docs/ARCHITECTURE.md#flops-convention"},
         {"kv_cache_bytes_per_token", kv_cache_bytes_per_token(run.model)},
         {"state_bytes_per_sequence", model_cost(run.model).state_elems_per_sequence * 4},
         {"kv_cache_note", "fp32, all layers: what inference keeps per past token (docs/ATTENTION.md)"}}},
+      {"mode", eval_only ? "evaluation" : "training"},
       {"quality",
-       {{"train_loss_first", root.steps.front().loss},
-        {"train_loss_final", root.steps.back().loss},
+       {{"train_loss_first", eval_only ? json(nullptr) : json(root.steps.front().loss)},
+        {"train_loss_final", eval_only ? json(nullptr) : json(root.steps.back().loss)},
         {"val_loss_final", root.evals.back().loss},
         {"val_perplexity_final", std::exp(root.evals.back().loss)}}},
-      {"loss_per_step", curve(root.steps, &StepSample::loss)},
+      {"loss_per_step", eval_only ? json::array() : curve(root.steps, &StepSample::loss)},
       {"samples_per_step", counts(root.steps, &StepSample::samples)},
       {"loss_tokens_per_step", counts(root.steps, &StepSample::tokens)},
-      {"lr_per_step", curve(root.steps, &StepSample::lr)},
-      {"grad_norm_per_step", curve(root.steps, &StepSample::grad_norm)},
+      {"lr_per_step", eval_only ? json::array() : curve(root.steps, &StepSample::lr)},
+      {"grad_norm_per_step", eval_only ? json::array() : curve(root.steps, &StepSample::grad_norm)},
       {"param_checksums", root.param_checksums},
       {"routing", root.routing},
       {"checkpoints", root.checkpoints},
       {"validation", validation},
       {"latency",
-       {{"unit", "s/iteration"},
+       {{"unit", eval_only ? "s/evaluation batch" : "s/iteration"},
         {"warmup_iters_excluded", std::min(warmup, steps_taken)},
         {"measured_iters", step.count},
         {"step", step_json},

@@ -82,13 +82,27 @@ double now_seconds() {
 
 // Mean validation loss over eval_batches global batches, each data-parallel rank evaluating its
 // rows (the ranks of a tensor-parallel group evaluate the same rows together).
+// With `timed`, each batch is also timed as one iteration of an evaluation-only run (its loss,
+// lr and gradient norm left 0: the run's figure is the pass's mean loss).
 double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingConfig& t,
-                mpi::Comm& dp, int rows, std::vector<int>& tokens, std::vector<int>& targets) {
+                mpi::Comm& dp, int rows, std::vector<int>& tokens, std::vector<int>& targets,
+                mpi::ProcessGrid* timed = nullptr, std::vector<StepSample>* batches = nullptr) {
   double sum = 0.0;
   for (int i = 0; i < t.eval_batches; i++) {
+    const double t0 = now_seconds();
+    const double tp0 = timed ? timed->tp.stats().seconds : 0, ep0 = timed ? timed->ep.stats().seconds : 0;
     const BatchCounts counts =
         sampler.val_batch(i, t.eval_batches, dp.rank() * rows, rows, tokens.data(), targets.data());
     sum += model.forward(tokens.data(), targets.data(), rows, double(counts.counted) / dp.size());
+    if (!batches) continue;
+    StepSample s;
+    s.samples = counts.samples;
+    s.tokens = counts.counted;
+    s.seconds = now_seconds() - t0;
+    s.tp_seconds = timed->tp.stats().seconds - tp0;
+    s.ep_seconds = timed->ep.stats().seconds - ep0;
+    s.comm_seconds = s.tp_seconds + s.ep_seconds;
+    batches->push_back(s);
   }
   return dp.allreduce_sum(sum) / (double(t.eval_batches) * dp.size());
 }
@@ -246,6 +260,11 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   const double run_start = now_seconds();
   world.barrier();  // start the first timed step together (outside the timed region)
 
+  if (t.steps == 0) {  // evaluation only: the timed window is the validation pass
+    EvalSample e{0, evaluate(model, sampler, t, grid.dp, rows, tokens, targets, &grid, &rec.steps)};
+    rec.evals.push_back(e);
+    if (on_eval) on_eval(e);
+  }
   for (int step = first_step; step < t.steps; step++) {
     const double t0 = now_seconds();
     const double tp0 = grid.tp.stats().seconds, ep0 = grid.ep.stats().seconds,
