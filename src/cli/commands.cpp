@@ -301,6 +301,10 @@ int run(const Options& o, int argc, char** argv) {
       }
       return kExitBadInput;
     }
+    if (root && !rec.diverged.is_null())
+      std::cerr << "efficientllm: warning: run \"" << rc.name << "\" diverged at step " << rec.diverged["step"]
+                << " (loss " << rec.diverged["loss"] << ", gradient norm " << rec.diverged["grad_norm"]
+                << "): it stopped there; the job goes on with its next run\n";
     ctx.sampling = sampling_record(node, sampler.get(), rc);
     ctx.rss_hwm_bytes = peak_resident_bytes();
     const std::vector<std::string> records = comm.gather_strings(rank_record(rec, ctx).dump());

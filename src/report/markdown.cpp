@@ -59,6 +59,10 @@ void render_run_detail(std::ostringstream& md, const json& run) {
     for (const json& saved : checkpoints["saved"]) md << " " << saved["step"];
     md << " (`" << text(checkpoints["saved"].back()["file"]) << "` the last)\n";
   }
+  if (run.contains("diverged") && !run["diverged"].is_null())
+    md << "- **diverged** at step " << run["diverged"]["step"] << " (loss " << text(run["diverged"]["loss"])
+       << ", gradient norm " << text(run["diverged"]["grad_norm"])
+       << "): the run stopped there; the figures below cover the steps before it\n";
   if (run.value("mode", "training") == "evaluation")
     md << "- **evaluation only** (training.steps = 0): the iterations below are the validation batches "
           "(forward only; MFU counts forward FLOPs), and there are no training curves\n";

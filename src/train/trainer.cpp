@@ -300,6 +300,14 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     s.tp_seconds = grid.tp.stats().seconds - tp0;
     s.ep_seconds = grid.ep.stats().seconds - ep0;
     s.comm_seconds = s.tp_seconds + s.ep_seconds + (grid.dp.stats().seconds + grid.edp.stats().seconds - dp0);
+    // Every rank sees the same loss and norm (both reduced); the sum makes sure all stop together.
+    double diverged = std::isfinite(s.loss) && std::isfinite(s.grad_norm) ? 0.0 : 1.0;
+    world.allreduce_sum(&diverged, 1, sizeof diverged);
+    if (diverged > 0) {
+      const auto value = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(std::to_string(x)); };
+      rec.diverged = {{"step", step}, {"loss", value(s.loss)}, {"grad_norm", value(s.grad_norm)}};
+      break;
+    }
     rec.steps.push_back(s);
     if (on_step) on_step(step, s);
 

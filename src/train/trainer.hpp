@@ -57,6 +57,9 @@ struct RunRecord {
   nlohmann::json checkpoints = {{"initialised_from", nullptr},
                                 {"resumed_from", nullptr},
                                 {"saved", nlohmann::json::array()}};
+  // null, or {"step", "loss", "grad_norm"} of the step whose loss or gradient norm was NaN or
+  // infinite (as text then): the run stopped there; `steps` holds the steps before it.
+  nlohmann::json diverged = nullptr;
 };
 
 // Checkpoints of one run: where to write them and what to resume from (train/checkpoint.hpp).
