@@ -1,4 +1,5 @@
 #include "mpi/comm.hpp"
+#include "mpi/watchdog.hpp"
 
 #include <mpi.h>
 
@@ -13,11 +14,17 @@ namespace {
 
 MPI_Comm to_c(int handle) { return MPI_Comm_f2c(handle); }
 
-// Times one blocking call into the communicator's statistics.
+// Times one blocking call into the communicator's statistics, and tells the watchdog which
+// collective this rank is blocked in (`what` names the MPI call).
 class BlockedTimer {
  public:
-  explicit BlockedTimer(CollectiveStats& s) : s_(s), start_(MPI_Wtime()) {}
-  ~BlockedTimer() { s_.seconds += MPI_Wtime() - start_; }
+  BlockedTimer(CollectiveStats& s, const char* what, int ranks) : s_(s), start_(MPI_Wtime()) {
+    collective_begins(what, ranks);
+  }
+  ~BlockedTimer() {
+    collective_ends();
+    s_.seconds += MPI_Wtime() - start_;
+  }
 
  private:
   CollectiveStats& s_;
@@ -74,12 +81,12 @@ std::string Comm::host() const {
 }
 
 void Comm::barrier() {
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Barrier", size_);
   MPI_Barrier(to_c(handle_));
 }
 
 void Comm::barrier_sleeping(double poll_seconds) {
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Ibarrier (a sleeping barrier)", size_);
   MPI_Request request;
   MPI_Ibarrier(to_c(handle_), &request);
   const timespec pause{0, long(poll_seconds * 1e9)};
@@ -91,7 +98,7 @@ void Comm::allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes, i
   const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(T));
   for (std::size_t off = 0; off < n; off += per_bucket) {
     const std::size_t count = std::min(per_bucket, n - off);
-    BlockedTimer t(stats_);
+    BlockedTimer t(stats_, "MPI_Allreduce", size_);
     MPI_Allreduce(MPI_IN_PLACE, data + off, int(count), datatype<T>(), MPI_Op_f2c(op_handle),
                   to_c(handle_));
   }
@@ -101,7 +108,7 @@ void Comm::reduce_or_to_root(std::uint32_t* data, std::size_t n, std::size_t buc
   const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(std::uint32_t));
   for (std::size_t off = 0; off < n; off += per_bucket) {
     const int count = int(std::min(per_bucket, n - off));
-    BlockedTimer t(stats_);
+    BlockedTimer t(stats_, "MPI_Reduce", size_);
     MPI_Reduce(is_root() ? MPI_IN_PLACE : data + off, is_root() ? data + off : nullptr, count,
                MPI_UINT32_T, MPI_BOR, 0, to_c(handle_));
   }
@@ -139,7 +146,7 @@ void on_requests(std::vector<int>& handles, F call) {
 
 void Comm::progress(Requests& pending) {
   if (pending.empty()) return;
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Testall (pending MPI_Iallreduce)", size_);
   on_requests(pending.handles_, [](int n, MPI_Request* r) {
     int done = 0;
     MPI_Testall(n, r, &done, MPI_STATUSES_IGNORE);
@@ -148,7 +155,7 @@ void Comm::progress(Requests& pending) {
 
 void Comm::wait(Requests& pending) {
   if (pending.empty()) return;
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Waitall (pending MPI_Iallreduce)", size_);
   on_requests(pending.handles_,
               [](int n, MPI_Request* r) { MPI_Waitall(n, r, MPI_STATUSES_IGNORE); });
   pending.handles_.clear();
@@ -157,7 +164,7 @@ void Comm::wait(Requests& pending) {
 void Comm::reduce_scatter_sum(const float* data, const std::vector<int>& offsets, float* mine) {
   std::vector<int> counts(size_);
   for (int r = 0; r < size_; r++) counts[r] = offsets[r + 1] - offsets[r];
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Reduce_scatter", size_);
   MPI_Reduce_scatter(data, mine, counts.data(), MPI_FLOAT, MPI_SUM, to_c(handle_));
 }
 
@@ -167,13 +174,13 @@ void Comm::allgather_in_place(float* data, const std::vector<int>& offsets) {
     counts[r] = offsets[r + 1] - offsets[r];
     displs[r] = offsets[r];
   }
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Allgatherv", size_);
   MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displs.data(),
                  MPI_FLOAT, to_c(handle_));
 }
 
 double Comm::allreduce_scalar(double value, int op_handle) {
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Allreduce", size_);
   MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_Op_f2c(op_handle), to_c(handle_));
   return value;
 }
@@ -182,7 +189,7 @@ double Comm::allreduce_max(double value) { return allreduce_scalar(value, MPI_Op
 double Comm::allreduce_min(double value) { return allreduce_scalar(value, MPI_Op_c2f(MPI_MIN)); }
 
 std::vector<std::string> Comm::gather_strings(const std::string& mine) {
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Gather/MPI_Gatherv (gather_strings)", size_);
   int len = int(mine.size());
   std::vector<int> lens(is_root() ? size_ : 0), displs(is_root() ? size_ : 0);
   MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, to_c(handle_));
@@ -203,7 +210,7 @@ std::vector<std::string> Comm::gather_strings(const std::string& mine) {
 }
 
 std::string Comm::broadcast_string(const std::string& value) {
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Bcast (broadcast_string)", size_);
   int len = int(value.size());
   MPI_Bcast(&len, 1, MPI_INT, 0, to_c(handle_));
   std::string out = is_root() ? value : std::string(len, '\0');
@@ -212,7 +219,7 @@ std::string Comm::broadcast_string(const std::string& value) {
 }
 
 void Comm::alltoall(const int* send, int* recv, int n) {
-  BlockedTimer t(stats_);
+  BlockedTimer t(stats_, "MPI_Alltoall", size_);
   MPI_Alltoall(send, n, MPI_INT, recv, n, MPI_INT, to_c(handle_));
 }
 
@@ -249,7 +256,7 @@ void Comm::alltoallv_rows(const float* send, const std::vector<int>& send_rows, 
   MPI_Type_contiguous(row_elems, MPI_FLOAT, &row);
   MPI_Type_commit(&row);
   {
-    BlockedTimer t(stats_);
+    BlockedTimer t(stats_, "MPI_Alltoallv", size_);
     MPI_Alltoallv(send, send_rows.data(), send_displs.data(), row, recv, recv_rows.data(),
                   recv_displs.data(), row, to_c(handle_));
   }

@@ -179,6 +179,9 @@ struct ParallelConfig {
   bool zero1 = false;       // ZeRO-1: optimizer state sharded over the data-parallel ranks
   bool sequence_parallel = false;  // with tp > 1: norms and residuals on 1/tp of the tokens
   int ep = 1;  // expert parallelism: ep data-parallel ranks share out each MoE layer's experts
+  // A rank with no progress (no collective completed, no step ended) for this long ends the job
+  // (mpi/watchdog.hpp); 0 turns the watchdog off. Must exceed the longest step and checkpoint save.
+  double watchdog_s = 600;
 };
 
 // Where each rank runs (topology/mapping.hpp): keep the launcher's binding, pack ranks onto

@@ -424,6 +424,7 @@ const std::vector<FieldSpec>& fields() {
       parallel("zero1", &ParallelConfig::zero1),
       parallel("sequence_parallel", &ParallelConfig::sequence_parallel),
       parallel("ep", &ParallelConfig::ep, at_least(1)),
+      parallel("watchdog_s", &ParallelConfig::watchdog_s, at_least(0)),
       topology("policy", &TopologyConfig::policy),
       // RAPL counters wrap within minutes at full load: they must be read at least once a minute.
       metrics("sample_period_ms", &MetricsConfig::sample_period_ms,

@@ -8,11 +8,14 @@
 #include <optional>
 #include <stdexcept>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 #include "io/hf.hpp"
 #include "model/gpt.hpp"
 #include "train/checkpoint.hpp"
 #include "mpi/grid.hpp"
+#include "mpi/watchdog.hpp"
 #include "train/expert_parallel_comm.hpp"
 #include "train/grad_sync.hpp"
 #include "train/optimizer.hpp"
@@ -195,6 +198,20 @@ void load_on_every_rank(mpi::Comm& world, const st::Reader& ckpt, const std::fun
   throw *error;
 }
 
+// TEST ONLY (tests/e2e/watchdog.sh): ELLM_TEST_STALL="RANK:STEP:SECONDS" makes that world rank
+// stop before the loss reduction of that step, as a rank stuck elsewhere (a livelock, a slow
+// peer) would, while telling its own watchdog it is alive: its peers' watchdogs must find it.
+void test_only_stall(int rank, int step) {
+  static const char* spec = std::getenv("ELLM_TEST_STALL");
+  int r = -1, s = -1;
+  double seconds = 0;
+  if (!spec || std::sscanf(spec, "%d:%d:%lf", &r, &s, &seconds) != 3 || r != rank || s != step) return;
+  for (const double end = now_seconds() + seconds; now_seconds() < end;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    mpi::note_progress();
+  }
+}
+
 }  // namespace
 
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
@@ -257,6 +274,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     on_arenas(total);
   }
   RoutingLog routing(model);
+  const mpi::Watchdog watchdog(run.parallel.watchdog_s, world.rank(), world.host());
   const double run_start = now_seconds();
   world.barrier();  // start the first timed step together (outside the timed region)
 
@@ -292,6 +310,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     opt.step(model.params(), model.grads(), s.lr, scale);
     sync.gather_params(model.params());
     s.dp_seconds = grid.dp.stats().seconds + grid.edp.stats().seconds - dp0;
+    test_only_stall(world.rank(), step);
     s.loss = dp > 1 ? grid.dp.allreduce_sum(local_loss) / dp : local_loss;
     s.grad_norm = norm;
     s.samples = counts.samples;
@@ -309,6 +328,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
       break;
     }
     rec.steps.push_back(s);
+    mpi::note_progress();
     if (on_step) on_step(step, s);
 
     const bool last = step + 1 == t.steps;
