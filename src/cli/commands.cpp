@@ -25,6 +25,7 @@
 #include "report/run_report.hpp"
 #include "report/writer.hpp"
 #include "train/checkpoint.hpp"
+#include "train/interrupt.hpp"
 #include "train/trainer.hpp"
 
 namespace ellm::cli {
@@ -227,6 +228,7 @@ std::shared_ptr<st::Reader> open_resume(const Options& o, const Job& job, Resume
 
 int run(const Options& o, int argc, char** argv) {
   mpi::Comm comm = mpi::Comm::world();
+  catch_stop_signals();
   Job job;
   // Every data file (and a checkpoint to resume from) is read and checked before anything is
   // written (each run reads its corpus again when it starts, so only one is held at a time).
@@ -257,7 +259,7 @@ int run(const Options& o, int argc, char** argv) {
   if (comm.is_root()) {
     try {
       writer.emplace(o.out.empty() ? default_out_dir(job) : o.out,
-                     report_header(job, std::vector<std::string>(argv, argv + argc), hosts, nodes));
+                     report_header(job, std::vector<std::string>(argv, argv + argc), hosts, nodes), !o.resume.empty());
     } catch (const std::exception& e) {
       setup_error = e.what();
     }
@@ -272,6 +274,11 @@ int run(const Options& o, int argc, char** argv) {
   Progress progress(stderr, isatty(fileno(stderr)) != 0);
   for (std::size_t i = 0; i < job.runs.size(); i++) {
     const RunConfig& rc = job.runs[i];
+    if (i > 0 && comm.allreduce_max(double(stop_signal())) > 0) {  // arrived as the last run ended
+      if (comm.is_root())
+        std::cerr << "efficientllm: stopped by a signal before run " << i + 1 << " of " << job.runs.size() << "\n";
+      return kExitInterrupted;
+    }
     Corpus corpus;
     if (!agree(comm, [&] { corpus = load_corpus(rc.data, rc.model.seq_len, rc.model.vocab_size, job.file.string()); })) {
       return kExitBadInput;
@@ -282,8 +289,9 @@ int run(const Options& o, int argc, char** argv) {
                     nullptr, node_info(node), 0};
     const std::unique_ptr<Sampler> sampler = start_sampling(node, rc);
     CheckpointSetup ckpt;
-    if (rc.checkpoint.save)
-      ckpt.save_dir = rc.checkpoint.dir.empty() ? fs::path(out_dir) / "checkpoints" : fs::path(rc.checkpoint.dir);
+    const fs::path ckpt_dir = rc.checkpoint.dir.empty() ? fs::path(out_dir) / "checkpoints" : fs::path(rc.checkpoint.dir);
+    if (rc.checkpoint.save) ckpt.save_dir = ckpt_dir;
+    ckpt.interrupt_dir = ckpt_dir;
     if (resume) {
       ckpt.resume = std::move(resume);  // the one run takes it
       ckpt.resume_step = resume_point.step;
@@ -313,6 +321,15 @@ int run(const Options& o, int argc, char** argv) {
       std::vector<json> ranks;
       for (const std::string& r : records) ranks.push_back(json::parse(r));
       writer->add_run(build_run_report(rc, int(i), rec, ranks));
+    }
+    if (!rec.interrupted.is_null()) {
+      if (root)
+        std::cerr << "efficientllm: interrupted by " << rec.interrupted["signal"].get<std::string>() << " after step "
+                  << rec.interrupted["step"] << " of run \"" << rc.name << "\"; checkpoint "
+                  << rec.interrupted["checkpoint"].get<std::string>() << "; continue with: efficientllm run "
+                  << job.file.string() << " --resume " << rec.interrupted["checkpoint"].get<std::string>()
+                  << " --out " << writer->dir().string() << "\n";
+      return kExitInterrupted;
     }
   }
   if (comm.is_root()) {

@@ -6,6 +6,7 @@ namespace ellm::cli {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitBadInput = 2;
+constexpr int kExitInterrupted = 143;  // 128 + SIGTERM: a run stopped by SIGTERM/SIGINT (checkpoint saved)
 
 // efficientllm topo [--policy P] [--json]: the node's topology and the rank → package / NUMA /
 // cores / GPU map; under mpirun the whole cluster's, printed by the root.

@@ -63,6 +63,9 @@ void render_run_detail(std::ostringstream& md, const json& run) {
     md << "- **diverged** at step " << run["diverged"]["step"] << " (loss " << text(run["diverged"]["loss"])
        << ", gradient norm " << text(run["diverged"]["grad_norm"])
        << "): the run stopped there; the figures below cover the steps before it\n";
+  if (run.contains("interrupted") && !run["interrupted"].is_null())
+    md << "- **interrupted** by " << text(run["interrupted"]["signal"]) << " after step " << run["interrupted"]["step"]
+       << "; checkpoint `" << text(run["interrupted"]["checkpoint"]) << "` (continue with `--resume`)\n";
   if (run.value("mode", "training") == "evaluation")
     md << "- **evaluation only** (training.steps = 0): the iterations below are the validation batches "
           "(forward only; MFU counts forward FLOPs), and there are no training curves\n";

@@ -209,8 +209,9 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   return {
       {"index", index},
       {"name", run.name},
-      {"status", root.diverged.is_null() ? "ok" : "diverged"},
+      {"status", !root.diverged.is_null() ? "diverged" : !root.interrupted.is_null() ? "interrupted" : "ok"},
       {"diverged", root.diverged},
+      {"interrupted", root.interrupted},
       {"config", run.as_json},
       {"model",
        {{"parameters", root.num_params},

@@ -36,17 +36,27 @@ void write_atomically(const fs::path& target, const std::string& text) {
 
 }  // namespace
 
-ReportWriter::ReportWriter(fs::path dir, nlohmann::json header)
+ReportWriter::ReportWriter(fs::path dir, nlohmann::json header, bool resuming)
     : dir_(std::move(dir)), report_(std::move(header)) {
+  nlohmann::json kept = nlohmann::json::array();
   if (fs::exists(dir_ / "runs.jsonl")) {
-    throw std::runtime_error(dir_.string() +
-                             ": already holds the results of a job (runs.jsonl); choose another --out");
+    nlohmann::json before;
+    std::ifstream in(dir_ / "report.json");
+    before = nlohmann::json::parse(in, nullptr, false);
+    const bool interrupted = !before.is_discarded() && before.contains("runs") && !before["runs"].empty() &&
+                             before["runs"].back().value("status", "") == "interrupted";
+    if (!resuming || !interrupted) {
+      throw std::runtime_error(dir_.string() + ": already holds the results of a job (runs.jsonl)" +
+                               (resuming ? " that was not interrupted" : "") + "; choose another --out");
+    }
+    for (const nlohmann::json& run : before["runs"])
+      if (run.value("status", "") != "interrupted") kept.push_back(run);
   }
   std::error_code ec;
   created_dir_ = !fs::exists(dir_, ec);
   fs::create_directories(dir_, ec);
   if (ec) throw std::runtime_error(dir_.string() + ": cannot create output directory: " + ec.message());
-  report_["runs"] = nlohmann::json::array();
+  report_["runs"] = kept;
   rewrite_reports();
 }
 

@@ -12,7 +12,10 @@ namespace ellm {
 class ReportWriter {
  public:
   // Creates `dir` (refusing one that already holds a runs.jsonl) and writes the header report.
-  ReportWriter(std::filesystem::path dir, nlohmann::json header);
+  // With `resuming` (--resume), a directory whose report ends with an interrupted run is taken
+  // up instead: its finished runs are kept, the interrupted one is left to runs.jsonl alone
+  // (the resumed run's report replaces it in report.json).
+  ReportWriter(std::filesystem::path dir, nlohmann::json header, bool resuming = false);
   // Appends the run to runs.jsonl (flushed and fsync'ed), then rewrites report.json and report.md.
   void add_run(const nlohmann::json& run);
   // Before any run was added: removes the header reports, and the directory if this writer

@@ -8,12 +8,14 @@
 #include <optional>
 #include <stdexcept>
 #include <cstdio>
+#include <csignal>
 #include <cstdlib>
 #include <thread>
 
 #include "io/hf.hpp"
 #include "model/gpt.hpp"
 #include "train/checkpoint.hpp"
+#include "train/interrupt.hpp"
 #include "mpi/grid.hpp"
 #include "mpi/watchdog.hpp"
 #include "train/expert_parallel_comm.hpp"
@@ -319,10 +321,11 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     s.tp_seconds = grid.tp.stats().seconds - tp0;
     s.ep_seconds = grid.ep.stats().seconds - ep0;
     s.comm_seconds = s.tp_seconds + s.ep_seconds + (grid.dp.stats().seconds + grid.edp.stats().seconds - dp0);
-    // Every rank sees the same loss and norm (both reduced); the sum makes sure all stop together.
-    double diverged = std::isfinite(s.loss) && std::isfinite(s.grad_norm) ? 0.0 : 1.0;
-    world.allreduce_sum(&diverged, 1, sizeof diverged);
-    if (diverged > 0) {
+    // Every rank sees the same loss and norm (both reduced), but maybe not a stop signal (it may
+    // reach some ranks only): one small sum makes every rank stop at the same step.
+    double stop[2] = {std::isfinite(s.loss) && std::isfinite(s.grad_norm) ? 0.0 : 1.0, double(stop_signal())};
+    world.allreduce_sum(stop, 2, sizeof stop);
+    if (stop[0] > 0) {
       const auto value = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(std::to_string(x)); };
       rec.diverged = {{"step", step}, {"loss", value(s.loss)}, {"grad_norm", value(s.grad_norm)}};
       break;
@@ -337,7 +340,8 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
       rec.evals.push_back(e);
       if (on_eval) on_eval(e);
     }
-    if (!ckpt.save_dir.empty() && (last || (run.checkpoint.every > 0 && (step + 1) % run.checkpoint.every == 0))) {
+    const bool save_now = !ckpt.save_dir.empty() && (last || (run.checkpoint.every > 0 && (step + 1) % run.checkpoint.every == 0));
+    if (save_now) {
       const double c0 = now_seconds();
       const std::filesystem::path file = checkpoint_file(ckpt.save_dir, run, step + 1);
       save_checkpoint(file, run, step + 1, model, opt, grid, world);
@@ -345,13 +349,26 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
                                           {"bytes", world.is_root() ? std::filesystem::file_size(file) : 0},
                                           {"seconds", now_seconds() - c0}});
     }
+    // A stop signal: this step is done (evaluated and saved as planned); save it unless that
+    // was just done, and end the run. At the last step the run simply completes.
+    if (stop[1] > 0 && !last) {
+      const bool resumable = save_now && run.checkpoint.optimizer;  // the same on every rank
+      const std::filesystem::path file = checkpoint_file(resumable ? ckpt.save_dir : ckpt.interrupt_dir, run, step + 1);
+      if (!resumable) {
+        RunConfig with_moments = run;
+        with_moments.checkpoint.optimizer = true;  // what a resume needs
+        save_checkpoint(file, with_moments, step + 1, model, opt, grid, world);
+      }
+      rec.interrupted = {{"step", step + 1}, {"signal", signal_name(stop_signal())}, {"checkpoint", file.string()}};
+      break;
+    }
   }
   rec.wall_seconds = now_seconds() - run_start;
   rec.param_fingerprint = fingerprint(model.params(), {{0, model.num_params()}});
   rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));
   rec.param_checksums = param_checksums(model, grid.tp, grid.ep);
   rec.routing = routing.report();
-  if (!t.export_hf.empty()) export_hf(model, run.model, t.export_hf, grid.tp, world);
+  if (!t.export_hf.empty() && rec.interrupted.is_null()) export_hf(model, run.model, t.export_hf, grid.tp, world);
   return rec;
 }
 

@@ -60,11 +60,15 @@ struct RunRecord {
   // null, or {"step", "loss", "grad_norm"} of the step whose loss or gradient norm was NaN or
   // infinite (as text then): the run stopped there; `steps` holds the steps before it.
   nlohmann::json diverged = nullptr;
+  // null, or {"step", "signal", "checkpoint"}: SIGTERM/SIGINT arrived; the run stopped after
+  // `step` steps and saved that checkpoint (train/interrupt.hpp).
+  nlohmann::json interrupted = nullptr;
 };
 
 // Checkpoints of one run: where to write them and what to resume from (train/checkpoint.hpp).
 struct CheckpointSetup {
   std::filesystem::path save_dir;      // empty: none written (run.checkpoint.save is false)
+  std::filesystem::path interrupt_dir; // where a checkpoint goes when a stop signal arrives
   // A checkpoint check_resume accepted, or none. train_run lets go of it once loaded, so its
   // mapping does not stay in the run's resident set.
   std::shared_ptr<const st::Reader> resume;
