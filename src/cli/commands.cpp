@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "build_info.hpp"
+#include "cli/disk_space.hpp"
 #include "cli/node_setup.hpp"
 #include "cli/subcommands.hpp"
 #include "data/corpus.hpp"
@@ -263,6 +264,10 @@ int run(const Options& o, int argc, char** argv) {
     } catch (const std::exception& e) {
       setup_error = e.what();
     }
+  }
+  if (comm.is_root() && setup_error.empty()) {
+    setup_error = disk_space_problem(job, writer->dir());  // before any run
+    if (!setup_error.empty()) writer->discard_if_empty();
   }
   if (comm.allreduce_max(setup_error.empty() ? 0.0 : 1.0) != 0.0) {
     if (comm.is_root()) std::cerr << "efficientllm: " << setup_error << "\n";

@@ -16,22 +16,32 @@ namespace {
   throw std::runtime_error(p.string() + ": " + what + ": " + std::strerror(errno));
 }
 
-void fsync_path(const fs::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd < 0 || ::fsync(fd) != 0) fail(p, "cannot sync to disk");
-  ::close(fd);
+// Every byte of `text` to fd (a full disk ends it with ENOSPC).
+bool write_all(int fd, const std::string& text) {
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += std::size_t(n);
+  }
+  return true;
 }
 
-// Write to a temporary file and rename it over the target, so a reader (or a crash) never sees
-// half a report.
+// Write to a temporary file and rename it over the target, so a reader (or a crash, or a full
+// disk) never sees half a report: on failure the previous file stays and the temporary goes.
 void write_atomically(const fs::path& target, const std::string& text) {
   const fs::path tmp = target.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!(out << text) || !out.flush()) fail(tmp, "cannot write");
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(tmp, "cannot create");
+  const bool ok = write_all(fd, text) && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int why = ok ? errno : err;
+    ::unlink(tmp.c_str());
+    errno = why;
+    fail(target, "cannot write (the previous version is kept)");
   }
-  fsync_path(tmp);
-  fs::rename(tmp, target);
 }
 
 }  // namespace
@@ -61,18 +71,26 @@ ReportWriter::ReportWriter(fs::path dir, nlohmann::json header, bool resuming)
 }
 
 void ReportWriter::add_run(const nlohmann::json& run) {
+  // Appended whole or not at all: a failed append (a full disk) is cut back off, so the earlier
+  // runs' lines stay a valid JSON-lines file.
   const fs::path lines = dir_ / "runs.jsonl";
-  {
-    std::ofstream out(lines, std::ios::app);
-    if (!(out << run.dump() << '\n') || !out.flush()) fail(lines, "cannot append");
+  const int fd = ::open(lines.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) fail(lines, "cannot open");
+  const off_t before = ::lseek(fd, 0, SEEK_END);
+  if (!write_all(fd, run.dump() + "\n") || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (::ftruncate(fd, before) == 0) ::fsync(fd);
+    ::close(fd);
+    errno = err;
+    fail(lines, "cannot append run \"" + run.value("name", std::string()) + "\" (the earlier runs are kept)");
   }
-  fsync_path(lines);
+  ::close(fd);
   report_["runs"].push_back(run);
   rewrite_reports();
 }
 
 void ReportWriter::discard_if_empty() {
-  if (!report_["runs"].empty()) return;
+  if (!report_["runs"].empty() || !created_dir_) return;
   std::error_code ec;
   for (const char* name : {"report.json", "report.md", "report.csv"}) fs::remove(dir_ / name, ec);
   if (created_dir_) fs::remove(dir_, ec);  // only if empty
