@@ -1,0 +1,177 @@
+#include "quant/qmatrix.hpp"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "quant/blocks.hpp"
+#include "quant/dispatch.hpp"
+#include "util/thread_pool.hpp"
+
+namespace ellm::quant {
+namespace {
+
+constexpr Format kFormats[] = {Format::F32, Format::BF16, Format::F16, Format::Q8_0, Format::Q4_0};
+
+int groups(int rows) { return (rows + kRowGroup - 1) / kRowGroup; }
+
+// Plain ggml blocks of one row <-> their places in the interleaved group layout (kernels.hpp).
+template <class Block>
+void scatter_row(const Block* row, int r, int nb, std::uint8_t* data, int group_block) {
+  constexpr int kBytes = int(sizeof(Block::qs));
+  for (int b = 0; b < nb; b++) {
+    std::uint8_t* blk = data + (std::size_t(r / kRowGroup) * nb + b) * group_block;
+    const int i = r % kRowGroup;
+    std::memcpy(blk + 2 * i, &row[b].d, 2);
+    for (int c = 0; c < kBytes / 4; c++) std::memcpy(blk + 2 * kRowGroup + 64 * c + 4 * i, row[b].qs + 4 * c, 4);
+  }
+}
+template <class Block>
+void gather_row(const std::uint8_t* data, int r, int nb, int group_block, Block* row) {
+  constexpr int kBytes = int(sizeof(Block::qs));
+  for (int b = 0; b < nb; b++) {
+    const std::uint8_t* blk = data + (std::size_t(r / kRowGroup) * nb + b) * group_block;
+    const int i = r % kRowGroup;
+    std::memcpy(&row[b].d, blk + 2 * i, 2);
+    for (int c = 0; c < kBytes / 4; c++) std::memcpy(row[b].qs + 4 * c, blk + 2 * kRowGroup + 64 * c + 4 * i, 4);
+  }
+}
+
+template <class Block, void (*Quantize)(const float*, Block*, int)>
+std::vector<std::uint8_t> pack_rows(const float* W, int rows, int cols, int group_block) {
+  const int nb = cols / kQK;
+  std::vector<std::uint8_t> data(std::size_t(groups(rows)) * nb * group_block, 0);  // padding: zero rows
+  std::vector<Block> row(nb);
+  for (int r = 0; r < rows; r++) {
+    Quantize(W + std::size_t(r) * cols, row.data(), cols);
+    scatter_row(row.data(), r, nb, data.data(), group_block);
+  }
+  return data;
+}
+
+template <class Block, void (*Dequantize)(const Block*, float*, int)>
+void unpack_rows(const std::uint8_t* data, int rows, int cols, int group_block, float* W) {
+  const int nb = cols / kQK;
+  std::vector<Block> row(nb);
+  for (int r = 0; r < rows; r++) {
+    gather_row(data, r, nb, group_block, row.data());
+    Dequantize(row.data(), W + std::size_t(r) * cols, cols);
+  }
+}
+
+std::vector<std::uint8_t> pack_halves(const float* W, std::size_t count, std::uint16_t (*convert)(float)) {
+  std::vector<std::uint8_t> data(count * 2);
+  auto* h = reinterpret_cast<std::uint16_t*>(data.data());
+  for (std::size_t i = 0; i < count; i++) h[i] = convert(W[i]);
+  return data;
+}
+
+// x (n, cols) -> n * cols/32 activation blocks, ggml's Q8_0 rules.
+void quantize_activations(const float* x, int n, int cols, ActBlock* out) {
+  const int nb = cols / kQK;
+  for (int t = 0; t < n; t++)
+    for (int b = 0; b < nb; b++) {
+      BlockQ8_0 q;
+      quantize_row_q8_0(x + std::size_t(t) * cols + b * kQK, &q, kQK);
+      ActBlock& a = out[std::size_t(t) * nb + b];
+      a.d = fp16_to_fp32(q.d);
+      a.sum = 0;
+      for (int j = 0; j < kQK; j++) a.sum += (a.qs[j] = q.qs[j]);
+    }
+}
+
+}  // namespace
+
+const char* format_name(Format f) {
+  switch (f) {
+    case Format::F32: return "fp32";
+    case Format::BF16: return "bf16";
+    case Format::F16: return "fp16";
+    case Format::Q8_0: return "int8";
+    case Format::Q4_0: return "int4";
+  }
+  return "?";
+}
+
+std::optional<Format> parse_format(std::string_view name) {
+  for (Format f : kFormats)
+    if (name == format_name(f)) return f;
+  return std::nullopt;
+}
+
+double bits_per_weight(Format f) {
+  switch (f) {
+    case Format::F32: return 32;
+    case Format::BF16:
+    case Format::F16: return 16;
+    case Format::Q8_0: return 8.0 * sizeof(BlockQ8_0) / kQK;
+    case Format::Q4_0: return 8.0 * sizeof(BlockQ4_0) / kQK;
+  }
+  return 0;
+}
+
+int block_elems(Format f) { return f == Format::Q8_0 || f == Format::Q4_0 ? kQK : 1; }
+
+QMatrix QMatrix::quantize(Format f, const float* W, int rows, int cols) {
+  if (rows < 1 || cols < 1 || cols % block_elems(f) != 0)
+    throw std::invalid_argument(std::string("QMatrix::quantize: ") + format_name(f) + " needs rows >= 1 and cols a positive multiple of " +
+                                std::to_string(block_elems(f)) + ", got " + std::to_string(rows) + " x " + std::to_string(cols));
+  QMatrix m;
+  m.format_ = f;
+  m.rows_ = rows;
+  m.cols_ = cols;
+  const std::size_t count = std::size_t(rows) * cols;
+  switch (f) {
+    case Format::F32:
+      m.data_.resize(count * 4);
+      std::memcpy(m.data_.data(), W, count * 4);
+      break;
+    case Format::BF16: m.data_ = pack_halves(W, count, fp32_to_bf16); break;
+    case Format::F16: m.data_ = pack_halves(W, count, fp32_to_fp16); break;
+    case Format::Q8_0: m.data_ = pack_rows<BlockQ8_0, quantize_row_q8_0>(W, rows, cols, kGroupBlockQ8); break;
+    case Format::Q4_0: m.data_ = pack_rows<BlockQ4_0, quantize_row_q4_0>(W, rows, cols, kGroupBlockQ4); break;
+  }
+  return m;
+}
+
+void QMatrix::dequantize(float* W) const {
+  const std::size_t count = std::size_t(rows_) * cols_;
+  const auto* h = reinterpret_cast<const std::uint16_t*>(data_.data());
+  switch (format_) {
+    case Format::F32: std::memcpy(W, data_.data(), count * 4); break;
+    case Format::BF16:
+      for (std::size_t i = 0; i < count; i++) W[i] = bf16_to_fp32(h[i]);
+      break;
+    case Format::F16:
+      for (std::size_t i = 0; i < count; i++) W[i] = fp16_to_fp32(h[i]);
+      break;
+    case Format::Q8_0: unpack_rows<BlockQ8_0, dequantize_row_q8_0>(data_.data(), rows_, cols_, kGroupBlockQ8, W); break;
+    case Format::Q4_0: unpack_rows<BlockQ4_0, dequantize_row_q4_0>(data_.data(), rows_, cols_, kGroupBlockQ4, W); break;
+  }
+}
+
+void QMatrix::matmul(const float* x, int n, float* y) const {
+  if (n <= 0) return;
+  const KernelTable& k = active_kernels();
+  ThreadPool& pool = rank_pool();
+  const auto* h = reinterpret_cast<const std::uint16_t*>(data_.data());
+  const auto* f = reinterpret_cast<const float*>(data_.data());
+  if (format_ == Format::Q8_0 || format_ == Format::Q4_0) {
+    std::vector<ActBlock> xq(std::size_t(n) * (cols_ / kQK));
+    quantize_activations(x, n, cols_, xq.data());
+    auto kernel = format_ == Format::Q8_0 ? k.q8_0 : k.q4_0;
+    pool.parallel_for(groups(rows_), [&](std::int64_t g0, std::int64_t g1) {
+      kernel(data_.data(), int(g0), int(g1), rows_, cols_, xq.data(), n, y, rows_);
+    });
+    return;
+  }
+  // Float formats: shares of rows, in multiples of 16 so that threads never share a cache line of y.
+  pool.parallel_for(groups(rows_), [&](std::int64_t g0, std::int64_t g1) {
+    const int r0 = int(g0) * kRowGroup, r1 = std::min(rows_, int(g1) * kRowGroup);
+    if (format_ == Format::F32) k.f32(f, r0, r1, cols_, x, n, y, rows_);
+    else if (format_ == Format::BF16) k.bf16(h, r0, r1, cols_, x, n, y, rows_);
+    else k.f16(h, r0, r1, cols_, x, n, y, rows_);
+  });
+}
+
+}  // namespace ellm::quant
