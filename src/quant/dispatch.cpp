@@ -9,11 +9,18 @@ namespace {
 
 constexpr Isa kAll[] = {Isa::Scalar, Isa::AVX2, Isa::AVX512, Isa::AVX512_VNNI, Isa::AVX512_BF16};
 
-// Milestone 1: every path runs the scalar kernels; the SIMD tables replace them in the next commits.
+// Built only when first used, after the path was checked against the CPU (building a table runs
+// no SIMD instruction, but keeps the order obvious).
 const KernelTable& table(Isa isa) {
-  static const KernelTable tables[] = {scalar_kernels(), scalar_kernels(), scalar_kernels(),
-                                       scalar_kernels(), scalar_kernels()};
-  return tables[int(isa)];
+  switch (isa) {
+    case Isa::Scalar: { static const KernelTable t = scalar_kernels(); return t; }
+    case Isa::AVX2: { static const KernelTable t = avx2_kernels(); return t; }
+    case Isa::AVX512: { static const KernelTable t = avx512_kernels(); return t; }
+    case Isa::AVX512_VNNI: { static const KernelTable t = avx512vnni_kernels(); return t; }
+    case Isa::AVX512_BF16: break;
+  }
+  static const KernelTable t = avx512bf16_kernels();
+  return t;
 }
 
 Isa checked(Isa isa, const char* origin) {
