@@ -263,13 +263,17 @@ void save_checkpoint(const fs::path& file, const RunConfig& run, int step, const
   if (!error.empty()) throw std::runtime_error("cannot save the checkpoint at step " + std::to_string(step) + ": " + error);
 }
 
-void load_weights(const st::Reader& ckpt, GPT<float>& model) {
-  for (const TensorInfo& t : model.param_layout().tensors()) {
+void load_weights(const st::Reader& ckpt, const ArenaLayout& params, float* arena) {
+  for (const TensorInfo& t : params.tensors()) {
     const st::TensorView& view = ckpt.at(t.name);
     for_each_shard_run(t, [&](std::size_t full, std::size_t local, std::size_t n) {
-      st::read_range_as(view, full, n, model.params() + t.offset + local);
+      st::read_range_as(view, full, n, arena + t.offset + local);
     });
   }
+}
+
+void load_weights(const st::Reader& ckpt, GPT<float>& model) {
+  load_weights(ckpt, model.param_layout(), model.params());
 }
 
 void load_checkpoint(const st::Reader& ckpt, GPT<float>& model, AdamW& opt) {
