@@ -98,5 +98,6 @@ std::string supported_isas() {
 Isa active_isa() { return Isa(current().load()); }
 void set_isa(Isa isa) { current().store(int(checked(isa, "set_isa"))); }
 const KernelTable& active_kernels() { return table(active_isa()); }
+const KernelTable& kernels_for(Isa isa) { return table(checked(isa, "kernels_for")); }
 
 }  // namespace ellm::quant

@@ -25,5 +25,6 @@ std::string supported_isas();  // "scalar avx2 ..." (for messages and the run re
 Isa active_isa();
 void set_isa(Isa isa);  // std::invalid_argument if the CPU lacks it
 const KernelTable& active_kernels();
+const KernelTable& kernels_for(Isa isa);  // std::invalid_argument if the CPU lacks it
 
 }  // namespace ellm::quant
