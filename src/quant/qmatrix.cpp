@@ -1,5 +1,6 @@
 #include "quant/qmatrix.hpp"
 
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -57,6 +58,19 @@ AlignedBytes pack_halves(const float* W, std::size_t count, std::uint16_t (*conv
   auto* h = reinterpret_cast<std::uint16_t*>(data.data());
   for (std::size_t i = 0; i < count; i++) h[i] = convert(W[i]);
   return data;
+}
+
+// fn(g0, g1) over the row groups [0, groups) on the pool's threads. The threads take contiguous
+// pieces of ~1/8 of a share from a shared counter rather than one fixed share each, so a thread
+// descheduled on a busy machine delays the matmul by a piece, not by its whole share.
+template <class Fn>
+void for_row_groups(ThreadPool& pool, int groups, Fn fn) {
+  const int threads = std::min(pool.threads(), groups);
+  const int piece = std::max(1, groups / (8 * threads));
+  std::atomic<int> next{0};
+  pool.parallel_for(threads, [&](std::int64_t, std::int64_t) {
+    for (int g0; (g0 = next.fetch_add(piece)) < groups;) fn(g0, std::min(groups, g0 + piece));
+  });
 }
 
 }  // namespace
@@ -141,14 +155,12 @@ void QMatrix::matmul(const float* x, int n, float* y) const {
     const ActBlock* xq = buffer.data();  // the caller's buffer (a worker's thread_local is another)
     k.quantize_act(x, n, cols_, buffer.data());
     auto kernel = format_ == Format::Q8_0 ? k.q8_0 : k.q4_0;
-    pool.parallel_for(groups(rows_), [&](std::int64_t g0, std::int64_t g1) {
-      kernel(data_.data(), int(g0), int(g1), rows_, cols_, xq, n, y, rows_);
-    });
+    for_row_groups(pool, groups(rows_), [&](int g0, int g1) { kernel(data_.data(), g0, g1, rows_, cols_, xq, n, y, rows_); });
     return;
   }
   // Float formats: shares of rows, in multiples of 16 so that threads never share a cache line of y.
-  pool.parallel_for(groups(rows_), [&](std::int64_t g0, std::int64_t g1) {
-    const int r0 = int(g0) * kRowGroup, r1 = std::min(rows_, int(g1) * kRowGroup);
+  for_row_groups(pool, groups(rows_), [&](int g0, int g1) {
+    const int r0 = g0 * kRowGroup, r1 = std::min(rows_, g1 * kRowGroup);
     if (format_ == Format::F32) k.f32(f, r0, r1, cols_, x, n, y, rows_);
     else if (format_ == Format::BF16) k.bf16(h, r0, r1, cols_, x, n, y, rows_);
     else k.f16(h, r0, r1, cols_, x, n, y, rows_);
