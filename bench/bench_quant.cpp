@@ -97,6 +97,13 @@ std::string cpu_line(const char* key) {
   return "?";
 }
 
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
 std::string simd_flags() {
   std::string out;
   std::string flags = cpu_line("flags") + " ";
@@ -125,6 +132,7 @@ int main(int argc, char** argv) {
   const auto x1 = random_vector(kCols, 2), xn = random_vector(std::size_t(kTokens) * kCols, 3);
   std::vector<float> y(std::size_t(kTokens) * kRows);
 
+  std::printf("load average at start: %s\n\n", loadavg().c_str());
   BandwidthProbe probe;
   for (int threads : thread_counts) {
     rank_pool().set_threads(threads);
@@ -167,6 +175,6 @@ int main(int argc, char** argv) {
                   m.bytes() / gemv / 1e9, gemm * 1e3, flop / gemm / 1e9, sgemm / gemm);
       std::fflush(stdout);
     }
-    std::printf("\n");
+    std::printf("\nload average: %s\n\n", loadavg().c_str());
   }
 }

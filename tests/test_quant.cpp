@@ -294,6 +294,15 @@ TEST(Dispatch, ForcesEverySupportedPathAndRefusesTheOthers) {
     }
   }
   EXPECT_FALSE(parse_isa("sse2"));
+  EXPECT_EQ(isa_from_setting(nullptr), best_isa());
+  EXPECT_EQ(isa_from_setting("scalar"), Isa::Scalar);
+  try {
+    isa_from_setting("avx1024");
+    ADD_FAILURE() << "an unknown path was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("ELLM_QUANT_ISA='avx1024' is not a path; allowed: scalar, avx2"), std::string::npos)
+        << e.what();
+  }
   EXPECT_TRUE(cpu_supports(best_isa()));
 }
 
