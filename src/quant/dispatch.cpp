@@ -30,15 +30,7 @@ Isa checked(Isa isa, const char* origin) {
   return isa;
 }
 
-Isa from_environment() {
-  const char* env = std::getenv("ELLM_QUANT_ISA");
-  if (!env || !*env) return best_isa();
-  const auto isa = parse_isa(env);
-  if (!isa)
-    throw std::invalid_argument(std::string("ELLM_QUANT_ISA='") + env +
-                                "' is not a path; allowed: scalar, avx2, avx512, avx512vnni, avx512bf16");
-  return checked(*isa, "ELLM_QUANT_ISA");
-}
+Isa from_environment() { return isa_from_setting(std::getenv("ELLM_QUANT_ISA")); }
 
 std::atomic<int>& current() {
   static std::atomic<int> isa{int(from_environment())};
@@ -46,6 +38,15 @@ std::atomic<int>& current() {
 }
 
 }  // namespace
+
+Isa isa_from_setting(const char* env) {
+  if (!env || !*env) return best_isa();
+  const auto isa = parse_isa(env);
+  if (!isa)
+    throw std::invalid_argument(std::string("ELLM_QUANT_ISA='") + env +
+                                "' is not a path; allowed: scalar, avx2, avx512, avx512vnni, avx512bf16");
+  return checked(*isa, "ELLM_QUANT_ISA");
+}
 
 const char* isa_name(Isa isa) {
   switch (isa) {
@@ -98,5 +99,6 @@ std::string supported_isas() {
 Isa active_isa() { return Isa(current().load()); }
 void set_isa(Isa isa) { current().store(int(checked(isa, "set_isa"))); }
 const KernelTable& active_kernels() { return table(active_isa()); }
+const KernelTable& kernels_for(Isa isa) { return table(checked(isa, "kernels_for")); }
 
 }  // namespace ellm::quant

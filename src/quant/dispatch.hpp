@@ -23,7 +23,10 @@ std::string supported_isas();  // "scalar avx2 ..." (for messages and the run re
 // The path in use: ELLM_QUANT_ISA if set (std::invalid_argument if it names an unknown path or
 // one this CPU lacks), else best_isa(). Read once; set_isa() changes it (tests, benchmarks).
 Isa active_isa();
+// What ELLM_QUANT_ISA=value selects (nullptr or empty: best_isa()); throws as described above.
+Isa isa_from_setting(const char* value);
 void set_isa(Isa isa);  // std::invalid_argument if the CPU lacks it
 const KernelTable& active_kernels();
+const KernelTable& kernels_for(Isa isa);  // std::invalid_argument if the CPU lacks it
 
 }  // namespace ellm::quant

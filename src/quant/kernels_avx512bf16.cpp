@@ -1,4 +1,4 @@
-// The AVX512_BF16 path: bf16 weights on vdpbf16ps (32 products per instruction), the activations
+// The AVX512_BF16 path: prefill with bf16 weights on vdpbf16ps (32 products per instruction), the activations
 // rounded to bf16 on the fly (round-to-nearest-even, vcvtne2ps2bf16): an extra rounding the other
 // paths do not make, hence bf16's looser bound against the scalar reference in the tests.
 // Everything else is the VNNI path's. Compiled with AVX-512 F/BW/VL + VNNI + BF16.
@@ -20,11 +20,19 @@ struct Bf16Raw {
   static float scalar(W b) { return bf16_to_float(b); }
 };
 
+// Prefill on vdpbf16ps. Decode (a tile narrower than FTT tokens) is bound by memory, where
+// converting the activations for every 4 rows costs more than it saves: it keeps AVX-512's exact
+// fp32 products.
+void bf16_kernel(const std::uint16_t* w, int r0, int r1, int cols, const float* x, int n, float* y, int ldy) {
+  if (n < Avx512Bf16Dot::FTT) return float_kernel<Avx512<true>, BF16<Avx512<true>>>(w, r0, r1, cols, x, n, y, ldy);
+  float_kernel<Avx512Bf16Dot, Bf16Raw>(w, r0, r1, cols, x, n, y, ldy);
+}
+
 }  // namespace
 
 KernelTable avx512bf16_kernels() {
   KernelTable k = avx512vnni_kernels();
-  k.bf16 = float_kernel<Avx512Bf16Dot, Bf16Raw>;
+  k.bf16 = bf16_kernel;
   return k;
 }
 }  // namespace ellm::quant

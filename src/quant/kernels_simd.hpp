@@ -24,18 +24,17 @@ namespace {
 template <class V, bool Q8, int TT>
 void int_tile(const std::uint8_t* group, int nb, int half, const ActBlock* x, float* y, int ldy,
               int valid) {
-  constexpr int kGroupBlock = Q8 ? kGroupBlockQ8 : kGroupBlockQ4;
+  constexpr int kChunkBytes = Q8 ? kChunkBytesQ8 : kChunkBytesQ4;
   typename V::vf acc[TT];
   for (int t = 0; t < TT; t++) acc[t] = V::zero_f();
   for (int b = 0; b < nb; b++) {
-    const std::uint8_t* blk = group + std::size_t(b) * kGroupBlock;
     const ActBlock* xb[TT];
     for (int t = 0; t < TT; t++) xb[t] = x + std::size_t(t) * nb + b;
     typename V::vi isum[TT];
-    const std::uint8_t* chunks = blk + 2 * kRowGroup + 4 * V::L * half;
+    const std::uint8_t* chunks = group + chunk_offset(b, kChunkBytes) + 4 * V::L * half;
     if constexpr (Q8) V::template q8_block<TT>(chunks, xb, isum);
     else V::template q4_block<TT>(chunks, xb, isum);
-    const typename V::vf dw = V::load_scales(blk + 2 * V::L * half);
+    const typename V::vf dw = V::load_scales(group + scale_offset(nb, b, kChunkBytes) + 2 * V::L * half);
     for (int t = 0; t < TT; t++) acc[t] = V::fma(V::cvt(isum[t]), V::mul(dw, V::set1(xb[t]->d)), acc[t]);
   }
   for (int t = 0; t < TT; t++) V::store(y + std::size_t(t) * ldy, acc[t], valid);
@@ -44,10 +43,9 @@ void int_tile(const std::uint8_t* group, int nb, int half, const ActBlock* x, fl
 template <class V, bool Q8>
 void int_kernel(const std::uint8_t* w, int g0, int g1, int rows, int cols, const ActBlock* x, int n,
                 float* y, int ldy) {
-  constexpr int kGroupBlock = Q8 ? kGroupBlockQ8 : kGroupBlockQ4;
   const int nb = cols / 32;
   for (int g = g0; g < g1; g++) {
-    const std::uint8_t* group = w + std::size_t(g) * nb * kGroupBlock;
+    const std::uint8_t* group = w + std::size_t(g) * group_bytes(nb, Q8 ? kChunkBytesQ8 : kChunkBytesQ4);
     for (int half = 0; half < kRowGroup / V::L; half++) {
       const int row0 = g * kRowGroup + half * V::L;
       if (row0 >= rows) break;
@@ -58,6 +56,39 @@ void int_kernel(const std::uint8_t* w, int g0, int g1, int rows, int cols, const
       for (; t < n; t++)
         int_tile<V, Q8, 1>(group, nb, half, x + std::size_t(t) * nb, y + std::size_t(t) * ldy + row0, ldy, valid);
     }
+  }
+}
+
+// --- Activations to Q8_0 (AVX2, which every SIMD path has) --------------------------------------
+// The scale goes through fp16 as in ggml (F16C, exact RNE); quants round half away from zero like
+// the reference's lround: truncate x/d + copysign(0.49999997, x), exact for |x/d| <= 127.
+inline void quantize_act_avx2(const float* x, int n, int cols, ActBlock* out) {
+  const int nb = cols / 32;
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000u)));
+  const __m256 almost_half = _mm256_set1_ps(0.49999997f);
+  for (std::size_t i = 0; i < std::size_t(n) * nb; i++) {
+    const float* xb = x + (i / nb) * std::size_t(cols) + (i % nb) * 32;
+    __m256 v[4], amax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) amax = _mm256_max_ps(amax, _mm256_and_ps(v[j] = _mm256_loadu_ps(xb + 8 * j), abs_mask));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    out[i].d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+    __m256i q[4];
+    for (int j = 0; j < 4; j++) {
+      const __m256 s = _mm256_mul_ps(v[j], _mm256_set1_ps(id));
+      q[j] = _mm256_cvttps_epi32(_mm256_add_ps(s, _mm256_or_ps(almost_half, _mm256_and_ps(s, sign_mask))));
+    }
+    // int32 -> int8 in order: packs interleave 128-bit lanes, the permute undoes it.
+    const __m256i q16 = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16, q16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i*)out[i].qs, q8);
+    const __m256i s32 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    out[i].sum = _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1)));
   }
 }
 
@@ -149,7 +180,7 @@ struct BF16 {
 // The table of a path from its traits.
 template <class V>
 KernelTable make_table() {
-  return {int_kernel<V, true>, int_kernel<V, false>, float_kernel<V, F32<V>>, float_kernel<V, BF16<V>>,
+  return {quantize_act_avx2, int_kernel<V, true>, int_kernel<V, false>, float_kernel<V, F32<V>>, float_kernel<V, BF16<V>>,
           float_kernel<V, F16<V>>};
 }
 

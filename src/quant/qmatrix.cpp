@@ -1,5 +1,6 @@
 #include "quant/qmatrix.hpp"
 
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -16,68 +17,60 @@ constexpr Format kFormats[] = {Format::F32, Format::BF16, Format::F16, Format::Q
 int groups(int rows) { return (rows + kRowGroup - 1) / kRowGroup; }
 
 // Plain ggml blocks of one row <-> their places in the interleaved group layout (kernels.hpp).
-template <class Block>
-void scatter_row(const Block* row, int r, int nb, std::uint8_t* data, int group_block) {
-  constexpr int kBytes = int(sizeof(Block::qs));
+// Copies one row's bytes between its plain ggml blocks and its places in the layout, either way.
+template <class Block, bool ToLayout>
+void move_row(Block* row, int r, int nb, std::uint8_t* data) {
+  constexpr int kChunkBytes = kRowGroup * int(sizeof(Block::qs));
+  std::uint8_t* group = data + std::size_t(r / kRowGroup) * group_bytes(nb, kChunkBytes);
+  const int i = r % kRowGroup;
+  auto move = [](void* layout, void* plain, std::size_t n) { ToLayout ? std::memcpy(layout, plain, n) : std::memcpy(plain, layout, n); };
   for (int b = 0; b < nb; b++) {
-    std::uint8_t* blk = data + (std::size_t(r / kRowGroup) * nb + b) * group_block;
-    const int i = r % kRowGroup;
-    std::memcpy(blk + 2 * i, &row[b].d, 2);
-    for (int c = 0; c < kBytes / 4; c++) std::memcpy(blk + 2 * kRowGroup + 64 * c + 4 * i, row[b].qs + 4 * c, 4);
-  }
-}
-template <class Block>
-void gather_row(const std::uint8_t* data, int r, int nb, int group_block, Block* row) {
-  constexpr int kBytes = int(sizeof(Block::qs));
-  for (int b = 0; b < nb; b++) {
-    const std::uint8_t* blk = data + (std::size_t(r / kRowGroup) * nb + b) * group_block;
-    const int i = r % kRowGroup;
-    std::memcpy(&row[b].d, blk + 2 * i, 2);
-    for (int c = 0; c < kBytes / 4; c++) std::memcpy(row[b].qs + 4 * c, blk + 2 * kRowGroup + 64 * c + 4 * i, 4);
+    move(group + scale_offset(nb, b, kChunkBytes) + 2 * i, &row[b].d, 2);
+    for (int c = 0; c < kChunkBytes / kRowGroup / 4; c++)
+      move(group + chunk_offset(b, kChunkBytes) + 64 * c + 4 * i, row[b].qs + 4 * c, 4);
   }
 }
 
 template <class Block, void (*Quantize)(const float*, Block*, int)>
-std::vector<std::uint8_t> pack_rows(const float* W, int rows, int cols, int group_block) {
+AlignedBytes pack_rows(const float* W, int rows, int cols) {
   const int nb = cols / kQK;
-  std::vector<std::uint8_t> data(std::size_t(groups(rows)) * nb * group_block, 0);  // padding: zero rows
+  AlignedBytes data(std::size_t(groups(rows)) * group_bytes(nb, kRowGroup * int(sizeof(Block::qs))), 0);  // padding: zero rows
   std::vector<Block> row(nb);
   for (int r = 0; r < rows; r++) {
     Quantize(W + std::size_t(r) * cols, row.data(), cols);
-    scatter_row(row.data(), r, nb, data.data(), group_block);
+    move_row<Block, true>(row.data(), r, nb, data.data());
   }
   return data;
 }
 
 template <class Block, void (*Dequantize)(const Block*, float*, int)>
-void unpack_rows(const std::uint8_t* data, int rows, int cols, int group_block, float* W) {
+void unpack_rows(const std::uint8_t* data, int rows, int cols, float* W) {
   const int nb = cols / kQK;
   std::vector<Block> row(nb);
   for (int r = 0; r < rows; r++) {
-    gather_row(data, r, nb, group_block, row.data());
+    move_row<Block, false>(row.data(), r, nb, const_cast<std::uint8_t*>(data));
     Dequantize(row.data(), W + std::size_t(r) * cols, cols);
   }
 }
 
-std::vector<std::uint8_t> pack_halves(const float* W, std::size_t count, std::uint16_t (*convert)(float)) {
-  std::vector<std::uint8_t> data(count * 2);
+AlignedBytes pack_halves(const float* W, std::size_t count, std::uint16_t (*convert)(float)) {
+  AlignedBytes data(count * 2);
   auto* h = reinterpret_cast<std::uint16_t*>(data.data());
   for (std::size_t i = 0; i < count; i++) h[i] = convert(W[i]);
   return data;
 }
 
-// x (n, cols) -> n * cols/32 activation blocks, ggml's Q8_0 rules.
-void quantize_activations(const float* x, int n, int cols, ActBlock* out) {
-  const int nb = cols / kQK;
-  for (int t = 0; t < n; t++)
-    for (int b = 0; b < nb; b++) {
-      BlockQ8_0 q;
-      quantize_row_q8_0(x + std::size_t(t) * cols + b * kQK, &q, kQK);
-      ActBlock& a = out[std::size_t(t) * nb + b];
-      a.d = fp16_to_fp32(q.d);
-      a.sum = 0;
-      for (int j = 0; j < kQK; j++) a.sum += (a.qs[j] = q.qs[j]);
-    }
+// fn(g0, g1) over the row groups [0, groups) on the pool's threads. The threads take contiguous
+// pieces of ~1/8 of a share from a shared counter rather than one fixed share each, so a thread
+// descheduled on a busy machine delays the matmul by a piece, not by its whole share.
+template <class Fn>
+void for_row_groups(ThreadPool& pool, int groups, Fn fn) {
+  const int threads = std::min(pool.threads(), groups);
+  const int piece = std::max(1, groups / (8 * threads));
+  std::atomic<int> next{0};
+  pool.parallel_for(threads, [&](std::int64_t, std::int64_t) {
+    for (int g0; (g0 = next.fetch_add(piece)) < groups;) fn(g0, std::min(groups, g0 + piece));
+  });
 }
 
 }  // namespace
@@ -128,8 +121,8 @@ QMatrix QMatrix::quantize(Format f, const float* W, int rows, int cols) {
       break;
     case Format::BF16: m.data_ = pack_halves(W, count, fp32_to_bf16); break;
     case Format::F16: m.data_ = pack_halves(W, count, fp32_to_fp16); break;
-    case Format::Q8_0: m.data_ = pack_rows<BlockQ8_0, quantize_row_q8_0>(W, rows, cols, kGroupBlockQ8); break;
-    case Format::Q4_0: m.data_ = pack_rows<BlockQ4_0, quantize_row_q4_0>(W, rows, cols, kGroupBlockQ4); break;
+    case Format::Q8_0: m.data_ = pack_rows<BlockQ8_0, quantize_row_q8_0>(W, rows, cols); break;
+    case Format::Q4_0: m.data_ = pack_rows<BlockQ4_0, quantize_row_q4_0>(W, rows, cols); break;
   }
   return m;
 }
@@ -145,8 +138,8 @@ void QMatrix::dequantize(float* W) const {
     case Format::F16:
       for (std::size_t i = 0; i < count; i++) W[i] = fp16_to_fp32(h[i]);
       break;
-    case Format::Q8_0: unpack_rows<BlockQ8_0, dequantize_row_q8_0>(data_.data(), rows_, cols_, kGroupBlockQ8, W); break;
-    case Format::Q4_0: unpack_rows<BlockQ4_0, dequantize_row_q4_0>(data_.data(), rows_, cols_, kGroupBlockQ4, W); break;
+    case Format::Q8_0: unpack_rows<BlockQ8_0, dequantize_row_q8_0>(data_.data(), rows_, cols_, W); break;
+    case Format::Q4_0: unpack_rows<BlockQ4_0, dequantize_row_q4_0>(data_.data(), rows_, cols_, W); break;
   }
 }
 
@@ -157,17 +150,17 @@ void QMatrix::matmul(const float* x, int n, float* y) const {
   const auto* h = reinterpret_cast<const std::uint16_t*>(data_.data());
   const auto* f = reinterpret_cast<const float*>(data_.data());
   if (format_ == Format::Q8_0 || format_ == Format::Q4_0) {
-    std::vector<ActBlock> xq(std::size_t(n) * (cols_ / kQK));
-    quantize_activations(x, n, cols_, xq.data());
+    thread_local std::vector<ActBlock> buffer;  // reused: no allocation per decode step
+    if (buffer.size() < std::size_t(n) * (cols_ / kQK)) buffer.resize(std::size_t(n) * (cols_ / kQK));
+    const ActBlock* xq = buffer.data();  // the caller's buffer (a worker's thread_local is another)
+    k.quantize_act(x, n, cols_, buffer.data());
     auto kernel = format_ == Format::Q8_0 ? k.q8_0 : k.q4_0;
-    pool.parallel_for(groups(rows_), [&](std::int64_t g0, std::int64_t g1) {
-      kernel(data_.data(), int(g0), int(g1), rows_, cols_, xq.data(), n, y, rows_);
-    });
+    for_row_groups(pool, groups(rows_), [&](int g0, int g1) { kernel(data_.data(), g0, g1, rows_, cols_, xq, n, y, rows_); });
     return;
   }
   // Float formats: shares of rows, in multiples of 16 so that threads never share a cache line of y.
-  pool.parallel_for(groups(rows_), [&](std::int64_t g0, std::int64_t g1) {
-    const int r0 = int(g0) * kRowGroup, r1 = std::min(rows_, int(g1) * kRowGroup);
+  for_row_groups(pool, groups(rows_), [&](int g0, int g1) {
+    const int r0 = g0 * kRowGroup, r1 = std::min(rows_, g1 * kRowGroup);
     if (format_ == Format::F32) k.f32(f, r0, r1, cols_, x, n, y, rows_);
     else if (format_ == Format::BF16) k.bf16(h, r0, r1, cols_, x, n, y, rows_);
     else k.f16(h, r0, r1, cols_, x, n, y, rows_);

@@ -7,11 +7,26 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <string_view>
 #include <vector>
 
 namespace ellm::quant {
+
+// Storage on a 64-byte (cache line, 512-bit vector) boundary, so the kernels' loads never split lines.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+};
+using AlignedBytes = std::vector<std::uint8_t, CacheLineAllocator<std::uint8_t>>;
 
 enum class Format { F32, BF16, F16, Q8_0, Q4_0 };
 
@@ -41,7 +56,7 @@ class QMatrix {
  private:
   Format format_ = Format::F32;
   int rows_ = 0, cols_ = 0;
-  std::vector<std::uint8_t> data_;  // packed rows (possibly repacked/interleaved for the kernels)
+  AlignedBytes data_;  // packed rows (possibly repacked/interleaved for the kernels)
 };
 
 }  // namespace ellm::quant
