@@ -106,7 +106,7 @@ const BadJob kBadJobs[] = {
      "runs, grid)"},
     {"UnknownSection", R"({"name": "x", "runs": [{"name": "a", "modle": {}}]})",
      "/runs/0/modle: unknown key; did you mean \"model\"? (allowed: name, model, training, data, "
-     "parallel, topology, metrics, checkpoint)"},
+     "parallel, topology, metrics, checkpoint, inference)"},
     {"UnknownKeyWithSuggestion", R"({"name": "x", "defaults": {"model": {"n_layer": 2}}})",
      "/defaults/model/n_layer: unknown key; did you mean \"n_layers\"? (allowed: " + kModelKeys +
          ")"},
@@ -395,14 +395,14 @@ const BadJob kBadJobs[] = {
      "/runs/2/name: duplicate run name \"a\" (first used at /runs/0/name)"},
     {"NameInDefaults", R"({"name": "x", "defaults": {"name": "a"}})",
      "/defaults/name: unknown key (allowed: model, training, data, parallel, topology, metrics, "
-     "checkpoint)"},
+     "checkpoint, inference)"},
     {"GridNotObject", R"({"name": "x", "grid": []})",
      "/grid: must be a non-empty object mapping run fields to arrays of values, got array []"},
     {"GridKeyNotDotted", R"({"name": "x", "grid": {"model": [1]}})",
      "/grid/model: must name a run field as SECTION.KEY, such as \"model.n_layers\""},
     {"GridUnknownSection", R"({"name": "x", "grid": {"modle.n_layers": [1]}})",
      "/grid/modle.n_layers: unknown section; did you mean \"model\"? (allowed: model, training, "
-     "data, parallel, topology, metrics, checkpoint)"},
+     "data, parallel, topology, metrics, checkpoint, inference)"},
     {"GridUnknownField", R"({"name": "x", "grid": {"parallel.pd": [1]}})",
      "/grid/parallel.pd: unknown field; did you mean \"parallel.dp\"? (allowed: parallel.dp, "
      "parallel.tp, parallel.bucket_mib, parallel.overlap, parallel.zero1, "
@@ -587,7 +587,9 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
                  "sequence_parallel": false, "ep": 1},
     "topology": {"policy": "inherit"},
     "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0},
-    "checkpoint": {"save": false, "every": 0, "optimizer": true, "dir": ""}})"));
+    "checkpoint": {"save": false, "every": 0, "optimizer": true, "dir": ""},
+    "inference": {"formats": "fp32", "prompt_tokens": 512, "gen_tokens": 128, "repetitions": 5,
+                  "warmup": 1, "batch": 1, "quality_windows": 4}})"));
 }
 
 // Attention's rules (ALiBi needs GQA, RoPE needs an even head size) bind attention layers only.

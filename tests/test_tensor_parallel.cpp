@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "infer/decoder.hpp"
 #include "model/gpt.hpp"
 #include "util/rng.hpp"
 
@@ -267,6 +268,59 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(i.param.model.n_heads) + "_KV" + std::to_string(i.param.model.kv_heads()) +
              "_" + std::to_string(i.index);
     });
+
+// Cached decoding under tensor parallelism (src/infer/decoder.hpp): every rank's decoder, fed a
+// prefill then one token at a time, returns the full-vocabulary logits of the tp = 1 decoder
+// (the decoder never splits the stream's rows, so the sequence-parallel cases run without it).
+class TensorParallelDecoder : public ::testing::TestWithParam<Case> {};
+
+std::vector<double> decode_all(Decoder<double>& dec, const Batch& batch, int B) {
+  const ModelConfig& m = dec.config();
+  std::vector<double> out;
+  std::vector<int> chunk;
+  for (const int c : {5, 1, 1, 1}) {
+    const int pos0 = dec.position();
+    chunk.clear();
+    for (int b = 0; b < B; b++)
+      chunk.insert(chunk.end(), batch.tokens.begin() + b * m.seq_len + pos0, batch.tokens.begin() + b * m.seq_len + pos0 + c);
+    const double* logits = dec.forward(chunk.data(), c, true);
+    out.insert(out.end(), logits, logits + std::size_t(B) * c * m.vocab_size);
+  }
+  return out;
+}
+
+TEST_P(TensorParallelDecoder, EqualsTheSingleRankDecoder) {
+  const auto [m, tp, sequence] = GetParam();
+  const int B = 2;
+  const Batch batch = random_batch(m, B);
+  Decoder<double> single(m, B);
+  init_tensors(single.param_layout(), single.params(), 9);
+  const std::vector<double> want = decode_all(single, batch, B);
+  ThreadGroup group(tp);
+  std::vector<std::vector<double>> got(tp);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < tp; r++) {
+    threads.emplace_back([&, r] {
+      Decoder<double> dec(m, B, group.member(r, sequence));
+      init_tensors(dec.param_layout(), dec.params(), 9);  // this rank's shards of the same model
+      got[r] = decode_all(dec, batch, B);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int r = 0; r < tp; r++) {
+    ASSERT_EQ(got[r].size(), want.size());
+    for (std::size_t i = 0; i < want.size(); i++) ASSERT_NEAR(got[r][i], want[i], 1e-12) << "rank " << r << " logit " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, TensorParallelDecoder,
+    ::testing::Values(Case{small(Norm::LayerNorm, Activation::GELU, Positions::Learned, 4, 0), 2},
+                      Case{small(Norm::LayerNorm, Activation::SwiGLU, Positions::ALiBi, 4, 4), 4},
+                      Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 1), 2},
+                      Case{small(Norm::LayerNorm, Activation::GELU, Positions::Sinusoidal, 4, 2), 2, true},
+                      Case{mla(3), 2}, Case{pythia(), 2}, Case{hybrid(), 4}, Case{mamba_hybrid(), 2}),
+    [](const ::testing::TestParamInfo<Case>& i) { return "tp" + std::to_string(i.param.tp) + "_" + std::to_string(i.index); });
 
 }  // namespace
 }  // namespace ellm

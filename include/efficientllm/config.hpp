@@ -210,6 +210,18 @@ struct CheckpointConfig {
   std::string dir;        // "" = <report dir>/checkpoints; else relative to the current directory
 };
 
+// The inference benchmark (`efficientllm bench-infer`, docs/INFERENCE.md): llama-bench's
+// methodology at each listed weight format, and the quality against fp32.
+struct InferenceConfig {
+  std::string formats = "fp32";  // comma-separated: fp32, bf16, fp16, int8, int4
+  int prompt_tokens = 512;       // pp: the prompt-processing test's tokens
+  int gen_tokens = 128;          // tg: the token-generation test's tokens
+  int repetitions = 5;           // recorded repetitions of each test
+  int warmup = 1;                // unrecorded repetitions before them
+  int batch = 1;                 // sequences decoded side by side
+  int quality_windows = 4;       // windows of seq_len validation tokens scored; 0: no quality
+};
+
 struct RunConfig {
   std::string name;
   ModelConfig model;
@@ -219,6 +231,7 @@ struct RunConfig {
   TopologyConfig topology;
   MetricsConfig metrics;
   CheckpointConfig checkpoint;
+  InferenceConfig inference;
   nlohmann::json as_json;  // the fully resolved run (defaults filled in), as written to reports
 };
 

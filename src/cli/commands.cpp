@@ -48,6 +48,8 @@ const char* kUsage =
     "  report DIR...      re-render a report, or put several side by side (--format md|csv|json)\n"
     "  tokenizer train    train a SentencePiece model on a corpus (--vocab-size N --out FILE.model)\n"
     "  tokenize TEXT      write a pre-tokenized corpus (--out FILE.tok [--tokenizer bytes|FILE.model])\n"
+    "  generate JOB.json  continue a prompt with the job's model, streaming tokens (--prompt TEXT)\n"
+    "  bench-infer JOB.json  inference benchmark at each weight format of the job's inference section\n"
     "\n"
     "  efficientllm <command> --help   options of a command\n"
     "  efficientllm --version          version and the git commit it was built from\n";
@@ -400,8 +402,10 @@ int main(int argc, char** argv) {
   if (first == "report") return report_main(argc, argv);
   if (first == "tokenizer") return tokenizer_main(argc, argv);
   if (first == "tokenize") return tokenize_main(argc, argv);
+  if (first == "generate") return generate_main(argc, argv);
+  if (first == "bench-infer") return bench_infer_main(argc, argv);
   std::cerr << "efficientllm: unknown command '" << first
-            << "' (allowed: run, validate, topo, report, tokenizer, tokenize)\n" << kUsage;
+            << "' (allowed: run, validate, topo, report, tokenizer, tokenize, generate, bench-infer)\n" << kUsage;
   return kExitBadInput;
 }
 

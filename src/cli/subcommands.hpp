@@ -20,5 +20,11 @@ int tokenizer_main(int argc, char** argv);
 // efficientllm tokenize TEXT_FILE --out FILE.tok [--tokenizer bytes|FILE.model]: writes a token
 // file (docs/DATA.md).
 int tokenize_main(int argc, char** argv);
+// efficientllm generate JOB.json --prompt TEXT [--max-tokens N --temperature T --top-p P --seed S]:
+// streams a continuation of the prompt from the job's model (docs/INFERENCE.md).
+int generate_main(int argc, char** argv);
+// efficientllm bench-infer JOB.json [--out DIR]: the inference benchmark of the job's inference
+// section at each weight format (docs/INFERENCE.md).
+int bench_infer_main(int argc, char** argv);
 
 }  // namespace ellm::cli

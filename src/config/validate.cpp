@@ -343,6 +343,7 @@ const std::vector<FieldSpec>& fields() {
   static const SectionRows<TopologyConfig> topology{"topology", &RunConfig::topology};
   static const SectionRows<MetricsConfig> metrics{"metrics", &RunConfig::metrics};
   static const SectionRows<CheckpointConfig> checkpoint{"checkpoint", &RunConfig::checkpoint};
+  static const SectionRows<InferenceConfig> inference{"inference", &RunConfig::inference};
   static const Bounds unit_interval{.lo = 0, .hi = 1, .hi_open = true};
   static const std::vector<FieldSpec> table = {
       // at least the data's vocabulary: checked with the data (data/corpus.cpp, docs/DATA.md)
@@ -435,6 +436,13 @@ const std::vector<FieldSpec>& fields() {
       checkpoint("every", &CheckpointConfig::every, at_least(0)),
       checkpoint("optimizer", &CheckpointConfig::optimizer),
       checkpoint("dir", &CheckpointConfig::dir),
+      inference("formats", &InferenceConfig::formats),  // names checked by bench-infer
+      inference("prompt_tokens", &InferenceConfig::prompt_tokens, at_least(1)),
+      inference("gen_tokens", &InferenceConfig::gen_tokens, at_least(1)),
+      inference("repetitions", &InferenceConfig::repetitions, at_least(1)),
+      inference("warmup", &InferenceConfig::warmup, at_least(0)),
+      inference("batch", &InferenceConfig::batch, between(1, 4096)),
+      inference("quality_windows", &InferenceConfig::quality_windows, at_least(0)),
   };
   return table;
 }

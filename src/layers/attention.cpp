@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/gemm.hpp"
@@ -260,12 +261,43 @@ void alibi_slopes(int H, double* slopes) {
   for (int h = pow2; h < H; h++) slopes[h] = std::pow(2.0, -8.0 / (2 * pow2) * (2 * (h - pow2) + 1));
 }
 
+template <class T>
+void attention_decode(T* out, const T* q, const T* cache, int ld, int cap, int v_offset, int p,
+                      T scale, const AttentionShape& s) {
+  const int first = s.first_key(p), n = p - first + 1, group = s.H / s.Hkv;
+  T* score = scratch<T>(0, size_t(n)).data();  // (n) one head's scores, then weights
+  for (int h = 0; h < s.H; h++) {
+    const int g = h / group;
+    const T* qh = q + size_t(h) * s.dk;
+    T top = -std::numeric_limits<T>::infinity();
+    for (int j = first; j <= p; j++) {
+      const T* k = cache + size_t(j % cap) * ld + size_t(g) * s.dk;
+      T dot = 0;
+      for (int i = 0; i < s.dk; i++) dot += qh[i] * k[i];
+      dot *= scale;
+      if (s.alibi_slopes) dot -= T(s.alibi_slopes[h]) * T(p - j);
+      top = std::max(top, score[j - first] = dot);
+    }
+    T sum = 0;
+    for (int j = 0; j < n; j++) sum += (score[j] = std::exp(score[j] - top));
+    T* o = out + size_t(h) * s.dv;
+    std::fill(o, o + s.dv, T(0));
+    for (int j = first; j <= p; j++) {
+      const T w = score[j - first] / sum;
+      const T* v = cache + size_t(j % cap) * ld + v_offset + size_t(g) * s.dv;
+      for (int i = 0; i < s.dv; i++) o[i] += w * v[i];
+    }
+  }
+}
+
 #define ELLM_INSTANTIATE(T)                                                                       \
   template void attention_forward<T>(T*, T*, const T*, const AttentionShape&, int);               \
   template void attention_backward<T>(T*, const T*, const T*, const T*, const T*,                 \
                                       const AttentionShape&, int);                                \
   template void attention_forward_naive<T>(T*, const T*, const AttentionShape&);                  \
-  template void attention_backward_naive<T>(T*, const T*, const T*, const AttentionShape&);
+  template void attention_backward_naive<T>(T*, const T*, const T*, const AttentionShape&);       \
+  template void attention_decode<T>(T*, const T*, const T*, int, int, int, int, T,                \
+                                    const AttentionShape&);
 ELLM_INSTANTIATE(float)
 ELLM_INSTANTIATE(double)
 #undef ELLM_INSTANTIATE

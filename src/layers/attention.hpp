@@ -32,6 +32,15 @@ template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv,
                         const AttentionShape& s, int tile = kAttentionTile);
 
+// Cached decoding: one query token q (H·dk) at absolute position p attends over the keys
+// first_key(p)…p of one sequence's cache, key j in row j mod cap of `cache` (rows ld apart): kv
+// head g's key at column g·dk, its value at v_offset + g·dv (MLA decodes as Hkv = 1 over its
+// latent row). out (H·dv) ← softmax(scale · q·k − ALiBi) · v. Only s.H, Hkv, dk, dv, window and
+// alibi_slopes are read.
+template <class T>
+void attention_decode(T* out, const T* q, const T* cache, int ld, int cap, int v_offset, int p,
+                      T scale, const AttentionShape& s);
+
 // References: one full score row per query, double accumulation.
 template <class T>
 void attention_forward_naive(T* out, const T* qkv, const AttentionShape& s);

@@ -1,6 +1,7 @@
 #include "layers/embedding.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 namespace ellm::layers {
@@ -49,11 +50,24 @@ void positions_backward(T* dpos, const T* dout, int rows, int first_row, int Tn,
   }
 }
 
+template <class T>
+std::vector<T> sinusoid_table(int Tn, int C, double scale) {
+  std::vector<T> table(std::size_t(Tn) * C);
+  for (int t = 0; t < Tn; t++) {
+    for (int c = 0; c < C; c++) {
+      const double angle = t / std::pow(10000.0, double(c - c % 2) / C);
+      table[std::size_t(t) * C + c] = T(scale * (c % 2 == 0 ? std::sin(angle) : std::cos(angle)));
+    }
+  }
+  return table;
+}
+
 #define ELLM_INSTANTIATE(T)                                                               \
   template void embedding_forward<T>(T*, const int*, const T*, int, int, int, int, int);  \
   template void embedding_backward<T>(T*, const T*, const int*, int, int, int, int, int); \
   template void positions_forward<T>(T*, const T*, int, int, int, int);                    \
-  template void positions_backward<T>(T*, const T*, int, int, int, int);
+  template void positions_backward<T>(T*, const T*, int, int, int, int);                   \
+  template std::vector<T> sinusoid_table<T>(int, int, double);
 ELLM_INSTANTIATE(float)
 ELLM_INSTANTIATE(double)
 #undef ELLM_INSTANTIATE

@@ -9,12 +9,13 @@ namespace {
 
 // Rotates the first n_heads heads of every row by +angle (sign = 1) or -angle (sign = -1).
 template <class T>
-void rotate(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double base, int sign) {
+void rotate(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double base, int sign,
+            int pos0) {
   const int half = rot / 2;
   std::vector<T> cos_t(half), sin_t(half);
   for (int t = 0; t < Tn; t++) {
     for (int i = 0; i < half; i++) {
-      const double angle = t * std::pow(base, -2.0 * i / rot);
+      const double angle = double(pos0 + t) * std::pow(base, -2.0 * i / rot);
       cos_t[i] = T(std::cos(angle));
       sin_t[i] = T(sign * std::sin(angle));
     }
@@ -35,17 +36,18 @@ void rotate(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double b
 }  // namespace
 
 template <class T>
-void rope_forward(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double base) {
-  rotate(x, B, Tn, row, n_heads, hs, rot, base, +1);
+void rope_forward(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double base,
+                  int pos0) {
+  rotate(x, B, Tn, row, n_heads, hs, rot, base, +1, pos0);
 }
 
 template <class T>
 void rope_backward(T* dx, int B, int Tn, int row, int n_heads, int hs, int rot, double base) {
-  rotate(dx, B, Tn, row, n_heads, hs, rot, base, -1);
+  rotate(dx, B, Tn, row, n_heads, hs, rot, base, -1, 0);
 }
 
 #define ELLM_INSTANTIATE(T)                                                  \
-  template void rope_forward<T>(T*, int, int, int, int, int, int, double);        \
+  template void rope_forward<T>(T*, int, int, int, int, int, int, double, int);   \
   template void rope_backward<T>(T*, int, int, int, int, int, int, double);
 ELLM_INSTANTIATE(float)
 ELLM_INSTANTIATE(double)

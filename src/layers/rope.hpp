@@ -7,9 +7,11 @@
 namespace ellm::layers {
 
 // x (B,T,row): the first n_heads heads of size hs of every row are rotated in place (for a packed
-// [q | k | v] buffer: n_heads = H + Hkv, so q and k turn and v does not).
+// [q | k | v] buffer: n_heads = H + Hkv, so q and k turn and v does not). Token t of each
+// sequence sits at absolute position pos0 + t (pos0 > 0: a chunk decoded after a cache).
 template <class T>
-void rope_forward(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double base);
+void rope_forward(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double base,
+                  int pos0 = 0);
 // The rotation is orthogonal, so its backward rotates dx in place by the opposite angle.
 template <class T>
 void rope_backward(T* dx, int B, int Tn, int row, int n_heads, int hs, int rot, double base);

@@ -153,6 +153,28 @@ void selective_scan_backward(T* du, T* ddelta, T* dA, T* dD, T* dBm, T* dCm, con
   }
 }
 
+template <class T>
+void selective_scan_recurrent(T* y, T* state, const T* u, const T* delta, const T* A, const T* Bm,
+                              const T* Cm, const T* Dskip, const ScanShape& s) {
+  const int D = s.D, N = s.N;
+  for (int b = 0; b < s.B; b++) {
+    for (int t = 0; t < s.Tn; t++) {
+      const std::size_t row = std::size_t(b) * s.Tn + t;
+      const T *Bt = Bm + row * s.ld_bc, *Ct = Cm + row * s.ld_bc;
+      for (int d = 0; d < D; d++) {
+        const T dt = delta[row * D + d], x = u[row * D + d];
+        T* h = state + (std::size_t(b) * D + d) * N;  // (N)
+        T acc = 0;
+        for (int n = 0; n < N; n++) {
+          h[n] = std::exp(dt * A[d * N + n]) * h[n] + dt * Bt[n] * x;
+          acc += Ct[n] * h[n];
+        }
+        y[row * D + d] = acc + Dskip[d] * x;
+      }
+    }
+  }
+}
+
 // ---- the naive reference: every state kept, one channel at a time, libm's exp ----
 
 template <class T>
@@ -220,6 +242,8 @@ void selective_scan_backward_naive(T* du, T* ddelta, T* dA, T* dD, T* dBm, T* dC
   template void selective_scan_backward<T>(T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, \
                                            const T*, const T*, const T*, const T*, const T*,     \
                                            const ScanShape&, T*);                                \
+  template void selective_scan_recurrent<T>(T*, T*, const T*, const T*, const T*, const T*,      \
+                                            const T*, const T*, const ScanShape&);               \
   template void selective_scan_forward_naive<T>(T*, T*, const T*, const T*, const T*, const T*,  \
                                                 const T*, const T*, const ScanShape&);           \
   template void selective_scan_backward_naive<T>(T*, T*, T*, T*, T*, T*, const T*, const T*,     \

@@ -38,6 +38,13 @@ void selective_scan_backward(T* du, T* ddelta, T* dA, T* dD, T* dBm, T* dCm, con
                              const T* checkpoints, const T* u, const T* delta, const T* A,
                              const T* Bm, const T* Cm, const T* Dskip, const ScanShape& s, T* work);
 
+// Decoding: the same recurrence from a given state, state (B,D,N) read as h_{−1} and left as the
+// last token's h (a cached decode continues a sequence chunk by chunk). Other arguments as
+// selective_scan_forward's.
+template <class T>
+void selective_scan_recurrent(T* y, T* state, const T* u, const T* delta, const T* A, const T* Bm,
+                              const T* Cm, const T* Dskip, const ScanShape& s);
+
 // The plain sequential scan that keeps every state, states (B,T,D,N) — the reference the chunked
 // scan is tested against. Same arguments otherwise.
 template <class T>

@@ -1,5 +1,6 @@
 #include "layers/token_shift.hpp"
 
+#include <algorithm>
 #include <cstddef>
 
 namespace ellm::layers {
@@ -50,9 +51,20 @@ void lerp_backward(T* dx, T* dxx, T* dmu, T* dm, const T* dout, const T* xx, con
   }
 }
 
+template <class T>
+void token_shift_continue(T* xx, T* last, const T* x, int B, int Tn, int C) {
+  for (int b = 0; b < B; b++) {
+    T* first = xx + std::size_t(b) * Tn * C;  // (C) was 0 − x_0
+    T* prev = last + std::size_t(b) * C;
+    for (int c = 0; c < C; c++) first[c] += prev[c];
+    std::copy_n(x + (std::size_t(b) * Tn + Tn - 1) * C, C, prev);
+  }
+}
+
 #define ELLM_TOKEN_SHIFT(T)                                                                    \
   template void token_shift_forward<T>(T*, const T*, int, int, int);                           \
   template void token_shift_backward<T>(T*, const T*, int, int, int);                          \
+  template void token_shift_continue<T>(T*, T*, const T*, int, int, int);                      \
   template void lerp_forward<T>(T*, const T*, const T*, const T*, const T*, int, int);         \
   template void lerp_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int, int);
 ELLM_TOKEN_SHIFT(float)

@@ -7,6 +7,10 @@ namespace ellm::layers {
 // xx (B,T,C) = x_{t−1} − x_t per sequence (x_{−1} = 0).
 template <class T>
 void token_shift_forward(T* xx, const T* x, int B, int Tn, int C);
+// Decoding: xx from token_shift_forward on a chunk that continues after last (B,C), each
+// sequence's previous input: the first row gains last, and last becomes the chunk's final x.
+template <class T>
+void token_shift_continue(T* xx, T* last, const T* x, int B, int Tn, int C);
 // dx (B,T,C) += the gradient through xx given dxx (B,T,C).
 template <class T>
 void token_shift_backward(T* dx, const T* dxx, int B, int Tn, int C);

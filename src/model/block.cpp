@@ -1,6 +1,7 @@
 #include "model/block.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace ellm {
 
@@ -114,6 +115,42 @@ void Block<T>::forward_parallel(const Arenas<T>& a, const T* x, int B) {
   for (std::size_t i = 0; i < NC; i++) partial[i] += w.branch[i];
   stream_.reduce_partials(partial, out, B);  // one collective for both branches
   for (std::size_t i = 0; i < RC; i++) out[i] += x[i];
+}
+
+template <class T>
+typename Block<T>::Cache Block<T>::make_cache(int B, int max_len) const {
+  return {mixer_->make_cache(B, max_len), mlp_ ? mlp_->make_cache(B) : nullptr};
+}
+
+// forward's two wirings on the chunk's rows; the partial sums are all-reduced in place (the
+// inference stream is never sequence-parallel).
+template <class T>
+void Block<T>::forward_chunk(const Arenas<T>& a, const T* x, int B, int c, int pos0, Cache& cache) {
+  if (stream_.sequence_parallel()) throw std::logic_error("Block::forward_chunk: no sequence parallelism");
+  const int N = B * c;
+  const std::size_t NC = std::size_t(N) * C_;
+  const Work w = work(a, B);
+  const TensorParallel<T>& tp = stream_.tp();
+  T* out = a.a(out_);  // (N,C)
+  ln1_.forward(a, x, N);
+  if (wiring_ == Wiring::Parallel) {
+    ln2_.forward(a, x, N);
+    mixer_->forward_chunk(w.modules, a.a(ln1_.out), out, B, c, pos0, *cache.mixer);
+    mlp_->forward_chunk(w.modules, a.a(ln2_.out), w.branch, B, c, cache.mlp.get());
+    for (std::size_t i = 0; i < NC; i++) out[i] += w.branch[i];
+    tp.all_reduce_sum(out, NC);
+    for (std::size_t i = 0; i < NC; i++) out[i] += x[i];
+    return;
+  }
+  T* mid = a.a(mid_);  // (N,C); the output itself for a mixer-only block
+  mixer_->forward_chunk(w.modules, a.a(ln1_.out), mid, B, c, pos0, *cache.mixer);
+  tp.all_reduce_sum(mid, NC);
+  for (std::size_t i = 0; i < NC; i++) mid[i] += x[i];
+  if (!mlp_) return;
+  ln2_.forward(a, mid, N);
+  mlp_->forward_chunk(w.modules, a.a(ln2_.out), out, B, c, cache.mlp.get());
+  tp.all_reduce_sum(out, NC);
+  for (std::size_t i = 0; i < NC; i++) out[i] += mid[i];
 }
 
 // dres (R,C) holds d(out); out = mid + mlp(ln2(mid)), mid = x + mixer(ln1(x)). The row-parallel

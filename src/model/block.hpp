@@ -29,6 +29,15 @@ class Block {
   // dres (R,C) holds ∂L/∂(output) and becomes ∂L/∂x; a.scratch has scratch_elems(B).
   void backward(const Arenas<T>& a, const T* x, T* dres, int B);
   std::size_t output() const { return out_; }
+
+  // Cached decoding (inference, no sequence parallelism): the block's mixers' caches for B
+  // sequences of up to max_len tokens, and a(output()) (B·c,C) ← the block applied to the chunk
+  // x (B·c,C) of tokens pos0…pos0+c−1, through them.
+  struct Cache {
+    std::unique_ptr<MixerCache> mixer, mlp;
+  };
+  Cache make_cache(int B, int max_len) const;
+  void forward_chunk(const Arenas<T>& a, const T* x, int B, int c, int pos0, Cache& cache);
   // The channel mixer's routing in the last forward (MoE), or nullptr.
   const RoutingStats* routing() const { return mlp_ ? mlp_->routing() : nullptr; }
   std::size_t scratch_elems(int B) const;

@@ -33,6 +33,12 @@ class ChannelMixer {
   // dx (B,T,C) overwritten with this rank's part of ∂L/∂x from dout (B,T,C), the gradient of the
   // whole output; parameter gradients accumulate.
   virtual void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) = 0;
+  // Cached decoding (as TokenMixer's): a per-token mixer keeps nothing (nullptr); RWKV's channel
+  // mix keeps the previous token's input. Throws std::invalid_argument when it cannot decode.
+  virtual std::unique_ptr<MixerCache> make_cache(int /*B*/) const { return nullptr; }
+  // out (B,c,C) ← this rank's partial sum of the output for x (B,c,C), tokens pos0…pos0+c−1.
+  virtual void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c,
+                             MixerCache* cache) = 0;
   // The last forward's routing, or nullptr for a mixer that routes nothing.
   virtual const RoutingStats* routing() const { return nullptr; }
 };

@@ -11,25 +11,6 @@
 namespace ellm {
 using namespace layers;
 
-namespace {
-
-// Vaswani et al.'s fixed encoding: channel 2i is sin(t / 10000^(2i/C)), channel 2i+1 the cosine,
-// scaled by `scale`. At amplitude 1 it would drown token embeddings initialised with std 0.02;
-// at the embeddings' init std it starts as strong as a learned table (the fair comparison).
-template <class T>
-std::vector<T> sinusoid_table(int Tn, int C, double scale) {
-  std::vector<T> table(std::size_t(Tn) * C);
-  for (int t = 0; t < Tn; t++) {
-    for (int c = 0; c < C; c++) {
-      const double angle = t / std::pow(10000.0, double(c - c % 2) / C);
-      table[std::size_t(t) * C + c] = T(scale * (c % 2 == 0 ? std::sin(angle) : std::cos(angle)));
-    }
-  }
-  return table;
-}
-
-}  // namespace
-
 template <class T>
 GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
     : cfg_(cfg), max_batch_(max_batch), plan_(plan_model<T>(cfg, max_batch, tp)),
@@ -39,7 +20,7 @@ GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
   grads_.assign(plan_.params.total(), T(0));
   acts_.assign(plan_.acts.total(), T(0));
   if (cfg.positions == Positions::Sinusoidal) {
-    positions_ = sinusoid_table<T>(cfg.seq_len, cfg.d_model, cfg.init_std);
+    positions_ = sinusoid_table<T>(cfg.seq_len, cfg.d_model, cfg.init_std);  // layers/embedding
   }
   const std::size_t NC = std::size_t(max_batch) * cfg.seq_len * cfg.d_model;
   std::size_t block_scratch = 0;

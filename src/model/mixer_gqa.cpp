@@ -8,6 +8,7 @@
 // on the tp/Hkv ranks of its group: each computes part of that head's gradient (declared
 // partial, summed over the ranks holding it after backward).
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "layers/attention.hpp"
@@ -81,6 +82,43 @@ class GqaMixer final : public AttentionMixer<T> {
       rope_backward(dqkv, B, m_.seq_len, row_, H_ + Hkv_, hs_, m_.rotary_dim(), m_.rope_base);
     }
     qkv_.backward(a, dx, dqkv, x, N);
+  }
+
+  // The KV cache: per sequence `cap` rows of [k (Hkv·hs) | v (Hkv·hs)], token j in row j mod cap
+  // (a ring of `window` rows under a sliding window: older keys are never read again).
+  struct Cache final : MixerCache {
+    int cap;
+    std::vector<T> kv;  // (B, cap, 2·Hkv·hs)
+  };
+  std::unique_ptr<MixerCache> make_cache(int B, int max_len) const override {
+    auto c = std::make_unique<Cache>();
+    c->cap = m_.window > 0 ? std::min(m_.window, max_len) : max_len;
+    c->kv.assign(std::size_t(B) * c->cap * 2 * Hkv_ * hs_, T(0));
+    return c;
+  }
+
+  // Token by token within the chunk: its key and value go into the ring, then its query attends,
+  // so a chunk longer than the window never overwrites a key an earlier query still needs.
+  void core_forward_chunk(const Arenas<T>& a, const T* x, T* y, int B, int c, int pos0,
+                          MixerCache& mc) override {
+    Cache& cache = static_cast<Cache&>(mc);
+    const int ld = 2 * Hkv_ * hs_;
+    T* qkv = a.a(qkv_buf_);
+    qkv_.forward(a, x, qkv, B * c);  // (B·c,row)
+    if (m_.positions == Positions::RoPE) {
+      rope_forward(qkv, B, c, row_, H_ + Hkv_, hs_, m_.rotary_dim(), m_.rope_base, pos0);
+    }
+    const AttentionShape s = shape(B);
+    for (int b = 0; b < B; b++) {
+      T* seq = cache.kv.data() + std::size_t(b) * cache.cap * ld;  // (cap, ld)
+      for (int i = 0; i < c; i++) {
+        const int p = pos0 + i;
+        const T* row = qkv + (std::size_t(b) * c + i) * row_;
+        std::copy_n(row + H_ * hs_, ld, seq + std::size_t(p % cache.cap) * ld);
+        attention_decode(y + (std::size_t(b) * c + i) * H_ * hs_, row, seq, ld, cache.cap,
+                         Hkv_ * hs_, p, T(1) / std::sqrt(T(hs_)), s);
+      }
+    }
   }
 
   AttentionShape shape(int B) const {

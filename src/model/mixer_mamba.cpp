@@ -175,6 +175,55 @@ class MambaMixer final : public TokenMixer<T> {
     in_proj_.backward(a, dx, w.dxz, x, Nr);
   }
 
+  // The decoding state (mamba_cost's): the last K−1 inputs of the convolution and the scan's h.
+  struct Cache final : MixerCache {
+    std::vector<T> conv;  // (B, K−1, D)
+    std::vector<T> scan;  // (B, D, N)
+    std::vector<T> work;  // the chunk's workspace, grown on demand
+  };
+  std::unique_ptr<MixerCache> make_cache(int B, int) const override {
+    auto c = std::make_unique<Cache>();
+    c->conv.assign(std::size_t(B) * (K_ - 1) * D_, T(0));
+    c->scan.assign(std::size_t(B) * D_ * N_, T(0));
+    return c;
+  }
+
+  // forward's steps on B·c rows, with the convolution fed its K−1 remembered inputs ahead of the
+  // chunk's and the scan run as the recurrence from the remembered state.
+  void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c, int,
+                     MixerCache& mc) override {
+    Cache& cache = static_cast<Cache&>(mc);
+    const int Nr = B * c, P = K_ - 1 + c;  // P: the padded chunk's length
+    const std::size_t ND = std::size_t(Nr) * D_;
+    cache.work.resize(3 * ND + 2 * std::size_t(B) * P * D_ + std::size_t(D_) * N_);
+    T* p = cache.work.data();
+    const auto take = [&p](std::size_t n) { return std::exchange(p, p + n); };
+    T *u = take(ND), *g = take(ND), *y = take(ND), *pad = take(std::size_t(B) * P * D_),
+      *conv = take(std::size_t(B) * P * D_), *A = take(std::size_t(D_) * N_);
+    T *xz = a.a(xz_), *xdbl = a.a(xdbl_), *delta = a.a(delta_);
+    in_proj_.forward(a, x, xz, Nr);  // (Nr, 2D): [x' | z]
+    for (int b = 0; b < B; b++) {    // pad (B,P,D) = [remembered inputs ; x']
+      T* seq = pad + std::size_t(b) * P * D_;
+      T* state = cache.conv.data() + std::size_t(b) * (K_ - 1) * D_;
+      std::copy_n(state, std::size_t(K_ - 1) * D_, seq);
+      for (int t = 0; t < c; t++) std::copy_n(xz + (std::size_t(b) * c + t) * 2 * D_, D_, seq + std::size_t(K_ - 1 + t) * D_);
+      std::copy_n(seq + std::size_t(c) * D_, std::size_t(K_ - 1) * D_, state);
+    }
+    conv1d_causal_forward(conv, pad, D_, a.p(conv_w_), a.p(conv_b_), B, P, D_, K_);  // (B,P,D)
+    for (int b = 0; b < B; b++) {  // the chunk's outputs: rows K−1… of each sequence
+      silu(u + std::size_t(b) * c * D_, conv + (std::size_t(b) * P + K_ - 1) * D_, std::size_t(c) * D_);
+    }
+    linear_forward(xdbl, u, a.p(x_proj_), static_cast<T*>(nullptr), Nr, D_, xdbl_width());
+    tp_.all_reduce_sum(xdbl, std::size_t(Nr) * xdbl_width());
+    dt_forward(a, delta, xdbl, Nr);
+    negative_exp(A, a.p(a_log_), std::size_t(D_) * N_);
+    const ScanShape s{B, c, D_, N_, xdbl_width(), chunk_};
+    selective_scan_recurrent(y, cache.scan.data(), u, delta, A, xdbl + R_, xdbl + R_ + N_,
+                             a.p(d_skip_), s);
+    gate(g, y, xz, Nr);
+    out_proj_.forward(a, g, out, Nr);
+  }
+
  private:
   // Views into a.scratch; nothing in them survives between calls.
   struct Work {

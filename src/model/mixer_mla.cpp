@@ -5,7 +5,7 @@
 //   k_r  = RoPE(W_kr x)       (r, one rotary key shared by every head),
 //   head h attends with q = [q_c,h ; q_r,h], k = [k_c,h ; k_r] (dk = hs + r) over v_h (dv = hs).
 // The cache holds c_kv and k_r: d_c + r values per token per layer. Training materialises k_c and
-// v (the absorption of W_uk into W_uq at inference is an inference-time rewrite, not done here).
+// v; cached decoding (core_forward_chunk) absorbs W_uk and W_uv and attends over the latents.
 //
 // Tensor parallelism: a rank computes H/tp heads. The up-projections (W_uq, W_qr, W_uk, W_uv)
 // are column-parallel over heads; the down-projections (W_dq, W_dkv) and the shared rotary key
@@ -13,6 +13,11 @@
 // alone, part of their gradients (declared partial, summed after backward) — Megatron-Core's MLA
 // keeps them "duplicated" in the same way.
 #include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "kernels/gemm.hpp"
 
 #include "layers/attention.hpp"
 #include "layers/rope.hpp"
@@ -164,6 +169,71 @@ class MlaMixer final : public AttentionMixer<T> {
   }
 
   AttentionShape shape(int B) const { return {B, m_.seq_len, H_, H_, dk_, hs_}; }
+
+  // The latent cache: per token [c_kv (d_c) | k_r (r)], d_c + r values (mla_cost's cache).
+  struct Cache final : MixerCache {
+    int cap;
+    std::vector<T> rows;  // (B, cap, d_c + r)
+    std::vector<T> work;  // the chunk's projections, grown on demand
+  };
+  std::unique_ptr<MixerCache> make_cache(int B, int max_len) const override {
+    auto c = std::make_unique<Cache>();
+    c->cap = max_len;
+    c->rows.assign(std::size_t(B) * max_len * (dc_ + r_), T(0));
+    return c;
+  }
+
+  // Decoding with W_uk and W_uv absorbed (DeepSeek-V2 §2.1.2): head h's score of key j is
+  // q_c,h·(W_uk,h c_j) + q_r,h·k_r,j = [W_uk,hᵀ q_c,h ; q_r,h]·[c_j ; k_r,j], and its output
+  // W_uv,h Σ_j p_j c_j — attention over the latent rows themselves, one shared "kv head" of
+  // key size d_c + r and value size d_c, at the training scale 1/sqrt(hs + r). The keys and
+  // values are never materialised; W_uk and W_uv are read as they are (fp32).
+  void core_forward_chunk(const Arenas<T>& a, const T* x, T* y, int B, int c, int pos0,
+                          MixerCache& mc) override {
+    Cache& cache = static_cast<Cache&>(mc);
+    const int N = B * c, ld = dc_ + r_, qw = H_ * ld;
+    cache.work.resize(std::size_t(N) * (H_ * hs_ + H_ * r_ + dc_ + r_ + qw + H_ * dc_));
+    T* p = cache.work.data();
+    const auto take = [&p](std::size_t n) { return std::exchange(p, p + n); };
+    T *q_c = take(std::size_t(N) * H_ * hs_), *q_r = take(std::size_t(N) * H_ * r_),
+      *c_kv = take(std::size_t(N) * dc_), *k_r = take(std::size_t(N) * r_),
+      *q_abs = take(std::size_t(N) * qw), *o_lat = take(std::size_t(N) * H_ * dc_);
+    const T* cq = x;
+    if (dq_ > 0) {
+      w_dq_.forward(a, x, a.a(c_q_), N);  // (N,d_c')
+      cq = a.a(c_q_);
+    }
+    w_uq_.forward(a, cq, q_c, N);  // (N,H·hs)
+    w_qr_.forward(a, cq, q_r, N);  // (N,H·r)
+    rope_forward(q_r, B, c, H_ * r_, H_, r_, r_, m_.rope_base, pos0);
+    w_dkv_.forward(a, x, c_kv, N);  // (N,d_c)
+    w_kr_.forward(a, x, k_r, N);    // (N,r)
+    rope_forward(k_r, B, c, r_, 1, r_, r_, m_.rope_base, pos0);
+    const T *W_uk = a.p(w_uk_.w), *W_uv = a.p(w_uv_.w);  // (H·hs, d_c) each
+    for (int h = 0; h < H_; h++) {  // q_abs[:, h] = [q_c,h W_uk,h | q_r,h]
+      kernels::gemm<T>(false, false, N, dc_, hs_, T(1), q_c + h * hs_, H_ * hs_,
+                       W_uk + std::size_t(h) * hs_ * dc_, dc_, T(0), q_abs + h * ld, qw);
+      for (int n = 0; n < N; n++) {
+        std::copy_n(q_r + std::size_t(n) * H_ * r_ + h * r_, r_, q_abs + std::size_t(n) * qw + h * ld + dc_);
+      }
+    }
+    const AttentionShape s{B, c, H_, 1, ld, dc_};
+    const T scale = T(1) / std::sqrt(T(dk_));
+    for (int b = 0; b < B; b++) {
+      T* seq = cache.rows.data() + std::size_t(b) * cache.cap * ld;  // (cap, d_c + r)
+      for (int i = 0; i < c; i++) {
+        const std::size_t n = std::size_t(b) * c + i;
+        T* row = seq + std::size_t(pos0 + i) * ld;
+        std::copy_n(c_kv + n * dc_, dc_, row);
+        std::copy_n(k_r + n * r_, r_, row + dc_);
+        attention_decode(o_lat + n * H_ * dc_, q_abs + n * qw, seq, ld, cache.cap, 0, pos0 + i, scale, s);
+      }
+    }
+    for (int h = 0; h < H_; h++) {  // y[:, h] = o_lat,h W_uv,hᵀ
+      kernels::gemm<T>(false, true, N, hs_, dc_, T(1), o_lat + h * dc_, H_ * dc_,
+                       W_uv + std::size_t(h) * hs_ * dc_, dc_, T(0), y + h * hs_, H_ * hs_);
+    }
+  }
 
   ModelConfig m_;
   int H_, hs_, r_, dc_, dq_, qin_, dk_, row_;

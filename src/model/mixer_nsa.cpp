@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/vmath.hpp"
@@ -136,6 +137,14 @@ class NsaMixer final : public AttentionMixer<T> {
                              slc_shape(B));
     attention_forward(a.a(o_[kWin]), a.a(lse_[kWin]), qkv, win_shape(B));
     mix(a, y, N);
+  }
+
+  // Not yet: the compressed and selected branches' blocks would have to be cached too.
+  std::unique_ptr<MixerCache> make_cache(int, int) const override {
+    throw std::invalid_argument("model.attention = \"nsa\": cached decoding of native sparse attention is not implemented");
+  }
+  void core_forward_chunk(const Arenas<T>&, const T*, T*, int, int, int, MixerCache&) override {
+    throw std::logic_error("NSA::core_forward_chunk: cached decoding is not implemented");
   }
 
   void core_backward(const Arenas<T>& a, const T* x, const T*, const T* dy, T* dx, int B) override {

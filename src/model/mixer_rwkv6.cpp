@@ -63,6 +63,7 @@ class Rwkv6TimeMix final : public TokenMixer<T> {
     decay.init = Init::custom("rwkv6 decay = −6 + 5·(c/(C−1))^(0.7 + 1.3·r01)", [r01](std::size_t i, const std::vector<int>& s) {
       return -6.0 + 5.0 * std::pow(double(i) / std::max(s[0] - 1, 1), 0.7 + 1.3 * r01);
     });
+    mix1_.served = dec1_.served = dec2_.served = false;  // low rank: inference keeps them fp32
     dec2_.declare(d, Dd_, {undecayed(weight("decay_w2", {C, Dd_}, Init::normal(0.01 / std::sqrt(3.0)))).sharded(heads)},
                   {std::move(decay).sharded(heads)});
     TensorDecl u = bias("u", {C});
@@ -101,10 +102,33 @@ class Rwkv6TimeMix final : public TokenMixer<T> {
   }
 
   void forward(const Arenas<T>& a, const T* x, T* out, int B) override {
-    const int N = B * T_;
+    forward_tokens(a, x, out, B, T_, nullptr);
+  }
+
+  // The decoding state (rwkv6_cost's): each sequence's last input (C) and WKV state (H,hs,hs).
+  struct Cache final : MixerCache {
+    std::vector<T> last, wkv;  // (B,C), (B,H,hs,hs)
+  };
+  std::unique_ptr<MixerCache> make_cache(int B, int) const override {
+    auto c = std::make_unique<Cache>();
+    c->last.assign(std::size_t(B) * C_, T(0));
+    c->wkv.assign(std::size_t(B) * H_ * hs_ * hs_, T(0));
+    return c;
+  }
+  void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c, int,
+                     MixerCache& cache) override {
+    forward_tokens(a, x, out, B, c, &static_cast<Cache&>(cache));
+  }
+
+ private:
+  // forward over B sequences of Tn tokens; with a cache, the shift and the WKV state continue
+  // from it and it is left holding this chunk's end (nullptr: a whole sequence from zeros).
+  void forward_tokens(const Arenas<T>& a, const T* x, T* out, int B, int Tn, Cache* cache) {
+    const int N = B * Tn;
     const std::size_t NC = std::size_t(N) * C_;
     T *xx = a.scratch, *xxx = xx + NC, *m = xxx + NC, *xj = m + NC;
-    token_shift_forward(xx, x, B, T_, C_);
+    token_shift_forward(xx, x, B, Tn, C_);
+    if (cache) token_shift_continue(xx, cache->last.data(), x, B, Tn, C_);
     lerp_forward(xxx, x, xx, a.p(maa_x_), static_cast<const T*>(nullptr), N, C_);
     T* h = a.a(hmix_);
     mix1_.forward(a, xxx, h, N);  // (N,5D)
@@ -121,7 +145,9 @@ class Rwkv6TimeMix final : public TokenMixer<T> {
       }
     }
     T* y = a.a(y_buf_);
-    wkv6_forward(y, a.a(states_), a.a(r_buf_), a.a(k_buf_), a.a(v_buf_), a.a(dec_buf_), a.p(u_), shape(B));
+    T* state = cache ? cache->wkv.data() : nullptr;  // init and final: the same state, continued
+    wkv6_forward(y, a.a(states_), a.a(r_buf_), a.a(k_buf_), a.a(v_buf_), a.a(dec_buf_), a.p(u_),
+                 Wkv6Shape{B, Tn, H_, hs_, chunk_}, state, state);
     T *z = a.a(z_buf_), *g = a.a(g_buf_);
     for (int n = 0; n < N; n++) {
       for (int hh = 0; hh < H_; hh++) {
@@ -134,6 +160,7 @@ class Rwkv6TimeMix final : public TokenMixer<T> {
     out_.forward(a, z, out, N);  // (N,C) partial
   }
 
+ public:
   void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) override {
     const int N = B * T_;
     const std::size_t NC = std::size_t(N) * C_, NCl = std::size_t(N) * Cl_;
@@ -184,7 +211,6 @@ class Rwkv6TimeMix final : public TokenMixer<T> {
     token_shift_backward(dx, dxx, B, T_, C_);
   }
 
- private:
   // x_j (N,C) = x + xx ⊙ (μ_j + m_j), with m_j = h_j W2_jᵀ written to m (N,C).
   void branch_input(const Arenas<T>& a, const T* x, const T* xx, T* m, T* xj, int j, int N) const {
     kernels::gemm(false, true, N, C_, D_, T(1), a.a(hmix_) + j * D_, kBranches * D_,

@@ -36,7 +36,13 @@ class DenseMlp final : public ChannelMixer<T> {
   }
 
   void forward(const Arenas<T>& a, const T* x, T* out, int B) override {
-    const int N = B * seq_len_;
+    forward_rows(a, x, out, B * seq_len_);
+  }
+  // Per token: a chunk is just fewer rows.
+  void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c, MixerCache*) override {
+    forward_rows(a, x, out, B * c);
+  }
+  void forward_rows(const Arenas<T>& a, const T* x, T* out, int N) {
     fc_.forward(a, x, a.a(fch_), N);  // (N,F_in)
     if (swiglu_) {
       swiglu_forward(a.a(fch_act_), a.a(fch_), N, F_);

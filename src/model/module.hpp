@@ -9,6 +9,15 @@
 
 namespace ellm {
 
+// Inference: linear layers whose weights are served from a copy other than the parameter
+// arena's (src/infer/linear_store.hpp: quantized once at load), keyed by the weight's offset.
+struct LinearWeights {
+  virtual ~LinearWeights() = default;
+  // y (N,out) = x (N,in) · Wᵀ from the copy of the weight at arena offset w; false: there is no
+  // copy, and the caller uses the arena's fp32 weight.
+  virtual bool matmul(std::size_t w, int out, int in, const float* x, int N, float* y) const = 0;
+};
+
 // The model's arenas; a module's offsets index into them.
 template <class T>
 struct Arenas {
@@ -17,10 +26,11 @@ struct Arenas {
   T* acts;
   T* scratch;  // workspace of forward and backward, shared by all layers (one runs at a time):
                // its contents do not survive from one call to the next
+  const LinearWeights* linear = nullptr;  // inference only: served linear weights, or none
   T* p(std::size_t off) const { return off == kAbsent ? nullptr : params + off; }
   T* g(std::size_t off) const { return off == kAbsent ? nullptr : grads + off; }
   T* a(std::size_t off) const { return acts + off; }
-  Arenas with_scratch(T* s) const { return {params, grads, acts, s}; }
+  Arenas with_scratch(T* s) const { return {params, grads, acts, s, linear}; }
 };
 
 // What one module costs per token, from its configuration alone (no arenas needed).
@@ -36,6 +46,12 @@ struct ModuleCost {
     state_elems_per_sequence += o.state_elems_per_sequence;
     return *this;
   }
+};
+
+// One module's inference state for a batch of sequences (docs/ARCHITECTURE.md, "Cached
+// decoding"): a KV cache, a latent cache or a recurrent state. Each module makes and reads its own.
+struct MixerCache {
+  virtual ~MixerCache() = default;
 };
 
 // GPT-2's initialisation of the projections that write into the residual stream: the init std

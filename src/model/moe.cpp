@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 #include "layers/activation.hpp"
@@ -167,6 +168,14 @@ class Moe final : public ChannelMixer<T> {
   }
 
   const RoutingStats* routing() const override { return &stats_; }
+
+  // Not yet: a chunk's routing (and a capacity's drops) would have to match the whole sequence's.
+  std::unique_ptr<MixerCache> make_cache(int) const override {
+    throw std::invalid_argument("model.mlp = \"moe\": cached decoding of a mixture of experts is not implemented");
+  }
+  void forward_chunk(const Arenas<T>&, const T*, T*, int, int, MixerCache*) override {
+    throw std::logic_error("MoE::forward_chunk: cached decoding is not implemented");
+  }
 
  private:
   // The most rows this rank's experts can receive from N tokens on each expert-parallel rank

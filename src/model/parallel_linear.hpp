@@ -10,6 +10,7 @@
 // per branch rather than once per layer.
 #pragma once
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "layers/linear.hpp"
@@ -18,10 +19,28 @@
 
 namespace ellm {
 
+// y (N,out) = x (N,in) · Wᵀ + b for the weight at arena offset w: at inference from its served
+// (quantized) copy when the arenas carry one (Arenas::linear), else the arena's.
+template <class T>
+void linear_project(const Arenas<T>& a, std::size_t w, const T* b, const T* x, T* y, int N, int in,
+                    int out) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (a.linear && a.linear->matmul(w, out, in, x, N, y)) {
+      if (b) {
+        for (int n = 0; n < N; n++)
+          for (int o = 0; o < out; o++) y[std::size_t(n) * out + o] += b[o];
+      }
+      return;
+    }
+  }
+  layers::linear_forward(y, x, a.p(w), b, N, in, out);
+}
+
 template <class T>
 struct ColumnParallelLinear {
   std::size_t w = kAbsent, b = kAbsent;  // the first weight / bias part; the rest follow it
   int in = 0, out = 0;                   // out: this rank's output columns
+  bool served = true;  // false: inference keeps the arena's fp32 weight (small low-rank mixes)
 
   // The weight parts (full shapes (rows_i, in), each with its shard) are declared back to back,
   // then the bias parts (none: no bias).
@@ -40,6 +59,7 @@ struct ColumnParallelLinear {
   }
   // y (N,out) = x (N,in) · Wᵀ + b
   void forward(const Arenas<T>& a, const T* x, T* y, int N) const {
+    if (served) return linear_project(a, w, a.p(b), x, y, N, in, out);
     layers::linear_forward(y, x, a.p(w), a.p(b), N, in, out);
   }
   // dx (N,in) = dy · W (overwritten; nullptr skips it); dW, db accumulate.
@@ -69,7 +89,7 @@ struct RowParallelLinear {
   }
   // y (N,out) = this rank's partial sum x (N,in) · Wᵀ (+ b on rank 0)
   void forward(const Arenas<T>& a, const T* x, T* y, int N) const {
-    layers::linear_forward(y, x, a.p(w), adds_bias ? a.p(b) : static_cast<T*>(nullptr), N, in, out);
+    linear_project(a, w, adds_bias ? a.p(b) : static_cast<T*>(nullptr), x, y, N, in, out);
   }
   // dx (N,in) = dy · W; dy (N,out) is the whole output's gradient, so db is the same everywhere.
   void backward(const Arenas<T>& a, T* dx, const T* dy, const T* x, int N) const {

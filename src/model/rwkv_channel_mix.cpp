@@ -7,6 +7,7 @@
 // partial and summed after backward.
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "kernels/vmath.hpp"
 #include "layers/token_shift.hpp"
@@ -45,10 +46,30 @@ class RwkvChannelMix final : public ChannelMixer<T> {
   }
 
   void forward(const Arenas<T>& a, const T* x, T* out, int B) override {
-    const int N = B * T_;
+    forward_tokens(a, x, out, B, T_, nullptr);
+  }
+
+  // The decoding state (rwkv_channel_mix_cost's): each sequence's last input (B,C).
+  struct Cache final : MixerCache {
+    std::vector<T> last;
+  };
+  std::unique_ptr<MixerCache> make_cache(int B) const override {
+    auto c = std::make_unique<Cache>();
+    c->last.assign(std::size_t(B) * C_, T(0));
+    return c;
+  }
+  void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c,
+                     MixerCache* cache) override {
+    forward_tokens(a, x, out, B, c, &static_cast<Cache&>(*cache));
+  }
+
+  // forward over B sequences of Tn tokens, the shift continuing from the cache (or zeros).
+  void forward_tokens(const Arenas<T>& a, const T* x, T* out, int B, int Tn, Cache* cache) {
+    const int N = B * Tn;
     const std::size_t NC = std::size_t(N) * C_, NF = std::size_t(N) * F_;
     T *xx = a.scratch, *xin = xx + NC;
-    token_shift_forward(xx, x, B, T_, C_);
+    token_shift_forward(xx, x, B, Tn, C_);
+    if (cache) token_shift_continue(xx, cache->last.data(), x, B, Tn, C_);
     lerp_forward(xin, x, xx, a.p(maa_k_), static_cast<const T*>(nullptr), N, C_);
     T *kpre = a.a(kpre_), *ksq = a.a(ksq_), *rr = a.a(rr_), *kv = a.a(kv_);
     key_.forward(a, xin, kpre, N);  // (N,F)

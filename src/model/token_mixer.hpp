@@ -28,6 +28,17 @@ class TokenMixer {
   // dx (B,T,C) overwritten with this rank's part of ∂L/∂x, from dout (B,T,C), the gradient of
   // the whole output; parameter gradients accumulate. Runs after forward on the same x.
   virtual void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) = 0;
+
+  // Cached decoding (inference). A cache for B sequences of up to max_len tokens: exactly the
+  // ModuleCost's cache_elems_per_token per past token (a ring of `window` tokens for a sliding
+  // window) or its state_elems_per_sequence. Throws std::invalid_argument for a mixer that
+  // cannot decode with a cache.
+  virtual std::unique_ptr<MixerCache> make_cache(int B, int max_len) const = 0;
+  // out (B,c,C) ← this rank's partial sum of the output for tokens pos0…pos0+c−1 of each
+  // sequence, x (B,c,C); `cache` holds tokens 0…pos0−1 and takes these. Equals rows pos0… of
+  // forward on the whole sequence (positions are absolute). Saves nothing for backward.
+  virtual void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c, int pos0,
+                             MixerCache& cache) = 0;
 };
 
 // Attention mixers: a variant's core maps x (N,C) to per-head outputs y (N, width), width =
@@ -46,6 +57,11 @@ class AttentionMixer : public TokenMixer<T> {
     out_.backward(a, dy, dout, a.a(y_), int(rows(B)));
     core_backward(a.with_scratch(a.scratch + rows(B) * width_), x, a.a(y_), dy, dx, B);
   }
+  void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c, int pos0,
+                     MixerCache& cache) final {
+    core_forward_chunk(a, x, a.a(y_), B, c, pos0, cache);  // (B·c,W)
+    out_.forward(a, a.a(y_), out, B * c);                  // (B·c,C) partial
+  }
 
  protected:
   // Called last by the variant's constructor, so the projection follows the variant's tensors.
@@ -62,6 +78,9 @@ class AttentionMixer : public TokenMixer<T> {
   // dx (N,C) overwritten from dy (N,W); y is core_forward's output.
   virtual void core_backward(const Arenas<T>& a, const T* x, const T* y, const T* dy, T* dx,
                              int B) = 0;
+  // y (B·c,W) ← x (B·c,C) for tokens pos0…pos0+c−1, through the cache (TokenMixer::forward_chunk).
+  virtual void core_forward_chunk(const Arenas<T>& a, const T* x, T* y, int B, int c, int pos0,
+                                  MixerCache& cache) = 0;
 
  private:
   std::size_t rows(int B) const { return std::size_t(B) * seq_len_; }

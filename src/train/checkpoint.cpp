@@ -265,27 +265,32 @@ void save_checkpoint(const fs::path& file, const RunConfig& run, int step, const
 
 namespace {
 
-// Where this rank's shard of every parameter goes in the arena.
-void weight_spans(const st::Reader& ckpt, GPT<float>& model, std::vector<st::LoadSpan>& spans) {
-  for (const TensorInfo& t : model.param_layout().tensors()) {
+// Where each parameter's shard goes in `arena` (laid out by `params`).
+void weight_spans(const st::Reader& ckpt, const ArenaLayout& params, float* arena,
+                  std::vector<st::LoadSpan>& spans) {
+  for (const TensorInfo& t : params.tensors()) {
     const st::TensorView* view = &ckpt.at(t.name);
     for_each_shard_run(t, [&](std::size_t full, std::size_t local, std::size_t n) {
-      spans.push_back({view, full, n, model.params() + t.offset + local});
+      spans.push_back({view, full, n, arena + t.offset + local});
     });
   }
 }
 
 }  // namespace
 
-void load_weights(const st::Reader& ckpt, GPT<float>& model) {
+void load_weights(const st::Reader& ckpt, const ArenaLayout& params, float* arena) {
   std::vector<st::LoadSpan> spans;
-  weight_spans(ckpt, model, spans);
+  weight_spans(ckpt, params, arena, spans);
   ckpt.load(std::move(spans));
+}
+
+void load_weights(const st::Reader& ckpt, GPT<float>& model) {
+  load_weights(ckpt, model.param_layout(), model.params());
 }
 
 void load_checkpoint(const st::Reader& ckpt, GPT<float>& model, AdamW& opt) {
   std::vector<st::LoadSpan> spans;
-  weight_spans(ckpt, model, spans);
+  weight_spans(ckpt, model.param_layout(), model.params(), spans);
   opt.for_each_moment([&](const TensorInfo& t, std::size_t b, std::size_t e, float* pm, float* pv) {
     const st::TensorView* vm = &ckpt.at(kMomentM + t.name);
     const st::TensorView* vv = &ckpt.at(kMomentV + t.name);

@@ -59,5 +59,7 @@ void load_checkpoint(const st::Reader& ckpt, GPT<float>& model, AdamW& opt);
 // This rank's shards of the parameters alone, from a checkpoint check_init_from (or check_resume)
 // accepted (no communication), the same way.
 void load_weights(const st::Reader& ckpt, GPT<float>& model);
+// The same into any arena of `params`'s layout (the inference engine's).
+void load_weights(const st::Reader& ckpt, const ArenaLayout& params, float* arena);
 
 }  // namespace ellm

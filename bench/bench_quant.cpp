@@ -1,0 +1,180 @@
+// Quantized matmul kernels (src/quant) against the machine's limits, measured side by side in one
+// run: the DRAM read bandwidth (a streaming sum over a buffer far above the L3) and OpenBLAS sgemm.
+// - Decode GEMV, W 4096 x 14336 (out x in) per format, 1 and 2 threads: time against the bandwidth
+//   bound (weight bytes / read bandwidth at the same thread count). Several copies of each matrix
+//   are cycled so every pass reads from DRAM, not from the L3.
+// - Prefill GEMM, n = 512 tokens, per format, against sgemm of the same shape (x (512, 14336) . W^T).
+// Every figure is the median of REPEATS timed passes after one warm-up.
+//
+// usage: bench_quant [REPEATS] [THREADS...]    (default: 7, threads 1 2); ELLM_QUANT_ISA picks the
+// path; ELLM_BENCH_GEMV_ONLY=1 skips the prefill GEMMs (and sgemm).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/gemm.hpp"
+#include "quant/dispatch.hpp"
+#include "quant/qmatrix.hpp"
+#include "util/rng.hpp"
+#include "util/thread_pool.hpp"
+
+using namespace ellm;
+using namespace ellm::quant;
+
+namespace {
+
+constexpr int kRows = 4096, kCols = 14336, kTokens = 512;
+constexpr Format kFormats[] = {Format::F32, Format::BF16, Format::F16, Format::Q8_0, Format::Q4_0};
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Median seconds of `repeats` calls of fn after one warm-up call.
+double median_time(int repeats, const std::function<void()>& fn) {
+  fn();
+  std::vector<double> t;
+  for (int i = 0; i < repeats; i++) {
+    const double t0 = now();
+    fn();
+    t.push_back(now() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = float(rng.normal());
+  return v;
+}
+
+// Sum of `words` 64-bit words (a multiple of 16), four independent 256-bit accumulators so the
+// loop is bound by memory, not by the add chain. AVX2 only: the benchmark runs on Zen 3 too.
+__attribute__((target("avx2"))) std::uint64_t stream_sum(const std::uint64_t* p, std::size_t words) {
+  __m256i a[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  const auto* v = reinterpret_cast<const __m256i*>(p);
+  for (std::size_t i = 0; i < words / 4; i += 4)
+    for (int j = 0; j < 4; j++) a[j] = _mm256_add_epi64(a[j], _mm256_loadu_si256(v + i + j));
+  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a[0], a[1]), _mm256_add_epi64(a[2], a[3]));
+  return std::uint64_t(_mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 3));
+}
+
+// The read-bandwidth probe: a streaming sum over 256 MiB (far above the L3), split over the pool.
+struct BandwidthProbe {
+  std::vector<std::uint64_t> buf = std::vector<std::uint64_t>((std::size_t(256) << 20) / 8, 1);
+  std::vector<std::uint64_t> sums = std::vector<std::uint64_t>(64);
+  double seconds() {  // one pass
+    const double t0 = now();
+    const int threads = rank_pool().threads();
+    rank_pool().parallel_for(threads, [&](std::int64_t b, std::int64_t e) {
+      const std::size_t share = buf.size() / threads / 16 * 16;
+      for (std::int64_t part = b; part < e; part++)
+        sums[part * 8] = stream_sum(buf.data() + part * share, share);  // one cache line per thread
+    });
+    return now() - t0;
+  }
+  double bytes() const { return double(buf.size() / rank_pool().threads() / 16 * 16 * rank_pool().threads() * 8); }
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::string cpu_line(const char* key) {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key, 0) == 0) return line.substr(line.find(':') + 2);
+  return "?";
+}
+
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::string simd_flags() {
+  std::string out;
+  std::string flags = cpu_line("flags") + " ";
+  for (std::size_t p = 0, q; (q = flags.find(' ', p)) != std::string::npos; p = q + 1) {
+    const std::string f = flags.substr(p, q - p);
+    if (f.rfind("avx", 0) == 0 || f == "fma" || f == "f16c") out += f + " ";
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int repeats = argc > 1 ? std::atoi(argv[1]) : 7;
+  std::vector<int> thread_counts;
+  for (int i = 2; i < argc; i++) thread_counts.push_back(std::atoi(argv[i]));
+  if (thread_counts.empty()) thread_counts = {1, 2};
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  std::printf("CPU: %s (family %s, model %s)\nSIMD flags: %s\n", cpu_line("model name").c_str(),
+              cpu_line("cpu family").c_str(), cpu_line("model\t").c_str(), simd_flags().c_str());
+  std::printf("quant path: %s (supported: %s); OpenBLAS core %s, OPENBLAS_CORETYPE=%s; median of %d\n\n",
+              isa_name(active_isa()), supported_isas().c_str(), kernels::blas_core().c_str(),
+              coretype ? coretype : "(unset)", repeats);
+
+  const auto W = random_vector(std::size_t(kRows) * kCols, 1);
+  const auto x1 = random_vector(kCols, 2), xn = random_vector(std::size_t(kTokens) * kCols, 3);
+  std::vector<float> y(std::size_t(kTokens) * kRows);
+
+  std::printf("load average at start: %s\n\n", loadavg().c_str());
+  BandwidthProbe probe;
+  for (int threads : thread_counts) {
+    rank_pool().set_threads(threads);
+    kernels::set_blas_threads(threads);
+    const bool gemv_only = std::getenv("ELLM_BENCH_GEMV_ONLY") != nullptr;
+    auto maybe = [&](const std::function<void()>& fn) { return gemv_only ? 0.0 : median_time(std::max(3, repeats / 2), fn); };
+    const double sgemm = maybe([&] {
+      kernels::gemm<float>(false, true, kTokens, kRows, kCols, 1.0f, xn.data(), kCols, W.data(), kCols, 0.0f,
+                           y.data(), kRows);
+    });
+    const double flop = 2.0 * kTokens * kRows * kCols;
+    std::printf("## %d thread(s): OpenBLAS sgemm %dx%dx%d: %.1f ms (%.1f GFLOP/s)\n\n", threads, kTokens, kRows,
+                kCols, sgemm * 1e3, flop / sgemm / 1e9);
+    std::printf("| format | weight MB | DRAM read GB/s | GEMV ms | bound ms | GEMV / bound | GEMV GB/s | GEMM n=%d ms | GFLOP/s | vs sgemm |\n",
+                kTokens);
+    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (Format f : kFormats) {
+      const QMatrix m = QMatrix::quantize(f, W.data(), kRows, kCols);
+      // Enough copies that a cycle through them (>= 512 MB) evicts the L3 between reads of one.
+      const std::size_t copies = std::max<std::size_t>(2, (std::size_t(512) << 20) / m.bytes() + 1);
+      std::vector<QMatrix> ms(copies, m);
+      // Bandwidth and GEMV alternate, so both see the same load on this shared machine; the
+      // figure is the median of the per-pass ratios.
+      std::vector<double> bws, gemvs, ratios;
+      for (int i = -1; i < repeats * 4; i++) {
+        const double bw = probe.bytes() / probe.seconds();
+        const double t0 = now();
+        ms[(i + 1) % copies].matmul(x1.data(), 1, y.data());
+        const double gemv = now() - t0;
+        if (i < 0) continue;  // warm-up
+        bws.push_back(bw);
+        gemvs.push_back(gemv);
+        ratios.push_back(double(m.bytes()) / bw / gemv);
+      }
+      ms.clear();
+      const double gemm = maybe([&] { m.matmul(xn.data(), kTokens, y.data()); });
+      const double bw = median(bws), gemv = median(gemvs);
+      std::printf("| %s | %.1f | %.1f | %.3f | %.3f | %.0f %% | %.1f | %.1f | %.1f | %.2fx |\n", format_name(f),
+                  m.bytes() / 1e6, bw / 1e9, gemv * 1e3, m.bytes() / bw * 1e3, 100 * median(ratios),
+                  m.bytes() / gemv / 1e9, gemm * 1e3, flop / gemm / 1e9, sgemm / gemm);
+      std::fflush(stdout);
+    }
+    std::printf("\nload average: %s\n\n", loadavg().c_str());
+  }
+}

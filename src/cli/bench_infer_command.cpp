@@ -1,0 +1,241 @@
+// `efficientllm bench-infer JOB.json`: the inference benchmark (docs/INFERENCE.md). For every
+// run of the job and every weight format in its inference.formats: llama-bench's prompt
+// processing and token generation tests, the sampled memory (AMU) and energy (AEC), the weight
+// bytes, the quality against fp32 by llama.cpp's perplexity methodology, and MCR in its measured
+// and bit-ratio forms. Writes DIR/inference.json and DIR/inference.md. One rank (tp = 1).
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/node_setup.hpp"
+#include "cli/subcommands.hpp"
+#include "data/corpus.hpp"
+#include "efficientllm/config.hpp"
+#include "infer/bench.hpp"
+#include "infer/decoder.hpp"
+#include "infer/linear_store.hpp"
+#include "infer/load_model.hpp"
+#include "infer/quality.hpp"
+#include "io/hf.hpp"
+#include "io/safetensors.hpp"
+#include "kernels/gemm.hpp"
+#include "metrics/stats.hpp"
+#include "mpi/comm.hpp"
+#include "report/provenance.hpp"
+#include "util/thread_pool.hpp"
+
+namespace ellm::cli {
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+po::options_description bench_options() {
+  po::options_description desc("efficientllm bench-infer JOB.json [options]");
+  desc.add_options()("help,h", "show this help")(
+      "out,o", po::value<std::string>(), "output directory (default: results/<job>-infer-<UTC time>)")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a job field for every run, e.g. --set inference.formats=int4 (repeatable)");
+  return desc;
+}
+
+// inference.formats: a comma-separated list of quant format names.
+std::vector<quant::Format> parse_formats(const RunConfig& run, const std::string& job_file) {
+  std::vector<quant::Format> formats;
+  std::stringstream list(run.inference.formats);
+  for (std::string name; std::getline(list, name, ',');) {
+    const auto f = quant::parse_format(name);
+    if (!f) throw JobError(job_file, "/inference/formats", "unknown weight format \"" + name + "\" (allowed: fp32, bf16, fp16, int8, int4, comma-separated)");
+    formats.push_back(*f);
+  }
+  if (formats.empty()) throw JobError(job_file, "/inference/formats", "lists no format");
+  return formats;
+}
+
+void check_fits(const RunConfig& run, const std::string& job_file) {
+  const InferenceConfig& ic = run.inference;
+  const int T = run.model.seq_len;
+  if (ic.prompt_tokens > T)
+    throw JobError(job_file, "/inference/prompt_tokens", std::to_string(ic.prompt_tokens) + " exceeds the context, /model/seq_len = " + std::to_string(T));
+  if (ic.gen_tokens > T)
+    throw JobError(job_file, "/inference/gen_tokens", std::to_string(ic.gen_tokens) + " exceeds the context, /model/seq_len = " + std::to_string(T));
+}
+
+json mean_std(const std::vector<double>& xs) {
+  double mean = 0, var = 0;
+  for (double x : xs) mean += x / xs.size();
+  for (double x : xs) var += (x - mean) * (x - mean) / std::max<std::size_t>(1, xs.size() - 1);
+  return {{"mean", mean}, {"std", std::sqrt(var)}, {"n", xs.size()}};
+}
+
+std::vector<double> rates(const std::vector<double>& seconds, double tokens) {
+  std::vector<double> r;
+  for (double s : seconds) r.push_back(tokens / s);
+  return r;
+}
+
+// One format's record.
+json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, quant::Format f,
+                  const std::vector<LinearShape>& layers, const Corpus& corpus) {
+  const InferenceConfig& ic = run.inference;
+  std::unique_ptr<QuantizedLinears> store;
+  std::size_t served_elems = 0;
+  for (const LinearShape& l : layers) served_elems += std::size_t(l.out) * l.in;
+  // fp32 is the arena's weights through OpenBLAS; the others their quantized copies.
+  if (f != quant::Format::F32) store = std::make_unique<QuantizedLinears>(f, layers, dec.params(), dec.param_layout());
+  const std::size_t served_bytes = store ? store->bytes() : served_elems * sizeof(float);
+  // Everything else stays fp32 in the arena; a tied LM head's table is still the embedding.
+  std::size_t kept = dec.num_params() - served_elems;
+  if (run.model.tie_embeddings) kept += std::size_t(run.model.vocab_size) * run.model.d_model;
+  const std::size_t weight_bytes = served_bytes + kept * sizeof(float);
+
+  dec.serve_linears(store.get());
+  const std::unique_ptr<Sampler> sampler = start_sampling(node, run);
+  const BenchTimes t = bench_decoder(dec, {ic.prompt_tokens, ic.gen_tokens, ic.repetitions, ic.warmup, run.training.seed});
+  const json sampled = sampling_record(node, sampler.get(), run);
+  const int B = dec.batch();
+  const Summary latency = summarize(t.token_seconds);
+  json rec = {{"format", quant::format_name(f)},
+              {"bits_per_weight", quant::bits_per_weight(f)},
+              {"weight_bytes", {{"total", weight_bytes}, {"linear_layers", served_bytes}, {"fp32_rest", kept * sizeof(float)}}},
+              {"pp", {{"tokens", ic.prompt_tokens}, {"tokens_per_s", mean_std(rates(t.pp_seconds, double(B) * ic.prompt_tokens))}}},
+              {"tg", {{"tokens", ic.gen_tokens}, {"tokens_per_s", mean_std(rates(t.tg_seconds, double(B) * ic.gen_tokens))}}},
+              {"time_to_first_token_s", mean_std(t.pp_seconds)},
+              {"token_latency_s", {{"p50", latency.p50}, {"p95", latency.p95}, {"mean", latency.mean}}},
+              {"sampling", sampled}};
+  if (ic.quality_windows > 0) {
+    const Quality q = compare_quality(dec, nullptr, store.get(), corpus.val.tokens, ic.quality_windows);
+    rec["quality"] = {{"ppl_fp32", q.ppl_reference}, {"ppl", q.ppl}, {"ppl_delta", q.ppl_delta()},
+                      {"kl_divergence", q.kl}, {"top1_agreement", q.top1_agreement},
+                      {"scored_tokens", q.scored}, {"windows", q.windows}};
+  }
+  dec.serve_linears(nullptr);
+  return rec;
+}
+
+// MCR against the fp32 record: (size_fp32 / size) × (quality / quality_fp32), quality = 1/ppl;
+// measured bytes, and the paper's bit-width ratio (32 / bits per weight).
+void add_mcr(json& rec, const json& fp32) {
+  if (!rec.contains("quality")) return;
+  const double perf = rec["quality"]["ppl_fp32"].get<double>() / rec["quality"]["ppl"].get<double>();
+  rec["mcr"] = {{"measured_bytes", fp32["weight_bytes"]["total"].get<double>() / rec["weight_bytes"]["total"].get<double>() * perf},
+                {"bit_ratio", 32.0 / rec["bits_per_weight"].get<double>() * perf}};
+}
+
+std::string markdown(const json& report) {
+  std::ostringstream md;
+  for (const json& run : report["runs"]) {
+    md << "## " << run["name"].get<std::string>() << "\n\n"
+       << "| format | weight MiB | pp tok/s | tg tok/s (IT) | TTFT ms | token p50 / p95 ms | ppl | Δppl | KL | top-1 | MCR bytes / bits |\n"
+       << "|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const json& r : run["formats"]) {
+      char line[512];
+      const bool q = r.contains("quality"), m = r.contains("mcr");
+      std::snprintf(line, sizeof line, "| %s | %.2f | %.1f ± %.1f | %.1f ± %.1f | %.1f | %.2f / %.2f | %s | %s | %s | %s | %s |\n",
+                    r["format"].get<std::string>().c_str(), r["weight_bytes"]["total"].get<double>() / 1048576.0,
+                    r["pp"]["tokens_per_s"]["mean"].get<double>(), r["pp"]["tokens_per_s"]["std"].get<double>(),
+                    r["tg"]["tokens_per_s"]["mean"].get<double>(), r["tg"]["tokens_per_s"]["std"].get<double>(),
+                    1e3 * r["time_to_first_token_s"]["mean"].get<double>(), 1e3 * r["token_latency_s"]["p50"].get<double>(),
+                    1e3 * r["token_latency_s"]["p95"].get<double>(),
+                    q ? std::to_string(r["quality"]["ppl"].get<double>()).c_str() : "–",
+                    q ? std::to_string(r["quality"]["ppl_delta"].get<double>()).c_str() : "–",
+                    q ? std::to_string(r["quality"]["kl_divergence"].get<double>()).c_str() : "–",
+                    q ? std::to_string(r["quality"]["top1_agreement"].get<double>()).c_str() : "–",
+                    m ? (std::to_string(r["mcr"]["measured_bytes"].get<double>()) + " / " + std::to_string(r["mcr"]["bit_ratio"].get<double>())).c_str() : "–");
+      md << line;
+    }
+    md << "\n";
+  }
+  return md.str();
+}
+
+int bench(const std::string& job_file, const std::vector<std::string>& sets, std::string out, mpi::Comm& comm) {
+  std::vector<Override> overrides;
+  for (const std::string& s : sets) overrides.push_back(parse_override(s));
+  const Job job = load_job(job_file, overrides);
+  for (const RunConfig& run : job.runs) {
+    parse_formats(run, job.file.string());
+    check_fits(run, job.file.string());
+  }
+  if (comm.size() != 1) throw JobError(job.file.string(), "", "bench-infer runs on one rank (tensor-parallel inference is not implemented); launch it without mpirun");
+  NodeContext node = setup_node(comm);
+  json report = {{"job", job.name}, {"file", job.file.string()}, {"system", system_info()}, {"node", node_info(node)}, {"runs", json::array()}};
+  for (const RunConfig& run : job.runs) {
+    const Corpus corpus = load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
+    Decoder<float> dec(run.model, run.inference.batch);
+    load_run_weights(run, dec);
+    json placement = place_rank(node, run.topology.policy);
+    rank_pool().set_threads(kernels::blas_threads());  // the quantized kernels use the BLAS threads' cores
+    placement["kernel_threads"] = rank_pool().threads();
+    const std::vector<LinearShape> layers = dec.linear_layers();
+    json formats = json::array();
+    json fp32;
+    for (const quant::Format f : parse_formats(run, job.file.string())) {
+      std::fprintf(stderr, "efficientllm bench-infer: %s %s\n", run.name.c_str(), quant::format_name(f));
+      formats.push_back(bench_format(node, run, dec, f, layers, corpus));
+      if (f == quant::Format::F32) fp32 = formats.back();
+    }
+    if (!fp32.is_null())
+      for (json& r : formats) add_mcr(r, fp32);
+    report["runs"].push_back({{"name", run.name}, {"config", run.as_json}, {"placement", placement},
+                              {"estimates", "AEC is an estimate where the sampling record's energy source says so; MCR's bit-ratio form counts fp32 as 32 bits"},
+                              {"formats", formats}});
+  }
+  if (out.empty()) out = "results/" + job.name + "-infer-" + utc_timestamp("%Y%m%d-%H%M%S");
+  fs::create_directories(out);
+  std::ofstream(fs::path(out) / "inference.json") << report.dump(2) << "\n";
+  const std::string md = markdown(report);
+  std::ofstream(fs::path(out) / "inference.md") << "# " << job.name << ": inference\n\n" << md;
+  std::cout << md << "report: " << (fs::path(out) / "inference.json").string() << " (and inference.md)\n";
+  return 0;
+}
+
+}  // namespace
+
+int bench_infer_main(int argc, char** argv) {
+  po::options_description desc = bench_options(), hidden, all;
+  hidden.add_options()("job", po::value<std::string>());
+  all.add(desc).add(hidden);
+  po::positional_options_description positional;
+  positional.add("job", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc - 1, argv + 1).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      return 0;
+    }
+    if (!vm.count("job")) throw po::error("missing the job file argument (JOB.json)");
+  } catch (const po::error& e) {
+    std::cerr << "efficientllm bench-infer: " << e.what() << "\n" << desc << "\n";
+    return kExitBadInput;
+  }
+  mpi::Session session(&argc, &argv);
+  mpi::Comm comm = mpi::Comm::world();
+  try {
+    return bench(vm["job"].as<std::string>(), vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{},
+                 vm.count("out") ? vm["out"].as<std::string>() : "", comm);
+  } catch (const JobError& e) {
+    std::cerr << "efficientllm bench-infer: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const st::FileError& e) {
+    std::cerr << "efficientllm bench-infer: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const hf::Error& e) {
+    std::cerr << "efficientllm bench-infer: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const std::invalid_argument& e) {  // a model the decoder cannot serve; a width the format cannot hold
+    std::cerr << "efficientllm bench-infer: " << e.what() << "\n";
+    return kExitBadInput;
+  }
+}
+
+}  // namespace ellm::cli

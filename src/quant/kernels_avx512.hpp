@@ -1,0 +1,89 @@
+// AVX-512 (F/BW/VL) traits for kernels_simd.hpp, with or without VNNI. One 512-bit vector holds a
+// row group's 16 rows (one 32-bit lane each). u8 x s8 products: VNNI's vpdpbusd, else
+// vpmaddubsw + vpmaddwd (whose 16-bit pair sums must not saturate, see q8_block).
+#pragma once
+#include "quant/kernels_simd.hpp"
+
+namespace ellm::quant {
+namespace {
+
+template <bool Vnni>
+struct Avx512 {
+  using vi = __m512i;
+  using vf = __m512;
+  using vx = __m512;
+  static constexpr int L = 16, TT = 4, FL = 16, FTT = 4;
+
+  static vf zero_f() { return _mm512_setzero_ps(); }
+  static vf set1(float f) { return _mm512_set1_ps(f); }
+  static vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+  static vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+  static vf cvt(vi a) { return _mm512_cvtepi32_ps(a); }
+  static vf load_scales(const std::uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
+  static void store(float* y, vf v, int valid) { _mm512_mask_storeu_ps(y, __mmask16((1u << valid) - 1), v); }
+
+  // Activation bytes [4 word, 4 word + 4) of a block in every lane.
+  static vi bcast(const ActBlock* xb, int word) {
+    std::int32_t v;
+    std::memcpy(&v, xb->qs + 4 * word, 4);
+    return _mm512_set1_epi32(v);
+  }
+  // acc + the sums of 4 products u8 (u) x s8 (s) per lane; pairs must stay within int16 without VNNI.
+  static vi dot_u8s8(vi acc, vi u, vi s) {
+    if constexpr (Vnni) return _mm512_dpbusd_epi32(acc, u, s);
+    else return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+  }
+
+  template <int T>
+  static void q8_block(const std::uint8_t* chunks, const ActBlock* const* xb, vi* isum) {
+    for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+    for (int c = 0; c < kChunks8; c++) {
+      const vi w = _mm512_loadu_si512(chunks + 64 * c);
+      if constexpr (Vnni) {  // sum (w + 128) x, corrected by 128 sum x below: one vpdpbusd per token
+        const vi wu = _mm512_xor_si512(w, _mm512_set1_epi8(char(0x80)));
+        for (int t = 0; t < T; t++) isum[t] = _mm512_dpbusd_epi32(isum[t], wu, bcast(xb[t], c));
+      } else {  // |w| x (x with w's sign): pairs <= 2 * 127 * 127 fit int16
+        const __mmask64 neg = _mm512_movepi8_mask(w);
+        const vi aw = _mm512_abs_epi8(w);
+        for (int t = 0; t < T; t++) {
+          const vi xs = bcast(xb[t], c);
+          isum[t] = dot_u8s8(isum[t], aw, _mm512_mask_sub_epi8(xs, neg, _mm512_setzero_si512(), xs));
+        }
+      }
+    }
+    if constexpr (Vnni)
+      for (int t = 0; t < T; t++) isum[t] = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(128 * xb[t]->sum));
+  }
+
+  template <int T>
+  static void q4_block(const std::uint8_t* chunks, const ActBlock* const* xb, vi* isum) {
+    const vi m4 = _mm512_set1_epi8(0x0F);
+    for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+    for (int c = 0; c < kChunks4; c++) {  // low nibbles: weights 4c.., high: 16 + 4c..
+      const vi v = _mm512_loadu_si512(chunks + 64 * c);
+      const vi lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      for (int t = 0; t < T; t++) {
+        if constexpr (Vnni) {
+          isum[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(isum[t], lo, bcast(xb[t], c)), hi, bcast(xb[t], c + 4));
+        } else {  // pairs <= 2 * 15 * 127, two of them summed still fit int16
+          const vi p = _mm512_add_epi16(_mm512_maddubs_epi16(lo, bcast(xb[t], c)),
+                                        _mm512_maddubs_epi16(hi, bcast(xb[t], c + 4)));
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
+        }
+      }
+    }
+    for (int t = 0; t < T; t++) isum[t] = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(8 * xb[t]->sum));
+  }
+
+  static vx load_x(const float* p) { return _mm512_loadu_ps(p); }
+  static vf madd(vf w, vx x, vf acc) { return _mm512_fmadd_ps(w, x, acc); }
+  static float hsum(vf v) { return _mm512_reduce_add_ps(v); }
+  static vf load_f32(const float* p) { return _mm512_loadu_ps(p); }
+  static vf load_f16(const std::uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
+  static vf load_bf16(const std::uint16_t* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
+  }
+};
+
+}  // namespace
+}  // namespace ellm::quant

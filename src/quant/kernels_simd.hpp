@@ -1,0 +1,188 @@
+// The loops every SIMD path shares, written once over a path's "traits" V (vector types, loads,
+// and the integer inner block). Included only by the kernel files, each compiled for its own
+// target, and includes no standard header with out-of-line code; everything here has internal linkage (anonymous namespace), so no copy compiled for one
+// target can be picked by the linker for another.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "quant/kernels.hpp"
+
+namespace ellm::quant {
+namespace {
+
+// --- Integer formats over the interleaved layout (kernels.hpp) ---------------------------------
+// V provides: vi, vf; L (rows per vector: 16 or 8); TT (tokens per tile); zero_i/zero_f, set1,
+// fma, mul, cvt, load_scales (L fp16 -> fp32), store (the first `valid` lanes), and
+// q8_block<TT>/q4_block<TT>(chunks, xb, isum): the 32-element integer dot products of one block
+// for L rows (their chunk bytes start at `chunks`, 64 bytes apart) and TT activation blocks,
+// "- 8 * sum" of Q4_0 included.
+
+template <class V, bool Q8, int TT>
+void int_tile(const std::uint8_t* group, int nb, int half, const ActBlock* x, float* y, int ldy,
+              int valid) {
+  constexpr int kChunkBytes = Q8 ? kChunkBytesQ8 : kChunkBytesQ4;
+  typename V::vf acc[TT];
+  for (int t = 0; t < TT; t++) acc[t] = V::zero_f();
+  for (int b = 0; b < nb; b++) {
+    const ActBlock* xb[TT];
+    for (int t = 0; t < TT; t++) xb[t] = x + std::size_t(t) * nb + b;
+    typename V::vi isum[TT];
+    const std::uint8_t* chunks = group + chunk_offset(b, kChunkBytes) + 4 * V::L * half;
+    if constexpr (Q8) V::template q8_block<TT>(chunks, xb, isum);
+    else V::template q4_block<TT>(chunks, xb, isum);
+    const typename V::vf dw = V::load_scales(group + scale_offset(nb, b, kChunkBytes) + 2 * V::L * half);
+    for (int t = 0; t < TT; t++) acc[t] = V::fma(V::cvt(isum[t]), V::mul(dw, V::set1(xb[t]->d)), acc[t]);
+  }
+  for (int t = 0; t < TT; t++) V::store(y + std::size_t(t) * ldy, acc[t], valid);
+}
+
+template <class V, bool Q8>
+void int_kernel(const std::uint8_t* w, int g0, int g1, int rows, int cols, const ActBlock* x, int n,
+                float* y, int ldy) {
+  const int nb = cols / 32;
+  for (int g = g0; g < g1; g++) {
+    const std::uint8_t* group = w + std::size_t(g) * group_bytes(nb, Q8 ? kChunkBytesQ8 : kChunkBytesQ4);
+    for (int half = 0; half < kRowGroup / V::L; half++) {
+      const int row0 = g * kRowGroup + half * V::L;
+      if (row0 >= rows) break;
+      const int valid = rows - row0 < V::L ? rows - row0 : V::L;
+      int t = 0;
+      for (; t + V::TT <= n; t += V::TT)
+        int_tile<V, Q8, V::TT>(group, nb, half, x + std::size_t(t) * nb, y + std::size_t(t) * ldy + row0, ldy, valid);
+      for (; t < n; t++)
+        int_tile<V, Q8, 1>(group, nb, half, x + std::size_t(t) * nb, y + std::size_t(t) * ldy + row0, ldy, valid);
+    }
+  }
+}
+
+// --- Activations to Q8_0 (AVX2, which every SIMD path has) --------------------------------------
+// The scale goes through fp16 as in ggml (F16C, exact RNE); quants round half away from zero like
+// the reference's lround: truncate x/d + copysign(0.49999997, x), exact for |x/d| <= 127.
+inline void quantize_act_avx2(const float* x, int n, int cols, ActBlock* out) {
+  const int nb = cols / 32;
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000u)));
+  const __m256 almost_half = _mm256_set1_ps(0.49999997f);
+  for (std::size_t i = 0; i < std::size_t(n) * nb; i++) {
+    const float* xb = x + (i / nb) * std::size_t(cols) + (i % nb) * 32;
+    __m256 v[4], amax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) amax = _mm256_max_ps(amax, _mm256_and_ps(v[j] = _mm256_loadu_ps(xb + 8 * j), abs_mask));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    out[i].d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+    __m256i q[4];
+    for (int j = 0; j < 4; j++) {
+      const __m256 s = _mm256_mul_ps(v[j], _mm256_set1_ps(id));
+      q[j] = _mm256_cvttps_epi32(_mm256_add_ps(s, _mm256_or_ps(almost_half, _mm256_and_ps(s, sign_mask))));
+    }
+    // int32 -> int8 in order: packs interleave 128-bit lanes, the permute undoes it.
+    const __m256i q16 = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16, q16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i*)out[i].qs, q8);
+    const __m256i s32 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    out[i].sum = _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1)));
+  }
+}
+
+// --- Float formats, row-major -------------------------------------------------------------------
+// A tile of RT rows x TT tokens of dot products along k. V provides vf, FL (elements per step),
+// vx/load_x (FL activations as the multiply wants them), madd(w, x, acc), hsum, FTT (tokens per
+// tile); Fmt provides W (the stored type), load (FL weights as madd wants them) and scalar (one
+// weight to fp32, for the k tail).
+
+inline float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }
+inline float bf16_to_float(std::uint16_t b) {
+  const std::uint32_t u = std::uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+template <class V, class Fmt, int RT, int TT>
+void float_tile(const typename Fmt::W* w, int cols, int k0, int k1, const float* x, float* y, int ldy) {
+  typename V::vf acc[RT][TT];
+  for (int i = 0; i < RT; i++)
+    for (int t = 0; t < TT; t++) acc[i][t] = V::zero_f();
+  int k = k0;
+  for (; k + V::FL <= k1; k += V::FL) {
+    typename V::vx xv[TT];
+    for (int t = 0; t < TT; t++) xv[t] = V::load_x(x + std::size_t(t) * cols + k);
+    for (int i = 0; i < RT; i++) {
+      const auto wv = Fmt::load(w + std::size_t(i) * cols + k);
+      for (int t = 0; t < TT; t++) acc[i][t] = V::madd(wv, xv[t], acc[i][t]);
+    }
+  }
+  for (int i = 0; i < RT; i++)
+    for (int t = 0; t < TT; t++) {
+      float s = V::hsum(acc[i][t]);
+      for (int j = k; j < k1; j++) s += Fmt::scalar(w[std::size_t(i) * cols + j]) * x[std::size_t(t) * cols + j];
+      float& out = y[std::size_t(t) * ldy + i];
+      out = k0 == 0 ? s : out + s;
+    }
+}
+
+// Prefill is blocked so that a panel of activations (kTokenBlock tokens x kColBlock columns, 512 KB)
+// stays in L2 while the weights stream by; decode (n <= FTT) reads each row in one sweep.
+template <class V, class Fmt>
+void float_kernel(const typename Fmt::W* w, int r0, int r1, int cols, const float* x, int n, float* y, int ldy) {
+  constexpr int RT = 4, TT = V::FTT, kTokenBlock = 64, kColBlock = 2048;
+  static_assert(kColBlock % V::FL == 0, "only the last column block has a tail");
+  const int kc = n <= TT ? cols : kColBlock;
+  for (int tb = 0; tb < n; tb += kTokenBlock) {
+    const int te = n < tb + kTokenBlock ? n : tb + kTokenBlock;
+    for (int k0 = 0; k0 < cols; k0 += kc) {
+      const int k1 = cols < k0 + kc ? cols : k0 + kc;
+      auto tiles = [&](int r, auto rt) {
+        constexpr int kR = decltype(rt)::value;
+        int t = tb;
+        for (; t + TT <= te; t += TT)
+          float_tile<V, Fmt, kR, TT>(w + std::size_t(r) * cols, cols, k0, k1, x + std::size_t(t) * cols,
+                                     y + std::size_t(t) * ldy + r, ldy);
+        for (; t < te; t++)
+          float_tile<V, Fmt, kR, 1>(w + std::size_t(r) * cols, cols, k0, k1, x + std::size_t(t) * cols,
+                                    y + std::size_t(t) * ldy + r, ldy);
+      };
+      int r = r0;
+      for (; r + RT <= r1; r += RT) tiles(r, std::integral_constant<int, RT>());
+      for (; r < r1; r++) tiles(r, std::integral_constant<int, 1>());
+    }
+  }
+}
+
+// The three stored float types for a V whose madd takes fp32 weights.
+template <class V>
+struct F32 {
+  using W = float;
+  static typename V::vf load(const float* p) { return V::load_f32(p); }
+  static float scalar(float f) { return f; }
+};
+template <class V>
+struct F16 {
+  using W = std::uint16_t;
+  static typename V::vf load(const W* p) { return V::load_f16(p); }
+  static float scalar(W h) { return half_to_float(h); }
+};
+template <class V>
+struct BF16 {
+  using W = std::uint16_t;
+  static typename V::vf load(const W* p) { return V::load_bf16(p); }
+  static float scalar(W b) { return bf16_to_float(b); }
+};
+
+// The table of a path from its traits.
+template <class V>
+KernelTable make_table() {
+  return {quantize_act_avx2, int_kernel<V, true>, int_kernel<V, false>, float_kernel<V, F32<V>>, float_kernel<V, BF16<V>>,
+          float_kernel<V, F16<V>>};
+}
+
+}  // namespace
+}  // namespace ellm::quant
