@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   if (measure_peak) {
     const double peak = measure_sgemm_peak(2048, 1.0);
     out["sgemm_peak_flops_per_s"] = peak;
-    out["mfu_vs_measured_peak"] = flops_per_s / peak;
+    out["gemm_relative_efficiency"] = flops_per_s / peak;
   }
   std::printf("efficientllm: %.1f ms/step (p50 %.1f), %.0f tokens/s, %.1f GFLOP/s, %zu params\n",
               st.mean * 1e3, st.p50 * 1e3, tokens_per_s, flops_per_s / 1e9, model.num_params());

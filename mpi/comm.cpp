@@ -4,6 +4,8 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <ctime>
 #include <limits>
@@ -188,24 +190,36 @@ double Comm::allreduce_sum(double value) { return allreduce_scalar(value, MPI_Op
 double Comm::allreduce_max(double value) { return allreduce_scalar(value, MPI_Op_c2f(MPI_MAX)); }
 double Comm::allreduce_min(double value) { return allreduce_scalar(value, MPI_Op_c2f(MPI_MIN)); }
 
-std::vector<std::string> Comm::gather_strings(const std::string& mine) {
+std::vector<std::string> Comm::gather_strings(const std::string& mine, std::size_t round_bytes) {
   BlockedTimer t(stats_, "MPI_Gather/MPI_Gatherv (gather_strings)", size_);
-  int len = int(mine.size());
-  std::vector<int> lens(is_root() ? size_ : 0), displs(is_root() ? size_ : 0);
-  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, to_c(handle_));
-  std::string all;
-  if (is_root()) {
-    int total = 0;
-    for (int r = 0; r < size_; r++) {
-      displs[r] = total;
-      total += lens[r];
+  // MPI counts and displacements are ints: 1,000 ranks' records of a few MB each would overflow
+  // one MPI_Gatherv. Lengths travel as 64-bit, and the strings in rounds in which each rank sends
+  // at most round_bytes ÷ ranks bytes, so no round's total or displacement exceeds round_bytes.
+  const std::size_t per_rank = std::max<std::size_t>(1, std::min<std::size_t>(round_bytes, INT_MAX) / std::size_t(size_));
+  std::uint64_t len = mine.size();
+  std::vector<std::uint64_t> lens(is_root() ? size_ : 0);
+  MPI_Gather(&len, 1, MPI_UINT64_T, lens.data(), 1, MPI_UINT64_T, 0, to_c(handle_));
+  std::uint64_t longest = len;
+  MPI_Allreduce(MPI_IN_PLACE, &longest, 1, MPI_UINT64_T, MPI_MAX, to_c(handle_));
+  std::vector<std::string> out(is_root() ? size_ : 0);
+  for (int r = 0; is_root() && r < size_; r++) out[r].resize(lens[r]);
+  std::vector<int> counts(is_root() ? size_ : 0), displs(is_root() ? size_ : 0);
+  std::string buffer;
+  for (std::uint64_t first = 0; first < longest; first += per_rank) {
+    const int mine_now = int(std::min<std::uint64_t>(per_rank, len > first ? len - first : 0));
+    if (is_root()) {
+      int total = 0;
+      for (int r = 0; r < size_; r++) {
+        counts[r] = int(std::min<std::uint64_t>(per_rank, lens[r] > first ? lens[r] - first : 0));
+        displs[r] = total;
+        total += counts[r];
+      }
+      buffer.resize(std::size_t(total));
     }
-    all.resize(total);
+    MPI_Gatherv(mine.data() + std::min<std::uint64_t>(first, len), mine_now, MPI_CHAR, buffer.data(), counts.data(),
+                displs.data(), MPI_CHAR, 0, to_c(handle_));
+    for (int r = 0; is_root() && r < size_; r++) buffer.copy(out[r].data() + first, std::size_t(counts[r]), std::size_t(displs[r]));
   }
-  MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0,
-              to_c(handle_));
-  std::vector<std::string> out;
-  for (int r = 0; is_root() && r < size_; r++) out.push_back(all.substr(displs[r], lens[r]));
   return out;
 }
 

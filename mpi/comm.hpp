@@ -4,6 +4,7 @@
 // Every collective records the wall time the caller spent blocked in it, so the trainer can split
 // a step into compute and communication without timing MPI itself.
 #pragma once
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -80,8 +81,10 @@ class Comm {
   // (MPI_Allgatherv).
   void reduce_scatter_sum(const float* data, const std::vector<int>& offsets, float* mine);
   void allgather_in_place(float* data, const std::vector<int>& offsets);
-  // Every rank's string at the root (rank order); other ranks get an empty vector.
-  std::vector<std::string> gather_strings(const std::string& mine);
+  // Every rank's string at the root (rank order); other ranks get an empty vector. Any lengths
+  // (64-bit): the strings move in rounds of at most round_bytes in all (at least a byte per rank;
+  // tests make it small).
+  std::vector<std::string> gather_strings(const std::string& mine, std::size_t round_bytes = INT_MAX);
   std::string broadcast_string(const std::string& value);  // the root's value, everywhere
   // Every rank sends n ints to every rank (MPI_Alltoall): send[r·n, (r+1)·n) goes to rank r and
   // recv[r·n, (r+1)·n) comes from rank r. Expert parallelism exchanges per-expert token counts

@@ -44,10 +44,17 @@ out=${out:-results/scaling-$(date -u +%Y%m%d-%H%M%S)}
 bin=${ELLM_BIN:-$root/build/efficientllm}
 [[ -x $bin ]] || die "$bin not found: build first (scripts/build.sh) or set ELLM_BIN"
 
+# Every number is checked before it reaches shell arithmetic ($((…)) would evaluate an
+# expression such as a[$(command)]) or a command line; the lists are split without globbing.
+whole() { [[ $1 =~ ^[1-9][0-9]{0,6}$ ]] || die "$2 takes whole numbers ≥ 1, not '$1'"; }
+whole "$per_node" --ranks-per-node
+[[ -z $batch ]] || whole "$batch" --batch
+read -r -a ranks_items <<<"$ranks_list"
+read -r -a nodes_items <<<"$nodes_list"
 # One entry per size: "RANKS" or "RANKS NODES".
 sizes=()
-for r in $ranks_list; do sizes+=("$r"); done
-for n in $nodes_list; do sizes+=("$((n * per_node)) $n"); done
+for r in "${ranks_items[@]}"; do whole "$r" --ranks; sizes+=("$r"); done
+for n in "${nodes_items[@]}"; do whole "$n" --nodes; sizes+=("$((n * per_node)) $n"); done
 
 mkdir -p "$out"
 dirs=()

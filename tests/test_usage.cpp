@@ -65,33 +65,62 @@ TEST_F(Usage, NodeUtilizationFromProcStat) {
   EXPECT_EQ(error, (root_ / "proc/stat").string() + ": no \"cpu\" line with 8 counters");
 }
 
-TEST_F(Usage, TheoreticalPeakFactorsFromCpuinfoAndCpufreq) {
-  put("proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\ncpu MHz\t\t: 2000.000\n"
+TEST_F(Usage, TheoreticalPeakFromTheTableAndTheBaseClock) {
+  // Sapphire Rapids: two 512-bit FMA pipes; intel_pstate's base_frequency is the all-core clock,
+  // preferred to the single-core boost of cpuinfo_max_freq.
+  put("proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\ncpu MHz\t\t: 2000.000\n"
                       "flags\t\t: fpu sse avx fma avx2 avx512f\n\nprocessor\t: 1\n");
-  put("sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "3000000\n");  // kHz
+  put("sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "3800000\n");  // kHz
+  put("sys/devices/system/cpu/cpu0/cpufreq/base_frequency", "2100000\n");
+  const TheoreticalPeak p = theoretical_peak(root_);
+  EXPECT_EQ(p.microarchitecture, "Sapphire Rapids");
+  EXPECT_EQ(p.simd_lanes, 16);
+  EXPECT_EQ(p.fma_units, 2);
+  EXPECT_EQ(p.fma_lanes, 16);
+  EXPECT_DOUBLE_EQ(p.clock_hz, 2.1e9);
+  EXPECT_EQ(p.clock_kind, "base");
+  EXPECT_DOUBLE_EQ(p.flops_per_s_per_core, 2 * 16 * 2 * 2.1e9);
+}
+
+TEST_F(Usage, Zen4DoublePumpsAvx512AndNoCpufreqMeansTheHighestCpuMhz) {
+  put("proc/cpuinfo", "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\ncpu MHz\t\t: 2400.0\nflags\t\t: sse avx fma avx512f\n\n"
+                      "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\ncpu MHz\t\t: 2500.0\n");
   const TheoreticalPeak p = theoretical_peak(root_);
   EXPECT_EQ(p.simd_lanes, 16);
   EXPECT_EQ(p.fma_units, 2);
-  EXPECT_DOUBLE_EQ(p.clock_hz, 3e9);
-  EXPECT_DOUBLE_EQ(p.flops_per_s_per_core, 16 * 2 * 2 * 3e9);
-  EXPECT_NE(p.clock_source.find("cpuinfo_max_freq"), std::string::npos);
+  EXPECT_EQ(p.fma_lanes, 8);  // 512-bit instructions on 256-bit pipes: 32 FLOP/cycle, as Zen 3
+  EXPECT_DOUBLE_EQ(p.flops_per_s_per_core, 2 * 8 * 2 * 2.5e9);
+  EXPECT_EQ(p.clock_kind, "reported");
 }
 
-TEST_F(Usage, Zen4DoublePumpsAvx512AndNoCpufreqMeansCpuMhz) {
-  put("proc/cpuinfo", "vendor_id\t: AuthenticAMD\ncpu family\t: 25\ncpu MHz\t\t: 2500.0\nflags\t\t: sse avx fma avx512f\n");
+TEST_F(Usage, Zen5ServerHasTwo512BitPipesMobileHas256) {
+  put("proc/cpuinfo", "vendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nflags\t\t: sse avx fma avx512f\n");
+  put("sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "3000000\n");
+  TheoreticalPeak p = theoretical_peak(root_);
+  EXPECT_EQ(p.fma_lanes, 16);
+  EXPECT_EQ(p.clock_kind, "max_boost");  // cpufreq without base/nominal: boost, peak overstated
+  EXPECT_DOUBLE_EQ(p.flops_per_s_per_core, 2 * 16 * 2 * 3e9);
+  put("proc/cpuinfo", "vendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 36\nflags\t\t: sse avx fma avx512f\n");
+  p = theoretical_peak(root_);
+  EXPECT_EQ(p.fma_lanes, 8);
+}
+
+TEST_F(Usage, SkylakeSpSilverHasOneAvx512Fma) {
+  put("proc/cpuinfo", "vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R) Silver 4114 "
+                      "CPU @ 2.20GHz\ncpu MHz\t\t: 2200.0\nflags\t\t: sse avx fma avx512f\n");
   const TheoreticalPeak p = theoretical_peak(root_);
   EXPECT_EQ(p.fma_units, 1);
-  EXPECT_DOUBLE_EQ(p.flops_per_s_per_core, 16 * 1 * 2 * 2.5e9);
-  EXPECT_NE(p.clock_source.find("cpu MHz"), std::string::npos);
+  EXPECT_DOUBLE_EQ(p.flops_per_s_per_core, 1 * 16 * 2 * 2.2e9);
 }
 
-TEST_F(Usage, AvxWithoutFmaAndUnknownClock) {
+TEST_F(Usage, UnknownCpuWithoutFmaAndUnknownClock) {
   put("proc/cpuinfo", "vendor_id\t: GenuineIntel\nflags\t\t: sse avx\n");
   const TheoreticalPeak p = theoretical_peak(root_);
+  EXPECT_TRUE(p.microarchitecture.empty());
   EXPECT_EQ(p.simd_lanes, 8);
   EXPECT_EQ(p.fma_units, 1);
   EXPECT_EQ(p.flops_per_s_per_core, 0.0);
-  EXPECT_NE(p.clock_source.find("unknown"), std::string::npos);
+  EXPECT_EQ(p.clock_kind, "unknown");
 }
 
 TEST(Calibration, SizeGrowsWithTheCubeRootOfThreads) {

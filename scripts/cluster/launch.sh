@@ -30,6 +30,12 @@ while (($#)); do
   esac
 done
 (($#)) || die "no program given after --"
+# Numbers are checked before shell arithmetic ($((…)) would evaluate a[$(command)]) or a launcher
+# sees them.
+for pair in "--ranks:$ranks" "--nodes:$nodes" "--ranks-per-node:$per_node" "--cpus-per-rank:$cpus"; do
+  value=${pair#*:}
+  [[ -z $value || $value =~ ^[1-9][0-9]{0,6}$ ]] || die "${pair%%:*} takes a whole number ≥ 1, not '$value'"
+done
 if [[ -n $nodes ]]; then
   [[ -n $per_node ]] || die "--nodes needs --ranks-per-node"
   ranks=$((nodes * per_node))

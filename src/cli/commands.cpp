@@ -23,6 +23,7 @@
 #include "mpi/comm.hpp"
 #include "report/progress.hpp"
 #include "report/provenance.hpp"
+#include "report/reader.hpp"
 #include "report/run_report.hpp"
 #include "report/writer.hpp"
 #include "train/checkpoint.hpp"
@@ -35,8 +36,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-constexpr int kSchemaVersion = 2;
 
 const char* kUsage =
     "usage: efficientllm <command> [options]\n"
@@ -189,7 +188,7 @@ json report_header(const Job& job, const std::vector<std::string>& argv, const s
   for (const std::string& h : hosts) {
     if (std::find(unique_hosts.begin(), unique_hosts.end(), h) == unique_hosts.end()) unique_hosts.push_back(h);
   }
-  return {{"schema_version", kSchemaVersion},
+  return {{"schema_version", kReportSchemaVersion},
           {"job", {{"name", job.name}, {"description", job.description}, {"file", job.file.string()}}},
           {"provenance", provenance(argv)},
           {"system", system_info()},

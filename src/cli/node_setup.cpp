@@ -30,8 +30,9 @@ nlohmann::json calibrate(const topology::NodeTopology& topo, const std::vector<i
           {"threads", threads},
           {"matrix_n", n},
           {"pus", topology::list_text(pus)},
-          {"method", "best of repeated " + std::to_string(n) + "³ sgemm over ≥ 0.3 s on " +
-                         std::to_string(threads) + " BLAS threads (all the node's cores), once per job"}};
+          {"method", "best of ≥ " + std::to_string(kCalibrationReps) + " repeated " + std::to_string(n) +
+                         "³ sgemm (after one warm-up) over ≥ " + std::to_string(kCalibrationSeconds).substr(0, 3) +
+                         " s on " + std::to_string(threads) + " BLAS threads (all the node's cores), once per job"}};
 }
 
 }  // namespace
@@ -65,7 +66,7 @@ nlohmann::json node_info(const NodeContext& ctx) {
   theoretical["cores"] = cores;
   theoretical["flops_per_s"] = ctx.theoretical.flops_per_s_per_core * cores;
   theoretical["estimated"] = true;
-  theoretical["model"] = "cores × SIMD lanes × FMA units × 2 × clock";
+  theoretical["model"] = "cores × FMA pipes × fp32 lanes per pipe × 2 × all-core clock";
   return {{"host", ctx.node.host()},
           {"ranks_on_node", ctx.node.size()},
           {"topology", topology::to_json(ctx.topo)},

@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/subcommands.hpp"
 #include "report/compare.hpp"
+#include "report/reader.hpp"
 #include "report/writer.hpp"
 
 namespace ellm::cli {
@@ -16,20 +18,14 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kSupportedSchema = 2;
-
 // DIR/report.json, checked enough to render: a clear message names the file otherwise.
 json read_report(const std::string& dir) {
   const std::string file = dir + "/report.json";
-  std::ifstream in(file);
+  std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error(file + ": cannot read (is " + dir + " an efficientllm output directory?)");
-  json report = json::parse(in, nullptr, false);
-  if (report.is_discarded() || !report.is_object()) throw std::runtime_error(file + ": not a JSON object");
-  if (report.value("schema_version", 0) != kSupportedSchema) {
-    throw std::runtime_error(file + ": /schema_version: must be " + std::to_string(kSupportedSchema) + ", got " +
-                             (report.contains("schema_version") ? report["schema_version"].dump() : "nothing"));
-  }
-  return report;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_report(text.str(), file);
 }
 
 // The scaling study's table and plot are drawn by scripts/plot_scaling.py with Debian's
@@ -104,8 +100,12 @@ int report_main(int argc, char** argv) {
 
   if (!scaling.empty()) return plot_scaling(scaling, out, vm["dir"].as<std::vector<std::string>>());
   if (reports.size() == 1) {
-    const json& r = reports.front().second;
-    std::cout << (format == "md" ? render_markdown(r) : format == "csv" ? render_csv(r) : r.dump(2) + "\n");
+    try {
+      std::cout << render_report(reports.front().second, format, reports.front().first + "/report.json");
+    } catch (const std::exception& e) {
+      std::cerr << "efficientllm report: " << e.what() << "\n";
+      return kExitBadInput;
+    }
     return 0;
   }
   const json comparison = compare_reports(reports);

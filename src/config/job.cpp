@@ -230,8 +230,14 @@ void check_runs(const Json& runs, const std::string& pointer, const Context& ctx
 }
 
 // Grid values name their runs: strings as written, anything else as JSON.
+// A grid value as it appears in run names. Run names become directory names (checkpoints/NAME/),
+// so a path-valued grid field ("../../x") must not carry a separator into them: '/' becomes '_'
+// (the uniqueness check below sees the same label, so two values cannot collide silently).
 std::string label_of(const Json& value) {
-  return value.is_string() ? value.get<std::string>() : value.dump();
+  std::string label = value.is_string() ? value.get<std::string>() : value.dump();
+  std::ranges::replace(label, '/', '_');
+  std::ranges::replace(label, '\0', '_');
+  return label;
 }
 
 void check_grid(const Json& grid, const std::string& pointer, const Context& ctx) {

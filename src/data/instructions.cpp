@@ -102,7 +102,7 @@ std::vector<InstructionSample> read_instructions(const std::filesystem::path& pa
     json j;
     try {
       j = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999999
       fail("not valid JSON (" + json_error_text(e) + ")");
     }
     InstructionSample sample;

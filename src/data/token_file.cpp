@@ -27,7 +27,7 @@ nlohmann::json parse_header(const std::string& text, const Fail& fail) {
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999999
     fail("bad header: not JSON (" + json_error_text(e) + ")");
   }
   if (!h.is_object()) fail("bad header: must be a JSON object");

@@ -101,7 +101,7 @@ Json read_json(const fs::path& file) {
   if (!in) throw Error(file.string(), "", "cannot read (a Hugging Face model directory holds config.json)");
   try {
     return Json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999999
     throw Error(file.string(), "", std::string("not valid JSON: ") + e.what());
   }
 }

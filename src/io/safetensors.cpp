@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/json_error.hpp"
+
 namespace ellm::st {
 
 // The format is little-endian and the data are used in place.
@@ -284,6 +286,8 @@ void Reader::add_file(const fs::path& path) {
   } catch (const json::parse_error& e) {
     throw FileError(file, "", "header is not valid JSON (at byte " + std::to_string(e.byte) +
                                   " of the header)");
+  } catch (const json::exception& e) {  // out_of_range: a number such as 1e999999
+    throw FileError(file, "", "header is not valid JSON: " + json_error_text(e));
   }
   if (!header.is_object()) throw FileError(file, "", "header is not a JSON object");
   DataSection section{in, 8 + header_bytes, in->size() - 8 - header_bytes, ""};
@@ -397,6 +401,8 @@ Index read_index(const fs::path& path) {
     index = json::parse(text);
   } catch (const json::parse_error& e) {
     throw FileError(file, "", "not valid JSON (at byte " + std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {  // out_of_range: a number such as 1e999999
+    throw FileError(file, "", "not valid JSON: " + json_error_text(e));
   }
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     throw FileError(file, "", "expected an object with \"weight_map\": {tensor name: shard file}");

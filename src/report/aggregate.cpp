@@ -1,6 +1,7 @@
 #include "report/aggregate.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <numeric>
 
 #include "topology/mapping.hpp"
@@ -15,6 +16,59 @@ json across_ranks(const std::vector<double>& v) {
   const double max = *std::max_element(v.begin(), v.end());
   return {{"min", *std::min_element(v.begin(), v.end())}, {"mean", mean}, {"max", max},
           {"sum", sum}, {"imbalance", mean > 0 ? max / mean : 0.0}};
+}
+
+json bounded_ratio(double num, double den, const std::string& what, json& flags) {
+  if (!(den > 0)) return nullptr;
+  const double r = num / den;
+  if (r <= 1.0) return r;
+  char value[32];
+  std::snprintf(value, sizeof value, "%.3f", r);
+  flags.push_back(what + " computed as " + value + " (> 1, impossible): reported as null");
+  return nullptr;
+}
+
+json calibration_check(double measured, double theoretical) {
+  if (!(measured > 0) || !(theoretical > 0)) {
+    return {{"measured_over_theoretical", nullptr}, {"plausible", nullptr}, {"note", "a peak is unknown: not checked"}};
+  }
+  const double r = measured / theoretical;
+  const bool plausible = r >= kCalibrationLowest && r <= 1.0;
+  std::string note = "the calibration sgemm reached a plausible share of the theoretical peak";
+  if (r > 1.0) {
+    note = "the calibration sgemm ran faster than the theoretical peak: the clock or the FMA table is wrong for "
+           "this CPU, so MFU is overstated";
+  } else if (!plausible) {
+    note = "the calibration sgemm reached under " + std::to_string(int(kCalibrationLowest * 100)) +
+           "% of the theoretical peak: the machine was busy during calibration or the BLAS lacks kernels for "
+           "this CPU, so the GEMM-relative efficiency is overstated";
+  }
+  return {{"measured_over_theoretical", r}, {"plausible", plausible}, {"note", note}};
+}
+
+json downsample(const json& values, Keep keep) {
+  if (!values.is_array() || values.size() <= kMaxSeriesPoints) return values;
+  const std::size_t n = values.size(), bucket = (n + kMaxSeriesPoints - 1) / kMaxSeriesPoints;
+  json out = json::array();
+  for (std::size_t first = 0; first < n; first += bucket) {
+    const std::size_t end = std::min(n, first + bucket);
+    double max = values[first].get<double>(), sum = 0;
+    for (std::size_t i = first; i < end; i++) {
+      max = std::max(max, values[i].get<double>());
+      sum += values[i].get<double>();
+    }
+    out.push_back(keep == Keep::Last ? values[end - 1] : keep == Keep::Max ? json(max) : json(sum / double(end - first)));
+  }
+  return out;
+}
+
+json downsample_fields(const json& series, const std::map<std::string, Keep>& keep) {
+  if (!series.is_object()) return series;
+  json out = series;
+  for (const auto& [name, how] : keep) {
+    if (out.contains(name)) out[name] = downsample(out[name], how);
+  }
+  return out;
 }
 
 std::map<int, std::vector<int>> ranks_by_node(const std::vector<json>& ranks) {
@@ -91,6 +145,8 @@ json node_sections(const std::vector<json>& ranks, const RankPeaks& peaks, doubl
                      {"oversubscribed", int(members.size()) > info["topology"]["pus"].get<int>()},
                      {"measured_peak", info["measured_peak"]},
                      {"theoretical_peak", info["theoretical_peak"]},
+                     {"calibration_check", calibration_check(info["measured_peak"]["flops_per_s"].get<double>(),
+                                                             info["theoretical_peak"]["flops_per_s"].get<double>())},
                      {"energy", energy}});
   }
   json energy = {{"sampled", sampled}, {"complete", complete && sampled}, {"estimated", estimated},

@@ -1,4 +1,5 @@
 // report.md: the summary a person reads; every figure comes from report.json.
+#include <stdexcept>
 #include <sstream>
 #include <string>
 
@@ -8,6 +9,12 @@
 namespace ellm {
 namespace {
 using nlohmann::json;
+
+// The last entry of a per-step series; an empty or non-array one is a malformed report.
+const json& last(const json& series) {
+  if (!series.is_array() || series.empty()) throw std::out_of_range("a per-step series is empty or not an array");
+  return series.back();
+}
 
 std::string text(const json& v) { return v.is_string() ? v.get<std::string>() : raw(v); }
 
@@ -57,7 +64,7 @@ void render_run_detail(std::ostringstream& md, const json& run) {
   if (!checkpoints["saved"].empty()) {
     md << "- checkpoints written after steps";
     for (const json& saved : checkpoints["saved"]) md << " " << saved["step"];
-    md << " (`" << text(checkpoints["saved"].back()["file"]) << "` the last)\n";
+    md << " (`" << text(last(checkpoints["saved"])["file"]) << "` the last)\n";
   }
   if (run.contains("diverged") && !run["diverged"].is_null())
     md << "- **diverged** at step " << run["diverged"]["step"] << " (loss " << text(run["diverged"]["loss"])
@@ -88,8 +95,8 @@ void render_run_detail(std::ostringstream& md, const json& run) {
     md << "- mixture of experts: " << fmt("%.2fM", model["parameters"].get<double>() / 1e6) << " parameters, "
        << fmt("%.2fM", model["active_parameters_per_token"].get<double>() / 1e6)
        << " active per token; routing losses (aux + z) last step "
-       << fmt("%.4f", routing["aux_loss_per_step"].back().get<double>() + routing["z_loss_per_step"].back().get<double>())
-       << "; dropped assignments last step " << fmt("%.0f", routing["dropped_per_step"].back().get<double>())
+       << fmt("%.4f", last(routing["aux_loss_per_step"]).get<double>() + last(routing["z_loss_per_step"]).get<double>())
+       << "; dropped assignments last step " << fmt("%.0f", last(routing["dropped_per_step"]).get<double>())
        << "; expert load max/mean per layer:";
     for (const json& l : routing["layers"]) {
       md << " layer " << l["layer"] << " " << fmt("%.2f", l["imbalance_mean"].get<double>()) << ";";
@@ -100,18 +107,19 @@ void render_run_detail(std::ostringstream& md, const json& run) {
   for (const json& v : run["validation"]) md << " " << fmt("%.3f", v["perplexity"]) << " after step " << v["step"] << ";";
   md << "\n";
   render_energy(md, run);
+  for (const json& flag : at(run, "/compute/flags")) md << "- **flag**: " << text(flag) << "\n";
   if (run["oversubscribed"].get<bool>()) md << "- **oversubscribed**: more ranks than hardware threads on a node\n";
 
   md << "\nPlacement:\n\n" << render_placements(run["ranks"]);
   md << "\nPer rank:\n\n";
-  Table ranks{{"rank", "step ms (mean / p95)", "compute ms", "comm ms", "tokens/s", "TT (tok/param/s)", "MFU (measured)",
-               "MFU (theoretical, est.)", "PCU (busy)", "AMU", "RSS MiB (mean / peak)"}, {}};
+  Table ranks{{"rank", "step ms (mean / p95)", "compute ms", "comm ms", "tokens/s", "TT (tok/param/s)", "MFU",
+               "GEMM-relative", "PCU (busy)", "AMU", "RSS MiB (mean / peak)"}, {}};
   const json params = run["model"]["parameters"];
   for (const json& r : run["ranks"]) {
     ranks.rows.push_back({text(r["rank"]), ms(r["step_seconds"]["mean"]) + " / " + ms(r["step_seconds"]["p95"]),
                           ms(r["compute_seconds"]["mean"]), ms(r["comm_seconds"]["mean"]), fmt("%.0f", r["tokens_per_s"]),
-                          fmt("%.2e", r["tt_tokens_per_param_per_s"]), pct(r["mfu_vs_measured_peak"]),
-                          pct(r["mfu_vs_theoretical_peak"]), pct(r["pcu_busy_fraction"]), pct(at(r, "/memory/amu")),
+                          fmt("%.2e", r["tt_tokens_per_param_per_s"]), pct(r["mfu"]),
+                          pct(r["gemm_relative_efficiency"]), pct(r["pcu_busy_fraction"]), pct(at(r, "/memory/amu")),
                           mib(at(r, "/memory/rss_mean_bytes")) + " / " + mib(at(r, "/memory/rss_peak_bytes"))});
   }
   md << ranks.markdown();
@@ -151,7 +159,7 @@ std::string render_placements(const json& rank_rows) {
 
 std::string render_summary_table(const json& report) {
   Table t{{"run", "ranks", "params", "steps", "train loss", "val ppl", "step ms (mean / p95)", "step imbalance", "comm %",
-           "tokens/s", "TT (tok/param/s)", "MFU (measured / theoretical)", "PCU", "AMU (mean rank)", "peak RSS MiB (max rank)",
+           "tokens/s", "TT (tok/param/s)", "MFU / GEMM-relative", "PCU", "AMU (mean rank)", "peak RSS MiB (max rank)",
            "J/token", "AEC W"},
           {}};
   for (const json& run : report["runs"]) {
@@ -162,7 +170,7 @@ std::string render_summary_table(const json& report) {
                       ms(lat["step"]["mean"]) + " / " + ms(lat["step"]["p95"]), fmt("%.3f", lat["step"]["imbalance"]),
                       pct(lat["communication_share"]), fmt("%.0f", run["throughput"]["tokens_per_s"]),
                       fmt("%.2e", run["throughput"]["tt_tokens_per_param_per_s"]),
-                      pct(run["compute"]["mfu_vs_measured_peak"]) + " / " + pct(run["compute"]["mfu_vs_theoretical_peak"]),
+                      pct(run["compute"]["mfu"]) + " / " + pct(run["compute"]["gemm_relative_efficiency"]),
                       pct(at(run, "/compute/pcu_busy_fraction/mean")), pct(at(run, "/memory/amu/mean")),
                       mib(at(run, "/memory/rss_peak_bytes/max")), energy_cell(run["energy"], "j_per_token", "%.3g"),
                       energy_cell(run["energy"], "aec_w", "%.1f")});
@@ -184,9 +192,10 @@ std::string render_markdown(const json& report) {
      << report["world"]["ranks"] << " MPI ranks on " << report["world"]["hosts"].size() << " host(s)\n";
   md << "- job file: " << text(report["job"]["file"]) << "\n\n";
   md << "## Summary\n\n" << render_summary_table(report);
-  md << "\nMFU is model FLOP/s (docs/ARCHITECTURE.md#flops-convention) over the ranks' summed peak: measured "
-        "(a calibration sgemm on each node's cores) and theoretical (cores × SIMD lanes × FMA units × 2 × clock, "
-        "an estimate). PCU is the busy share of each rank's cores, AMU its resident set over the memory available to it "
+  md << "\nMFU is model FLOP/s (docs/ARCHITECTURE.md#flops-convention) over the ranks' summed theoretical peak "
+        "(cores × FMA pipes × fp32 lanes × 2 × all-core clock, from a per-microarchitecture table: an estimate; "
+        "the clock's source is in report.json). GEMM-relative efficiency is the same FLOP/s over a calibration sgemm "
+        "on each node's cores. A ratio above 1 is printed as – and explained under the run's flags. PCU is the busy share of each rank's cores, AMU its resident set over the memory available to it "
         "(docs/METRICS.md). Energy figures marked (est.) come from the power model, not from a counter.\n";
   md << "\n## Topology\n" << render_topology(report["topology"]["nodes"]);
   md << "\n## Runs\n";

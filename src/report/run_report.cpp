@@ -25,8 +25,6 @@ json component(const std::vector<double>& pooled, const std::vector<double>& ran
   return j;
 }
 
-json or_null(bool present, double value) { return present ? json(value) : json(nullptr); }
-
 json curve(const std::vector<StepSample>& steps, double StepSample::*field) {
   json out = json::array();
   for (const StepSample& s : steps) out.push_back(s.*field);
@@ -99,10 +97,11 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   // (Expert parallelism splits the experts too: the same shard is the same tp and ep rank.)
   std::map<std::pair<int, int>, json> shard_fingerprint;
   bool replicas_identical = true, replicated_identical = true;
+  json rank_flags = json::array();  // per-rank ratios above 1, summarised in compute.flags
   for (int i = 0; i < n_ranks; i++) {
     const json& r = ranks[i];
-    raw_steps.push_back(r["step_seconds"]);
-    raw_comms.push_back(r["comm_seconds"]);
+    raw_steps.push_back(downsample(r["step_seconds"], Keep::Mean));
+    raw_comms.push_back(downsample(r["comm_seconds"], Keep::Mean));
     const auto steps = r["step_seconds"].get<std::vector<double>>();
     const auto comms = r["comm_seconds"].get<std::vector<double>>();
     for (int s = 0; s < steps_taken; s++) cluster_step[s] = std::max(cluster_step[s], steps[s]);
@@ -133,7 +132,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
     json memory = nullptr;
     json pcu_a = nullptr;
     if (const json& sm = r["sampling"]; !sm.is_null()) {
-      pcu_a = peaks.core_share[i] > 0 ? json(sm["busy_cores"].get<double>() / peaks.core_share[i]) : json(nullptr);
+      pcu_a = bounded_ratio(sm["busy_cores"].get<double>(), peaks.core_share[i], "PCU", rank_flags);
       if (!pcu_a.is_null()) pcu.push_back(pcu_a.get<double>());
       if (!sm["amu"].is_null()) amu.push_back(sm["amu"].get<double>());
       rss_mean.push_back(sm["rss_mean_bytes"].get<double>());
@@ -143,7 +142,10 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
       memory = {{"amu", sm["amu"]}, {"rss_mean_bytes", sm["rss_mean_bytes"]}, {"rss_peak_bytes", sm["rss_peak_bytes"]},
                 {"tracked_peak_bytes", sm["tracked_peak_bytes"]}, {"available_bytes", sm["available_bytes"]},
                 {"available_source", sm["available_source"]}};
-      series.push_back(sm["series"]);
+      series.push_back(downsample_fields(sm["series"], {{"t_s", Keep::Last},
+                                                         {"rss_bytes", Keep::Max},
+                                                         {"tracked_bytes", Keep::Max},
+                                                         {"cpu_s", Keep::Last}}));
     } else {
       series.push_back(nullptr);
     }
@@ -165,8 +167,9 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                          {"model_flops_per_s", tok_s * flops_per_token},
                          {"measured_peak_flops_per_s", peaks.measured[i]},
                          {"theoretical_peak_flops_per_s", peaks.theoretical[i]},
-                         {"mfu_vs_measured_peak", or_null(peaks.measured[i] > 0, tok_s * flops_per_token / peaks.measured[i])},
-                         {"mfu_vs_theoretical_peak", or_null(peaks.theoretical[i] > 0, tok_s * flops_per_token / peaks.theoretical[i])},
+                         {"mfu", bounded_ratio(tok_s * flops_per_token, peaks.theoretical[i], "MFU", rank_flags)},
+                         {"gemm_relative_efficiency",
+                          bounded_ratio(tok_s * flops_per_token, peaks.measured[i], "GEMM-relative efficiency", rank_flags)},
                          {"pcu_busy_fraction", pcu_a},
                          {"memory", memory},
                          {"rss_hwm_bytes", r["rss_hwm_bytes"]},
@@ -193,6 +196,21 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   const double peak_measured = across_ranks(peaks.measured)["sum"], peak_theoretical = across_ranks(peaks.theoretical)["sum"];
   const double comm_share_mean = across_ranks(comm_mean)["mean"];
   json nodes = node_sections(ranks, peaks, tokens_per_step / n_ranks * steps_taken);
+  json flags = json::array();
+  const json mfu = bounded_ratio(model_flops, peak_theoretical, "MFU", flags);
+  const json gemm_relative = bounded_ratio(model_flops, peak_measured, "GEMM-relative efficiency", flags);
+  if (!rank_flags.empty()) {
+    flags.push_back(std::to_string(rank_flags.size()) + " per-rank figure(s) above 1 reported as null, the first: " +
+                    rank_flags[0].get<std::string>());
+  }
+  bool calibration_plausible = true;
+  for (const json& node : nodes["nodes"]) {
+    const json& check = node["calibration_check"];
+    if (check["plausible"] == false) {
+      calibration_plausible = false;
+      flags.push_back("node " + node["host"].get<std::string>() + ": " + check["note"].get<std::string>());
+    }
+  }
 
   json validation = json::array();
   for (const EvalSample& e : root.evals) {
@@ -203,7 +221,8 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   json power = json::array();
   for (const json& node : nodes["nodes"]) {
     const json& sm = ranks[node["node"].get<int>()]["sampling"];
-    if (!sm.is_null() && !sm["energy"].is_null()) power.push_back({{"node", node["node"]}, {"samples", sm["energy"]["samples"]}});
+    if (!sm.is_null() && !sm["energy"].is_null()) power.push_back({{"node", node["node"]},
+                       {"samples", downsample_fields(sm["energy"]["samples"], {{"t_s", Keep::Last}, {"watts", Keep::Mean}})}});
   }
 
   return {
@@ -276,11 +295,16 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
       {"compute",
        {{"model_flops_per_s", model_flops},
         {"measured_peak_flops_per_s", peak_measured},
-        {"mfu_vs_measured_peak", or_null(peak_measured > 0, model_flops / peak_measured)},
         {"theoretical_peak_flops_per_s", peak_theoretical},
-        {"mfu_vs_theoretical_peak", or_null(peak_theoretical > 0, model_flops / peak_theoretical)},
+        {"mfu", mfu},
+        {"mfu_definition", "model FLOP/s ÷ theoretical peak (PaLM/Megatron convention)"},
+        {"gemm_relative_efficiency", gemm_relative},
+        {"gemm_relative_efficiency_definition", "model FLOP/s ÷ the calibration sgemm's FLOP/s on the same cores"},
+        {"calibration_plausible", calibration_plausible},
+        {"flags", flags},
         {"theoretical_peak_estimated", true},
-        {"theoretical_peak_model", "cores × SIMD lanes × FMA units × 2 × clock (factors per node in nodes[].theoretical_peak)"},
+        {"theoretical_peak_model", "cores × FMA pipes × fp32 lanes per pipe × 2 × all-core clock (factors and the "
+                                   "clock's source per node in nodes[].theoretical_peak)"},
         {"peak_note", "each rank's peak is its share of its node's cores × the node's per-core peak"},
         {"pcu_busy_fraction", across_ranks(pcu)},
         {"pcu_definition", "CPU time ÷ wall time ÷ the rank's core share, over the sampled run"}}},
@@ -305,7 +329,11 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
        {{"step_seconds_per_rank", raw_steps},
         {"comm_seconds_per_rank", raw_comms},
         {"sampler_per_rank", series},
-        {"power_per_node", power}}},
+        {"power_per_node", power},
+        {"max_points_per_series", kMaxSeriesPoints},
+        {"note", "each series cut to at most max_points_per_series points (buckets of consecutive samples: "
+                 "times and CPU seconds their last, resident and tracked bytes their maximum, step times and "
+                 "watts their mean); every summary above is computed from the full series"}}},
   };
 }
 

@@ -177,6 +177,12 @@ ResumePoint check_resume(const st::Reader& ckpt, const RunConfig& run) {
 }
 
 fs::path checkpoint_file(const fs::path& dir, const RunConfig& run, int step) {
+  // The run's directory must be one component below dir: the job validator allows no '/' in
+  // names and no "." or ".." names; this refuses what might slip past it rather than write
+  // outside the output directory.
+  if (run.name.empty() || run.name == "." || run.name == ".." || run.name.find('/') != std::string::npos) {
+    throw std::invalid_argument("run name \"" + run.name + "\" cannot name a checkpoint directory");
+  }
   char name[32];
   std::snprintf(name, sizeof name, "step-%06d.safetensors", step);
   return dir / run.name / name;

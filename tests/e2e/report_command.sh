@@ -36,7 +36,7 @@ expect_error 2 "efficientllm report: $WORK/nope/report.json: cannot read (is $WO
 expect_error 2 'efficientllm report: --format: must be one of "md", "csv", "json"; got "xml"' \
   "$BIN" report "$WORK/one" --format xml
 echo '{"schema_version": 1}' > "$WORK/old.json" && mkdir -p "$WORK/old" && mv "$WORK/old.json" "$WORK/old/report.json"
-expect_error 2 "efficientllm report: $WORK/old/report.json: /schema_version: must be 2, got 1" "$BIN" report "$WORK/old"
+expect_error 2 "efficientllm report: $WORK/old/report.json: /schema_version: must be 3, got 1" "$BIN" report "$WORK/old"
 expect_error 2 'efficientllm report: --scaling: must be "strong" or "weak"; got "sideways"' \
   "$BIN" report "$WORK/one" --scaling sideways --out "$WORK/s"
 expect_error 2 "efficientllm report: --scaling and --out go together" "$BIN" report "$WORK/one" --scaling strong
