@@ -5,10 +5,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "data/corpus.hpp"
 #include "metrics/stats.hpp"
 #include "train/optimizer.hpp"
+#include "util/rng.hpp"
 
 namespace ellm {
 namespace {
@@ -97,6 +99,18 @@ TEST(Clipping, ScalesOnlyAboveTheLimit) {
   EXPECT_DOUBLE_EQ(clip_scale(5.0, 1.0), 0.2);
   EXPECT_DOUBLE_EQ(clip_scale(0.5, 1.0), 1.0);
   EXPECT_DOUBLE_EQ(clip_scale(5.0, 0.0), 1.0);  // 0 disables clipping
+}
+
+TEST(Clipping, NormOfManyGradientsMatchesOneRunningSum) {
+  // Lengths around the eight partial sums' blocks, random values of mixed magnitude.
+  Rng rng(7);
+  for (std::size_t n : {1u, 7u, 8u, 9u, 1001u, 4096u}) {
+    std::vector<float> g(n);
+    for (float& v : g) v = float(rng.normal() * std::exp(3.0 * rng.normal()));
+    long double naive = 0;
+    for (float v : g) naive += (long double)v * v;
+    EXPECT_NEAR(global_norm(g.data(), n), double(std::sqrt(naive)), 1e-13 * double(std::sqrt(naive))) << n;
+  }
 }
 
 TEST(AdamW, FirstStepMovesBySignedLrPlusDecoupledDecay) {
