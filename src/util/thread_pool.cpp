@@ -22,7 +22,7 @@ void ThreadPool::set_threads(int threads) {
 void ThreadPool::start(int threads) {
   stopping_ = false;
   // A new worker waits for the next job, not the last one run by the previous workers.
-  for (int i = 1; i < threads; i++) workers_.emplace_back([this, i, seen = generation_] { worker(i, seen); });
+  for (int i = 1; i < threads; i++) workers_.emplace_back([this, seen = generation_] { worker(seen); });
 }
 
 void ThreadPool::stop() {
@@ -35,30 +35,42 @@ void ThreadPool::stop() {
   workers_.clear();
 }
 
-void ThreadPool::run_share(int index, int shares) {
-  const std::int64_t begin = n_ * index / shares, end = n_ * (index + 1) / shares;
-  try {
-    if (begin < end) (*fn_)(begin, end);
-  } catch (...) {
+// Claims shares of the current job until none is left. Shares are claimed, not assigned, so the
+// caller (or any awake worker) takes those of a worker that has not woken up yet: on a busy machine
+// a job never waits for a thread the scheduler has not run.
+void ThreadPool::run_shares() {
+  for (;;) {
+    int share, shares;
+    std::int64_t n;
+    const std::function<void(std::int64_t, std::int64_t)>* fn;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (next_share_ >= shares_) return;
+      share = next_share_++;
+      shares = shares_, n = n_, fn = fn_;
+    }
+    const std::int64_t begin = n * share / shares, end = n * (share + 1) / shares;
+    try {
+      if (begin < end) (*fn)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!error_) error_ = std::current_exception();
+    if (++done_shares_ == shares_) done_.notify_one();
   }
 }
 
-void ThreadPool::worker(int index, std::uint64_t seen) {
+void ThreadPool::worker(std::uint64_t seen) {
   t_in_job = true;  // a worker only ever runs jobs: its nested parallel_for runs inline
   for (;;) {
-    int shares;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
       seen = generation_;
-      shares = shares_;
     }
-    if (index < shares) run_share(index, shares);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (--pending_ == 0) done_.notify_one();
+    run_shares();
   }
 }
 
@@ -74,16 +86,16 @@ void ThreadPool::parallel_for(std::int64_t n, const std::function<void(std::int6
     n_ = n;
     fn_ = &fn;
     shares_ = int(std::min<std::int64_t>(n, threads()));
-    pending_ = int(workers_.size());
+    next_share_ = done_shares_ = 0;
     error_ = nullptr;
     generation_++;
   }
   wake_.notify_all();
   t_in_job = true;
-  run_share(0, shares_);
+  run_shares();
   t_in_job = false;
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return pending_ == 0; });
+  done_.wait(lock, [&] { return done_shares_ == shares_; });
   if (error_) std::rethrow_exception(error_);
 }
 

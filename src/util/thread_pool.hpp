@@ -1,7 +1,8 @@
 // A small persistent thread pool: the rank's worker threads for kernels that split their work
 // (the quantized matmuls now; the training step is to adopt it, issue 15). Workers sleep on a
-// condition variable between jobs (no spinning when idle); the calling thread takes the first
-// share of every job. A parallel_for from inside a job runs inline (no nested parallelism).
+// condition variable between jobs (no spinning when idle). Every thread, the caller included,
+// claims shares until none is left, so a job never waits for a worker that has not woken up yet.
+// A parallel_for from inside a job runs inline (no nested parallelism).
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -24,15 +25,15 @@ class ThreadPool {
   // Threads including the caller, >= 1; not from inside a job.
   void set_threads(int threads);
 
-  // fn(begin, end) over contiguous shares of [0, n), one per thread (fewer if n is small);
+  // fn(begin, end) over contiguous shares of [0, n), as many as threads (fewer if n is small);
   // returns when all are done. The first exception thrown by a share is rethrown here.
   void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn);
 
  private:
   void start(int threads);
   void stop();
-  void worker(int index, std::uint64_t seen);
-  void run_share(int index, int shares);
+  void worker(std::uint64_t seen);
+  void run_shares();
 
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one job at a time (callers from several threads queue here)
@@ -40,7 +41,7 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   std::uint64_t generation_ = 0;
   bool stopping_ = false;
-  int pending_ = 0, shares_ = 0;
+  int shares_ = 0, next_share_ = 0, done_shares_ = 0;
   std::int64_t n_ = 0;
   const std::function<void(std::int64_t, std::int64_t)>* fn_ = nullptr;
   std::exception_ptr error_;

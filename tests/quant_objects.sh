@@ -1,0 +1,26 @@
+#!/bin/bash
+# The quantized kernels must run on AVX2-only CPUs from a binary built on an AVX-512 one
+# (docs/QUANTIZATION.md, "Build"): the baseline objects of src/quant contain no 256/512-bit
+# instruction, the AVX2 object no 512-bit one, and every path object exports nothing but its
+# kernel table (no weak inline function the linker could pick for code running elsewhere).
+# usage: quant_objects.sh OBJECT...   (the objects of the ellm_quant library)
+set -u
+fail=0
+for obj in "$@"; do
+  name=$(basename "$obj")
+  asm=$(objdump -d --no-show-raw-insn "$obj")
+  case "$name" in
+    kernels_avx2.*) bad=$(grep -c '%zmm' <<<"$asm") ;;
+    kernels_avx512*) bad=0 ;;
+    *) bad=$(grep -cE '%[yz]mm' <<<"$asm") ;;
+  esac
+  if [ "$bad" -ne 0 ]; then echo "FAIL: $name has $bad instructions wider than its target"; fail=1; fi
+  case "$name" in
+    kernels_*)
+      exported=$(nm -C --defined-only "$obj" | awk '$2 ~ /^[TWVDBR]$/ {$1=""; $2=""; print}' | grep -v '_kernels()$')
+      if [ -n "$exported" ]; then echo "FAIL: $name exports more than its table:"; echo "$exported"; fail=1; fi ;;
+  esac
+done
+[ "$#" -ge 8 ] || { echo "FAIL: expected the 8+ objects of src/quant, got $#"; fail=1; }
+[ "$fail" -eq 0 ] && echo "ok: $# objects"
+exit $fail
