@@ -406,7 +406,7 @@ const BadJob kBadJobs[] = {
     {"GridUnknownField", R"({"name": "x", "grid": {"parallel.pd": [1]}})",
      "/grid/parallel.pd: unknown field; did you mean \"parallel.dp\"? (allowed: parallel.dp, "
      "parallel.tp, parallel.bucket_mib, parallel.overlap, parallel.zero1, "
-     "parallel.sequence_parallel, parallel.ep)"},
+     "parallel.sequence_parallel, parallel.ep, parallel.watchdog_s)"},
     {"SequenceParallelSplitsTokens",
      R"({"name": "x", "defaults": {"model": {"seq_len": 255}, "parallel": {"tp": 2, "sequence_parallel": true}}})",
      "/defaults/parallel/sequence_parallel: sequence parallelism splits every sequence's tokens over the "
@@ -440,9 +440,9 @@ const BadJob kBadJobs[] = {
      "/grid: expands to more than 10000 runs; split it into several jobs"},
     // Keys are checked in the order they are written, not sorted: "steps" comes first here.
     {"FirstInDocumentOrder",
-     R"({"name": "x", "runs": [{"name": "a", "training": {"steps": 0}}],
+     R"({"name": "x", "runs": [{"name": "a", "training": {"steps": -1}}],
          "defaults": {"training": {"batch_size": 0}}})",
-     "/runs/0/training/steps: must be >= 1, got 0"},
+     "/runs/0/training/steps: must be >= 0, got -1"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, BadJobTest, ::testing::ValuesIn(kBadJobs),
@@ -584,7 +584,7 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
                         "/usr/share/games/fortunes/humorists", "/usr/share/games/fortunes/science"],
              "val_fraction": 0.05, "format": "text", "tokenizer": "bytes"},
     "parallel": {"dp": 1, "tp": 1, "bucket_mib": 1.0, "overlap": true, "zero1": false,
-                 "sequence_parallel": false, "ep": 1},
+                 "sequence_parallel": false, "ep": 1, "watchdog_s": 600.0},
     "topology": {"policy": "inherit"},
     "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0},
     "checkpoint": {"save": false, "every": 0, "optimizer": true, "dir": ""},

@@ -82,7 +82,10 @@ void ReportWriter::add_run(const nlohmann::json& run) {
     if (::ftruncate(fd, before) == 0) ::fsync(fd);
     ::close(fd);
     errno = err;
-    fail(lines, "cannot append run \"" + run.value("name", std::string()) + "\" (the earlier runs are kept)");
+    std::string what = "cannot append run \"";  // (appended: GCC 12's false -Wrestrict on "a" + string)
+    what += run.value("name", std::string());
+    what += "\" (the earlier runs are kept)";
+    fail(lines, what);
   }
   ::close(fd);
   report_["runs"].push_back(run);

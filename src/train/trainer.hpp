@@ -69,8 +69,8 @@ struct RunRecord {
 struct CheckpointSetup {
   std::filesystem::path save_dir;      // empty: none written (run.checkpoint.save is false)
   std::filesystem::path interrupt_dir; // where a checkpoint goes when a stop signal arrives
-  // A checkpoint check_resume accepted, or none. train_run lets go of it once loaded, so its
-  // mapping does not stay in the run's resident set.
+  // A checkpoint check_resume accepted, or none. train_run lets go of it once loaded (its file
+  // descriptor is closed).
   std::shared_ptr<const st::Reader> resume;
   int resume_step = 0;                 // its step (ResumePoint::step)
 };
