@@ -10,14 +10,19 @@ job=$(tiny_job intr 300)
 run_mpi 2 "$BIN" run "$job" --out "$WORK/plain" --set parallel.dp=2 >/dev/null 2>&1 || fail "the plain run failed"
 
 # Started in the background; once training is under way, SIGTERM to both ranks (children of mpirun).
-run_mpi 2 "$BIN" run "$job" --out "$WORK/int" --set parallel.dp=2 > "$WORK/int.log" 2>&1 &
+# On a quiet machine the 300 steps take under a second, less than the test takes to react: the
+# test-only ELLM_TEST_STALL holds rank 1 for 3 s before step 20 (the math is unchanged), so the
+# signal always lands mid-run.
+stall=1:20:3
+run_mpi 2 -x ELLM_TEST_STALL=$stall "$BIN" run "$job" --out "$WORK/int" --set parallel.dp=2 > "$WORK/int.log" 2>&1 &
 job_pid=$!
 deadline=$((SECONDS + 60))
 until grep -q '^\[run 1/1 intr\] step' "$WORK/int.log" 2>/dev/null; do
   ((SECONDS < deadline)) || { cat "$WORK/int.log"; fail "training did not start"; }
   sleep 0.1
 done
-mpirun_pid=$(pgrep -P "$job_pid")
+# the background job runs run_mpi's `timeout mpirun ...`: the ranks are mpirun's children
+mpirun_pid=$(pgrep -P "$(pgrep -P "$job_pid")")
 t0=$SECONDS
 kill -TERM $(pgrep -P "$mpirun_pid")
 code=0
@@ -61,6 +66,7 @@ cat > "$WORK/intr.sbatch" <<SH
 #SBATCH --nodes=1 --ntasks=2 --requeue --open-mode=append --output=$WORK/slurm-%j.out
 extra=()
 if (( \${SLURM_RESTART_COUNT:-0} > 0 )); then extra=(--resume "$WORK/sl/checkpoints/intr"); fi
+export ELLM_TEST_STALL=$stall
 srun --mpi=pmix "$BIN" run "$job" --out "$WORK/sl" --set parallel.dp=2 "\${extra[@]}"
 SH
 cd "$WORK"
@@ -81,7 +87,9 @@ grep -q "^efficientllm: interrupted by SIGTERM after step" "$WORK/slurm-$id.out"
 scontrol show job "$id" | grep -q ' ExitCode=143:0' || { scontrol show job "$id"; fail "Slurm: the job's exit code is not 143"; }
 json_check "$WORK/sl/report.json" 'r["runs"][0]["status"] == "interrupted"'
 scontrol requeue "$id"
-scontrol update JobId="$id" StartTime=now  # Slurm holds a requeued job for ~2 minutes otherwise
+# Slurm holds a requeued job for ~2 minutes; started in the same second as the first attempt
+# ended, slurmd refuses it ("Job credential revoked"): start it 3 s from now.
+scontrol update JobId="$id" StartTime=now+3
 slurm_wait "$id" 120
 continued_like_plain "$WORK/sl"
 echo "1 passed, 0 failed"
