@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/node_setup.hpp"
+#include "cli/model_input_errors.hpp"
 #include "cli/subcommands.hpp"
 #include "data/corpus.hpp"
 #include "efficientllm/config.hpp"
@@ -220,22 +221,10 @@ int bench_infer_main(int argc, char** argv) {
   }
   mpi::Session session(&argc, &argv);
   mpi::Comm comm = mpi::Comm::world();
-  try {
+  return exit_on_model_input_error("bench-infer", [&] {
     return bench(vm["job"].as<std::string>(), vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{},
                  vm.count("out") ? vm["out"].as<std::string>() : "", comm);
-  } catch (const JobError& e) {
-    std::cerr << "efficientllm bench-infer: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const st::FileError& e) {
-    std::cerr << "efficientllm bench-infer: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const hf::Error& e) {
-    std::cerr << "efficientllm bench-infer: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const std::invalid_argument& e) {  // a model the decoder cannot serve; a width the format cannot hold
-    std::cerr << "efficientllm bench-infer: " << e.what() << "\n";
-    return kExitBadInput;
-  }
+  });
 }
 
 }  // namespace ellm::cli

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/model_input_errors.hpp"
 #include "cli/subcommands.hpp"
 #include "data/tokenizer.hpp"
 #include "efficientllm/config.hpp"
@@ -144,23 +145,11 @@ int generate_main(int argc, char** argv) {
       std::cout << generate_options() << "\n";
       return 0;
     }
-    return generate(o);
+    return exit_on_model_input_error("generate", [&] { return generate(o); });
   } catch (const po::error& e) {
     std::cerr << "efficientllm generate: " << e.what() << "\n" << generate_options() << "\n";
     return kExitBadInput;
   } catch (const BadInput& e) {
-    std::cerr << "efficientllm generate: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const JobError& e) {
-    std::cerr << "efficientllm generate: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const st::FileError& e) {
-    std::cerr << "efficientllm generate: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const hf::Error& e) {
-    std::cerr << "efficientllm generate: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const std::invalid_argument& e) {  // a model the decoder cannot serve (names the field)
     std::cerr << "efficientllm generate: " << e.what() << "\n";
     return kExitBadInput;
   }
