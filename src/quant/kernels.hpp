@@ -23,6 +23,9 @@ inline constexpr int kChunks8 = 8, kChunks4 = 4;      // 4-byte chunks per row a
 inline constexpr int kChunkBytesQ8 = kRowGroup * 32;  // 512
 inline constexpr int kChunkBytesQ4 = kRowGroup * 16;  // 256
 inline constexpr int kScaleBytes = kRowGroup * 2;     // 32
+// Row groups a decode (one-token) tile reads side by side: several streams keep more cache-line
+// fills in flight than one (kernels_simd.hpp). Threads take groups in multiples of it.
+inline constexpr int kDecodeGroups = 4;
 
 namespace {  // internal linkage: each kernel file gets its own copy, compiled for its target
 constexpr std::size_t group_bytes(int nb, int chunk_bytes) { return std::size_t(nb) * (chunk_bytes + kScaleBytes); }

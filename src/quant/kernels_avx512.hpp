@@ -28,48 +28,68 @@ struct Avx512 {
     std::memcpy(&v, xb->qs + 4 * word, 4);
     return _mm512_set1_epi32(v);
   }
-  // acc + the sums of 4 products u8 (u) x s8 (s) per lane; pairs must stay within int16 without VNNI.
-  static vi dot_u8s8(vi acc, vi u, vi s) {
-    if constexpr (Vnni) return _mm512_dpbusd_epi32(acc, u, s);
-    else return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+  // acc + the sums of 4 products u8 (u) x s8 (s) per lane without VNNI: the pairs must stay within int16.
+  static vi madd_u8s8(vi acc, vi u, vi s) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
   }
 
   template <int T>
   static void q8_block(const std::uint8_t* chunks, const ActBlock* const* xb, vi* isum) {
+    if constexpr (Vnni) {  // sum (w + 128) x, corrected by 128 sum x below: one vpdpbusd per token
+      // Two accumulators per token (chunks 0-3 and 4-7) halve the chain of dependent vpdpbusd, so
+      // more blocks, and their loads, are in flight at once.
+      vi part[2][T];
+      for (int t = 0; t < T; t++) part[0][t] = part[1][t] = _mm512_setzero_si512();
+      for (int c = 0; c < kChunks8; c++) {
+        const vi wu = _mm512_xor_si512(_mm512_loadu_si512(chunks + 64 * c), _mm512_set1_epi8(char(0x80)));
+        for (int t = 0; t < T; t++) part[c / 4][t] = _mm512_dpbusd_epi32(part[c / 4][t], wu, bcast(xb[t], c));
+      }
+      for (int t = 0; t < T; t++)
+        isum[t] = _mm512_sub_epi32(_mm512_add_epi32(part[0][t], part[1][t]), _mm512_set1_epi32(128 * xb[t]->sum));
+      return;
+    }
     for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
     for (int c = 0; c < kChunks8; c++) {
-      const vi w = _mm512_loadu_si512(chunks + 64 * c);
-      if constexpr (Vnni) {  // sum (w + 128) x, corrected by 128 sum x below: one vpdpbusd per token
-        const vi wu = _mm512_xor_si512(w, _mm512_set1_epi8(char(0x80)));
-        for (int t = 0; t < T; t++) isum[t] = _mm512_dpbusd_epi32(isum[t], wu, bcast(xb[t], c));
-      } else {  // |w| x (x with w's sign): pairs <= 2 * 127 * 127 fit int16
-        const __mmask64 neg = _mm512_movepi8_mask(w);
-        const vi aw = _mm512_abs_epi8(w);
-        for (int t = 0; t < T; t++) {
-          const vi xs = bcast(xb[t], c);
-          isum[t] = dot_u8s8(isum[t], aw, _mm512_mask_sub_epi8(xs, neg, _mm512_setzero_si512(), xs));
-        }
+      const vi w = _mm512_loadu_si512(chunks + 64 * c);  // |w| x (x with w's sign): pairs <= 2 * 127 * 127 fit int16
+      const __mmask64 neg = _mm512_movepi8_mask(w);
+      const vi aw = _mm512_abs_epi8(w);
+      for (int t = 0; t < T; t++) {
+        const vi xs = bcast(xb[t], c);
+        isum[t] = madd_u8s8(isum[t], aw, _mm512_mask_sub_epi8(xs, neg, _mm512_setzero_si512(), xs));
       }
     }
-    if constexpr (Vnni)
-      for (int t = 0; t < T; t++) isum[t] = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(128 * xb[t]->sum));
   }
 
   template <int T>
   static void q4_block(const std::uint8_t* chunks, const ActBlock* const* xb, vi* isum) {
     const vi m4 = _mm512_set1_epi8(0x0F);
+    if constexpr (Vnni) {
+      // Low and high nibbles in two accumulators (two chains of 4, not one of 8). The high nibbles
+      // stay in place (v & 0xF0, one op instead of shift + mask): their sum is 16x the true one,
+      // exact in int32 (|sum| <= 4 x 4 x 240 x 128), and one shift per block undoes it.
+      vi lo_sum[T], hi16_sum[T];
+      for (int t = 0; t < T; t++) lo_sum[t] = hi16_sum[t] = _mm512_setzero_si512();
+      for (int c = 0; c < kChunks4; c++) {
+        const vi v = _mm512_loadu_si512(chunks + 64 * c);
+        const vi lo = _mm512_and_si512(v, m4), hi16 = _mm512_andnot_si512(m4, v);
+        for (int t = 0; t < T; t++) {
+          lo_sum[t] = _mm512_dpbusd_epi32(lo_sum[t], lo, bcast(xb[t], c));
+          hi16_sum[t] = _mm512_dpbusd_epi32(hi16_sum[t], hi16, bcast(xb[t], c + 4));
+        }
+      }
+      for (int t = 0; t < T; t++)
+        isum[t] = _mm512_sub_epi32(_mm512_add_epi32(lo_sum[t], _mm512_srai_epi32(hi16_sum[t], 4)),
+                                   _mm512_set1_epi32(8 * xb[t]->sum));
+      return;
+    }
     for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
     for (int c = 0; c < kChunks4; c++) {  // low nibbles: weights 4c.., high: 16 + 4c..
       const vi v = _mm512_loadu_si512(chunks + 64 * c);
       const vi lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-      for (int t = 0; t < T; t++) {
-        if constexpr (Vnni) {
-          isum[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(isum[t], lo, bcast(xb[t], c)), hi, bcast(xb[t], c + 4));
-        } else {  // pairs <= 2 * 15 * 127, two of them summed still fit int16
-          const vi p = _mm512_add_epi16(_mm512_maddubs_epi16(lo, bcast(xb[t], c)),
-                                        _mm512_maddubs_epi16(hi, bcast(xb[t], c + 4)));
-          isum[t] = _mm512_add_epi32(isum[t], _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
-        }
+      for (int t = 0; t < T; t++) {  // pairs <= 2 * 15 * 127, two of them summed still fit int16
+        const vi p = _mm512_add_epi16(_mm512_maddubs_epi16(lo, bcast(xb[t], c)),
+                                      _mm512_maddubs_epi16(hi, bcast(xb[t], c + 4)));
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
       }
     }
     for (int t = 0; t < T; t++) isum[t] = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(8 * xb[t]->sum));

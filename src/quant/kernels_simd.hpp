@@ -21,40 +21,57 @@ namespace {
 // for L rows (their chunk bytes start at `chunks`, 64 bytes apart) and TT activation blocks,
 // "- 8 * sum" of Q4_0 included.
 
-template <class V, bool Q8, int TT>
-void int_tile(const std::uint8_t* group, int nb, int half, const ActBlock* x, float* y, int ldy,
-              int valid) {
+// A tile of G row groups (stride `group_stride` bytes apart, their y rows kRowGroup apart) x TT
+// tokens. Decode (one token) takes kDecodeGroups groups at a time: several streams through memory
+// keep more cache-line fills in flight than one, as the fp32 kernel's four rows do, and the GEMV
+// is bound by how many fills are in flight. Prefill takes one group and four tokens: it is bound by the
+// dot products, and the group stays in the L2 for the next tokens. `valid` rows of each group's
+// half are stored (G > 1 only over full groups).
+template <class V, bool Q8, int G, int TT>
+void int_tile(const std::uint8_t* group, std::size_t group_stride, int nb, int half, const ActBlock* x, float* y,
+              int ldy, int valid) {
   constexpr int kChunkBytes = Q8 ? kChunkBytesQ8 : kChunkBytesQ4;
-  typename V::vf acc[TT];
-  for (int t = 0; t < TT; t++) acc[t] = V::zero_f();
+  typename V::vf acc[G][TT];
+  for (int i = 0; i < G; i++)
+    for (int t = 0; t < TT; t++) acc[i][t] = V::zero_f();
   for (int b = 0; b < nb; b++) {
     const ActBlock* xb[TT];
     for (int t = 0; t < TT; t++) xb[t] = x + std::size_t(t) * nb + b;
-    typename V::vi isum[TT];
-    const std::uint8_t* chunks = group + chunk_offset(b, kChunkBytes) + 4 * V::L * half;
-    if constexpr (Q8) V::template q8_block<TT>(chunks, xb, isum);
-    else V::template q4_block<TT>(chunks, xb, isum);
-    const typename V::vf dw = V::load_scales(group + scale_offset(nb, b, kChunkBytes) + 2 * V::L * half);
-    for (int t = 0; t < TT; t++) acc[t] = V::fma(V::cvt(isum[t]), V::mul(dw, V::set1(xb[t]->d)), acc[t]);
+    for (int i = 0; i < G; i++) {
+      const std::uint8_t* g = group + i * group_stride;
+      typename V::vi isum[TT];
+      if constexpr (Q8) V::template q8_block<TT>(g + chunk_offset(b, kChunkBytes) + 4 * V::L * half, xb, isum);
+      else V::template q4_block<TT>(g + chunk_offset(b, kChunkBytes) + 4 * V::L * half, xb, isum);
+      const typename V::vf dw = V::load_scales(g + scale_offset(nb, b, kChunkBytes) + 2 * V::L * half);
+      for (int t = 0; t < TT; t++) acc[i][t] = V::fma(V::cvt(isum[t]), V::mul(dw, V::set1(xb[t]->d)), acc[i][t]);
+    }
   }
-  for (int t = 0; t < TT; t++) V::store(y + std::size_t(t) * ldy, acc[t], valid);
+  for (int i = 0; i < G; i++)
+    for (int t = 0; t < TT; t++) V::store(y + std::size_t(t) * ldy + i * kRowGroup, acc[i][t], valid);
 }
 
 template <class V, bool Q8>
 void int_kernel(const std::uint8_t* w, int g0, int g1, int rows, int cols, const ActBlock* x, int n,
                 float* y, int ldy) {
   const int nb = cols / 32;
-  for (int g = g0; g < g1; g++) {
-    const std::uint8_t* group = w + std::size_t(g) * group_bytes(nb, Q8 ? kChunkBytesQ8 : kChunkBytesQ4);
+  const std::size_t stride = group_bytes(nb, Q8 ? kChunkBytesQ8 : kChunkBytesQ4);
+  const int full_groups = rows / kRowGroup;  // groups with no padding rows
+  int g = g0;
+  if (n == 1)
+    for (; g + kDecodeGroups <= g1 && g + kDecodeGroups <= full_groups; g += kDecodeGroups)
+      for (int half = 0; half < kRowGroup / V::L; half++)
+        int_tile<V, Q8, kDecodeGroups, 1>(w + g * stride, stride, nb, half, x, y + g * kRowGroup + half * V::L, ldy, V::L);
+  for (; g < g1; g++) {
+    const std::uint8_t* group = w + g * stride;
     for (int half = 0; half < kRowGroup / V::L; half++) {
       const int row0 = g * kRowGroup + half * V::L;
       if (row0 >= rows) break;
       const int valid = rows - row0 < V::L ? rows - row0 : V::L;
       int t = 0;
       for (; t + V::TT <= n; t += V::TT)
-        int_tile<V, Q8, V::TT>(group, nb, half, x + std::size_t(t) * nb, y + std::size_t(t) * ldy + row0, ldy, valid);
+        int_tile<V, Q8, 1, V::TT>(group, stride, nb, half, x + std::size_t(t) * nb, y + std::size_t(t) * ldy + row0, ldy, valid);
       for (; t < n; t++)
-        int_tile<V, Q8, 1>(group, nb, half, x + std::size_t(t) * nb, y + std::size_t(t) * ldy + row0, ldy, valid);
+        int_tile<V, Q8, 1, 1>(group, stride, nb, half, x + std::size_t(t) * nb, y + std::size_t(t) * ldy + row0, ldy, valid);
     }
   }
 }
@@ -135,6 +152,14 @@ template <class V, class Fmt>
 void float_kernel(const typename Fmt::W* w, int r0, int r1, int cols, const float* x, int n, float* y, int ldy) {
   constexpr int RT = 4, TT = V::FTT, kTokenBlock = 64, kColBlock = 2048;
   static_assert(kColBlock % V::FL == 0, "only the last column block has a tail");
+  if (n == 1) {  // decode: more rows side by side, more streams in flight (see int_tile)
+    constexpr int kDecodeRows = 2 * RT;
+    int r = r0;
+    for (; r + kDecodeRows <= r1; r += kDecodeRows)
+      float_tile<V, Fmt, kDecodeRows, 1>(w + std::size_t(r) * cols, cols, 0, cols, x, y + r, ldy);
+    for (; r < r1; r++) float_tile<V, Fmt, 1, 1>(w + std::size_t(r) * cols, cols, 0, cols, x, y + r, ldy);
+    return;
+  }
   const int kc = n <= TT ? cols : kColBlock;
   for (int tb = 0; tb < n; tb += kTokenBlock) {
     const int te = n < tb + kTokenBlock ? n : tb + kTokenBlock;

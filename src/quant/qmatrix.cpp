@@ -61,12 +61,12 @@ AlignedBytes pack_halves(const float* W, std::size_t count, std::uint16_t (*conv
 }
 
 // fn(g0, g1) over the row groups [0, groups) on the pool's threads. The threads take contiguous
-// pieces of ~1/8 of a share from a shared counter rather than one fixed share each, so a thread
+// pieces of ~1/8 of a share (a multiple of the decode tile's groups) from a shared counter rather than one fixed share each, so a thread
 // descheduled on a busy machine delays the matmul by a piece, not by its whole share.
 template <class Fn>
 void for_row_groups(ThreadPool& pool, int groups, Fn fn) {
   const int threads = std::min(pool.threads(), groups);
-  const int piece = std::max(1, groups / (8 * threads));
+  const int piece = (std::max(1, groups / (8 * threads)) + kDecodeGroups - 1) / kDecodeGroups * kDecodeGroups;
   std::atomic<int> next{0};
   pool.parallel_for(threads, [&](std::int64_t, std::int64_t) {
     for (int g0; (g0 = next.fetch_add(piece)) < groups;) fn(g0, std::min(groups, g0 + piece));
