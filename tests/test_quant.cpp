@@ -237,7 +237,8 @@ TEST(QMatrix, EveryPathMatchesTheScalarReference) {
     for (int threads : {1, 2}) {
       rank_pool().set_threads(threads);
       for (Format f : kFormats)
-        for (Shape s : {Shape{1, 64}, Shape{37, 96}, Shape{48, 256}, Shape{5, 32}})
+        // 150 rows: decode tiles of kDecodeGroups whole groups, then single groups and a partial one
+        for (Shape s : {Shape{1, 64}, Shape{37, 96}, Shape{48, 256}, Shape{5, 32}, Shape{150, 64}})
           for (int n = 1; n <= 7; n++) {
             const int cols = block_elems(f) == 1 && s.cols > 32 ? s.cols + 3 : s.cols;  // odd widths
             const auto W = random_vector(std::size_t(s.rows) * cols, 10 + s.rows);
