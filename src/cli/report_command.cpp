@@ -3,11 +3,13 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "cli/subcommands.hpp"
+#include "report/claims.hpp"
 #include "report/compare.hpp"
 #include "report/reader.hpp"
 #include "report/writer.hpp"
@@ -52,18 +54,50 @@ int plot_scaling(const std::string& mode, const std::string& prefix, const std::
   return WIFEXITED(status) ? WEXITSTATUS(status) : kExitFailure;
 }
 
+// The claim table of `claims_file` over the reports, each known by its job file's name.
+int print_claim_table(const std::string& claims_file, const std::vector<std::pair<std::string, json>>& reports,
+                      const std::string& format) {
+  std::vector<std::pair<std::string, json>> by_job;
+  json doc;
+  try {
+    doc = load_claims(claims_file);
+    for (const auto& [dir, report] : reports) {
+      const json::json_pointer file("/job/file");
+      if (!report.contains(file) || !report[file].is_string())
+        throw std::runtime_error(dir + "/report.json: /job/file: the job file's name is missing");
+      by_job.emplace_back(std::filesystem::path(report[file].get<std::string>()).filename().string(), report);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "efficientllm report: " << e.what() << "\n";
+    return kExitBadInput;
+  }
+  std::vector<ClaimResult> results;
+  try {
+    results = judge_claims(doc, by_job);
+  } catch (const std::exception& e) {
+    std::cerr << "efficientllm report: " << claims_file << ": " << e.what() << "\n";
+    return kExitBadInput;
+  }
+  if (format == "json") std::cout << claim_table_json(results).dump(2) << "\n";
+  else std::cout << claim_table_markdown(results);
+  return 0;
+}
+
 }  // namespace
 
 int report_main(int argc, char** argv) {
   po::options_description desc("efficientllm report DIR... [options]");
   std::string format;
-  std::string scaling, out;
+  std::string scaling, out, claims;
   desc.add_options()("help,h", "show this help")("format", po::value(&format)->default_value("md"),
                                                  "md, csv or json")(
       "scaling", po::value(&scaling),
       "strong or weak: combine the reports of a scaling study (one DIR per size) into one table "
       "and one plot of tokens/s, latency, communication share and efficiency against ideal")(
-      "out", po::value(&out), "with --scaling: output prefix, writes PREFIX.md and PREFIX.png");
+      "out", po::value(&out), "with --scaling: output prefix, writes PREFIX.md and PREFIX.png")(
+      "claims", po::value(&claims),
+      "a claims file (jobs/paper/claims.json): judge each of the paper's claims on the reports of the "
+      "study jobs (one DIR per job, >= 3 seeds each) and print the claim table (md or json)");
   po::options_description hidden;
   hidden.add_options()("dir", po::value<std::vector<std::string>>());
   po::options_description all;
@@ -87,6 +121,7 @@ int report_main(int argc, char** argv) {
       throw po::error("--scaling: must be \"strong\" or \"weak\"; got \"" + scaling + "\"");
     }
     if (vm.count("scaling") != vm.count("out")) throw po::error("--scaling and --out go together");
+    if (vm.count("claims") && format == "csv") throw po::error("--claims: the claim table is md or json");
   } catch (const po::error& e) {
     std::cerr << "efficientllm report: " << e.what() << "\n" << desc << "\n";
     return kExitBadInput;
@@ -99,6 +134,7 @@ int report_main(int argc, char** argv) {
   }
 
   if (!scaling.empty()) return plot_scaling(scaling, out, vm["dir"].as<std::vector<std::string>>());
+  if (!claims.empty()) return print_claim_table(claims, reports, format);
   if (reports.size() == 1) {
     try {
       std::cout << render_report(reports.front().second, format, reports.front().first + "/report.json");
