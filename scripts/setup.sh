@@ -24,6 +24,8 @@ packages=(
   python3-torch
   # The cluster tests: a real Slurm (tests/e2e/slurm.sh) and network namespaces (netns_cluster, faults)
   slurmd slurmctld slurm-client munge iproute2
+  # Test-only: headless Chromium renders the HTML report (tests/e2e/html_report.sh)
+  chromium
   # Fuzzing with libFuzzer (scripts/fuzz.sh, docs/RELIABILITY.md): Debian's clang and its runtime
   clang libclang-rt-14-dev
 )
