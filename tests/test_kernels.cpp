@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/gemm.hpp"
 #include "kernels/vmath.hpp"
 #include "layers/attention.hpp"
 #include "util/rng.hpp"
+#include "util/thread_pool.hpp"
 
 namespace ellm {
 namespace {
@@ -146,6 +148,34 @@ TEST_P(TiledAttention, ForwardAndBackwardMatchNaive) {
   layers::attention_backward(dqkv.data(), dout.data(), out.data(), lse.data(), qkv.data(), s, c.tile);
   layers::attention_backward_naive(dqkv_ref.data(), dout.data(), qkv.data(), s);
   EXPECT_LT(max_abs_diff(dqkv, dqkv_ref), 5e-5);
+}
+
+// The rank's threads share out (batch, head) pieces forward and (batch, kv head) pieces backward:
+// bit-identical results for any thread count (docs/PERFORMANCE.md states it).
+TEST_P(TiledAttention, BitIdenticalOnAnyThreadCount) {
+  const AttnCase c = GetParam();
+  std::vector<double> slopes(c.H);
+  layers::alibi_slopes(c.H, slopes.data());
+  const layers::AttentionShape s{c.B, c.T, c.H, c.Hkv, c.dk, c.dv, c.window, c.alibi ? slopes.data() : nullptr};
+  const std::size_t n_qkv = std::size_t(c.B) * c.T * s.row(), n_out = std::size_t(c.B) * c.T * s.out_row();
+  const auto qkv = random_vector(n_qkv, 31, 0.8);
+  const auto dout = random_vector(n_out, 32);
+  auto run = [&](int threads) {
+    rank_pool().set_threads(threads);
+    std::vector<float> out(n_out), lse(std::size_t(c.B) * c.H * c.T), dqkv = random_vector(n_qkv, 33);  // backward adds
+    layers::attention_forward(out.data(), lse.data(), qkv.data(), s, c.tile);
+    layers::attention_backward(dqkv.data(), dout.data(), out.data(), lse.data(), qkv.data(), s, c.tile);
+    rank_pool().set_threads(1);
+    out.insert(out.end(), lse.begin(), lse.end());
+    out.insert(out.end(), dqkv.begin(), dqkv.end());
+    return out;
+  };
+  const std::vector<float> one = run(1);
+  for (int threads : {2, 3}) {
+    const std::vector<float> many = run(threads);
+    ASSERT_EQ(one.size(), many.size());
+    EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * sizeof(float))) << threads << " threads";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -29,7 +29,6 @@
 #include "metrics/stats.hpp"
 #include "mpi/comm.hpp"
 #include "report/provenance.hpp"
-#include "util/thread_pool.hpp"
 
 namespace ellm::cli {
 namespace po = boost::program_options;
@@ -172,9 +171,7 @@ int bench(const std::string& job_file, const std::vector<std::string>& sets, std
     const Corpus corpus = load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
     Decoder<float> dec(run.model, run.inference.batch);
     load_run_weights(run, dec);
-    json placement = place_rank(node, run.topology.policy);
-    rank_pool().set_threads(kernels::blas_threads());  // the quantized kernels use the BLAS threads' cores
-    placement["kernel_threads"] = rank_pool().threads();
+    const json placement = place_rank(node, run.topology.policy);  // the kernels' threads too
     const std::vector<LinearShape> layers = dec.linear_layers();
     json formats = json::array();
     json fp32;

@@ -4,6 +4,7 @@
 
 #include "kernels/gemm.hpp"
 #include "metrics/sysfs.hpp"
+#include "util/thread_pool.hpp"
 
 namespace ellm::cli {
 namespace {
@@ -81,9 +82,13 @@ nlohmann::json place_rank(NodeContext& ctx, MappingPolicy policy) {
   if (topology::current_binding() != p.pus) topology::bind_process(p.pus);
   const bool user = ctx.user_blas_threads > 0;
   kernels::set_blas_threads(user ? ctx.user_blas_threads : p.blas_threads);
+  // The rank's own kernels (attention's tiles, the quantized matmuls) run on as many threads as
+  // OpenBLAS: the two take turns on the rank's cores, never both at once.
+  rank_pool().set_threads(kernels::blas_threads());
   const topology::ThreadCheck check = topology::check_threads(p.pus);
   nlohmann::json j = topology::to_json(p, ctx.topo);
   j["blas_threads"] = kernels::blas_threads();
+  j["kernel_threads"] = rank_pool().threads();
   j["blas_threads_source"] = user ? "OPENBLAS_NUM_THREADS"
                              : p.binding == "none" ? "the node's cores ÷ the ranks on the node (unbound)"
                                                    : "the cores in the rank's CPU set";

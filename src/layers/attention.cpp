@@ -1,6 +1,7 @@
 #include "layers/attention.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -8,6 +9,7 @@
 
 #include "kernels/gemm.hpp"
 #include "kernels/vmath.hpp"
+#include "util/thread_pool.hpp"
 
 namespace ellm::layers {
 using kernels::gemm;
@@ -61,7 +63,8 @@ void score_tile(T* S, const HeadView<const T>& hv, const AttentionShape& s, T sc
           T(0), S, bc);
 }
 
-// Per-thread scratch reused across calls, so the hot path does not allocate.
+// Per-thread scratch reused across calls, so the hot path does not allocate (and each of the
+// rank's threads has its own).
 template <class T>
 std::vector<T>& scratch(int slot, size_t n) {
   thread_local std::vector<T> buffers[4];
@@ -69,114 +72,130 @@ std::vector<T>& scratch(int slot, size_t n) {
   return buffers[slot];
 }
 
-}  // namespace
 
+// One (batch, query head) of the forward: out's head slice and its log-sum-exps.
 template <class T>
-void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile) {
+void forward_head(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile, int b, int h) {
   const int R = s.row(), C = s.out_row(), dk = s.dk, dv = s.dv;
   const T scale = T(1) / std::sqrt(T(dk));
   T* S = scratch<T>(0, size_t(tile) * tile).data();  // (tile,tile) scores, then probabilities
   T* acc = scratch<T>(1, size_t(tile) * dv).data();  // (tile,dv) unnormalised output
   T* m = scratch<T>(2, tile).data();                 // running row max
   T* l = scratch<T>(3, tile).data();                 // running row sum
-  for (int b = 0; b < s.B; b++) {
-    for (int h = 0; h < s.H; h++) {
-      const HeadView<const T> hv = head_view(qkv, s, b, h);
-      T* o = out + size_t(b) * s.T * C + size_t(h) * dv;
-      T* L = lse + (size_t(b) * s.H + h) * s.T;
-      for (int i0 = 0; i0 < s.T; i0 += tile) {
+  const HeadView<const T> hv = head_view(qkv, s, b, h);
+  T* o = out + size_t(b) * s.T * C + size_t(h) * dv;
+  T* L = lse + (size_t(b) * s.H + h) * s.T;
+  for (int i0 = 0; i0 < s.T; i0 += tile) {
+    const int br = std::min(tile, s.T - i0);
+    std::fill(m, m + br, T(-1e30));
+    std::fill(l, l + br, T(0));
+    std::fill(acc, acc + size_t(br) * dv, T(0));
+    // key tiles from the first key the tile's first query sees to its last query
+    for (int j0 = s.first_key(i0) / tile * tile; j0 < i0 + br; j0 += tile) {
+      const int bc = std::min(tile, s.T - j0);
+      score_tile(S, hv, s, scale, i0, br, j0, bc);
+      for (int r = 0; r < br; r++) {
+        T* srow = S + size_t(r) * bc;
+        const Visible v = visible(s, i0 + r, j0, bc);
+        add_alibi(srow, s, h, i0 + r, j0, v);
+        T mx = m[r];
+        for (int c = v.lo; c < v.hi; c++) mx = std::max(mx, srow[c]);
+        const T correction = kernels::vexp(m[r] - mx);
+        T sum = 0;
+        for (int c = v.lo; c < v.hi; c++) {
+          srow[c] = kernels::vexp(srow[c] - mx);
+          sum += srow[c];
+        }
+        zero_invisible(srow, v, bc);
+        l[r] = l[r] * correction + sum;
+        m[r] = mx;
+        T* arow = acc + size_t(r) * dv;
+        for (int d = 0; d < dv; d++) arow[d] *= correction;
+      }
+      gemm<T>(false, false, br, dv, bc, T(1), S, bc, hv.v + size_t(j0) * R, R, T(1), acc, dv);
+    }
+    for (int r = 0; r < br; r++) {
+      const T inv = T(1) / l[r];
+      T* orow = o + size_t(i0 + r) * C;
+      for (int d = 0; d < dv; d++) orow[d] = acc[size_t(r) * dv + d] * inv;
+      L[i0 + r] = m[r] + std::log(l[r]);
+    }
+  }
+}
+
+// One (batch, kv head) of the backward: the query heads of its group in increasing order, each
+// adding into the group's dK and dV — the order of the serial loop over heads, so the result is
+// bit-identical whichever thread runs the group.
+template <class T>
+void backward_group(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, const AttentionShape& s,
+                    int tile, int b, int g) {
+  const int R = s.row(), C = s.out_row(), dk = s.dk, dv = s.dv, group = s.H / s.Hkv;
+  const T scale = T(1) / std::sqrt(T(dk));
+  T* P = scratch<T>(0, size_t(tile) * tile).data();   // (tile,tile) probabilities
+  T* dS = scratch<T>(1, size_t(tile) * tile).data();  // (tile,tile) dP, then dS
+  T* D = scratch<T>(2, s.T).data();                   // rowsum(dout ⊙ out) per query
+  for (int h = g * group; h < (g + 1) * group; h++) {
+    const HeadView<const T> hv = head_view(qkv, s, b, h);
+    const HeadView<T> dh = head_view(dqkv, s, b, h);
+    const T* dO = dout + size_t(b) * s.T * C + size_t(h) * dv;
+    const T* O = out + size_t(b) * s.T * C + size_t(h) * dv;
+    const T* L = lse + (size_t(b) * s.H + h) * s.T;
+    for (int t = 0; t < s.T; t++) {
+      T acc = 0;
+      for (int d = 0; d < dv; d++) acc += dO[size_t(t) * C + d] * O[size_t(t) * C + d];
+      D[t] = acc;
+    }
+    for (int j0 = 0; j0 < s.T; j0 += tile) {
+      const int bc = std::min(tile, s.T - j0);
+      // Earlier query tiles cannot see key tile j0; with a window, later ones stop seeing it.
+      const int i_end = s.window > 0 ? std::min(s.T, j0 + bc - 1 + s.window) : s.T;
+      for (int i0 = j0; i0 < i_end; i0 += tile) {
         const int br = std::min(tile, s.T - i0);
-        std::fill(m, m + br, T(-1e30));
-        std::fill(l, l + br, T(0));
-        std::fill(acc, acc + size_t(br) * dv, T(0));
-        // key tiles from the first key the tile's first query sees to its last query
-        for (int j0 = s.first_key(i0) / tile * tile; j0 < i0 + br; j0 += tile) {
-          const int bc = std::min(tile, s.T - j0);
-          score_tile(S, hv, s, scale, i0, br, j0, bc);
-          for (int r = 0; r < br; r++) {
-            T* srow = S + size_t(r) * bc;
-            const Visible v = visible(s, i0 + r, j0, bc);
-            add_alibi(srow, s, h, i0 + r, j0, v);
-            T mx = m[r];
-            for (int c = v.lo; c < v.hi; c++) mx = std::max(mx, srow[c]);
-            const T correction = kernels::vexp(m[r] - mx);
-            T sum = 0;
-            for (int c = v.lo; c < v.hi; c++) {
-              srow[c] = kernels::vexp(srow[c] - mx);
-              sum += srow[c];
-            }
-            zero_invisible(srow, v, bc);
-            l[r] = l[r] * correction + sum;
-            m[r] = mx;
-            T* arow = acc + size_t(r) * dv;
-            for (int d = 0; d < dv; d++) arow[d] *= correction;
-          }
-          gemm<T>(false, false, br, dv, bc, T(1), S, bc, hv.v + size_t(j0) * R, R, T(1), acc, dv);
-        }
+        score_tile(P, hv, s, scale, i0, br, j0, bc);
         for (int r = 0; r < br; r++) {
-          const T inv = T(1) / l[r];
-          T* orow = o + size_t(i0 + r) * C;
-          for (int d = 0; d < dv; d++) orow[d] = acc[size_t(r) * dv + d] * inv;
-          L[i0 + r] = m[r] + std::log(l[r]);
+          T* prow = P + size_t(r) * bc;
+          const Visible v = visible(s, i0 + r, j0, bc);
+          add_alibi(prow, s, h, i0 + r, j0, v);
+          for (int c = v.lo; c < v.hi; c++) prow[c] = kernels::vexp(prow[c] - L[i0 + r]);
+          zero_invisible(prow, v, bc);
         }
+        // dV_j += Pᵀ dO_i ;  dP = dO_i V_jᵀ
+        gemm<T>(true, false, bc, dv, br, T(1), P, bc, dO + size_t(i0) * C, C, T(1), dh.v + size_t(j0) * R, R);
+        gemm<T>(false, true, br, bc, dv, T(1), dO + size_t(i0) * C, C, hv.v + size_t(j0) * R, R, T(0), dS, bc);
+        for (int r = 0; r < br; r++) {  // dS = P ⊙ (dP − D); the ALiBi bias is a constant
+          for (int c = 0; c < bc; c++) {
+            dS[size_t(r) * bc + c] = P[size_t(r) * bc + c] * (dS[size_t(r) * bc + c] - D[i0 + r]);
+          }
+        }
+        // dQ_i += scale · dS K_j ;  dK_j += scale · dSᵀ Q_i
+        gemm<T>(false, false, br, dk, bc, scale, dS, bc, hv.k + size_t(j0) * R, R, T(1), dh.q + size_t(i0) * R, R);
+        gemm<T>(true, false, bc, dk, br, scale, dS, bc, hv.q + size_t(i0) * R, R, T(1), dh.k + size_t(j0) * R, R);
       }
     }
   }
 }
 
+}  // namespace
+
+// Both directions run their independent pieces — (batch, query head) forward, (batch, kv head)
+// backward, which owns its group's dK and dV — on the rank's threads (util/thread_pool.hpp), each
+// thread with its own tile scratch and its own small GEMMs (single-threaded in OpenBLAS at these
+// sizes). Every piece computes exactly what the serial loop did: results are bit-identical for
+// any thread count.
+template <class T>
+void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile) {
+  rank_pool().parallel_for(std::int64_t(s.B) * s.H, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t bh = lo; bh < hi; bh++) forward_head(out, lse, qkv, s, tile, int(bh / s.H), int(bh % s.H));
+  });
+}
+
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv,
                         const AttentionShape& s, int tile) {
-  const int R = s.row(), C = s.out_row(), dk = s.dk, dv = s.dv;
-  const T scale = T(1) / std::sqrt(T(dk));
-  T* P = scratch<T>(0, size_t(tile) * tile).data();   // (tile,tile) probabilities
-  T* dS = scratch<T>(1, size_t(tile) * tile).data();  // (tile,tile) dP, then dS
-  T* D = scratch<T>(2, s.T).data();                   // rowsum(dout ⊙ out) per query
-  for (int b = 0; b < s.B; b++) {
-    for (int h = 0; h < s.H; h++) {
-      const HeadView<const T> hv = head_view(qkv, s, b, h);
-      const HeadView<T> dh = head_view(dqkv, s, b, h);
-      const T* dO = dout + size_t(b) * s.T * C + size_t(h) * dv;
-      const T* O = out + size_t(b) * s.T * C + size_t(h) * dv;
-      const T* L = lse + (size_t(b) * s.H + h) * s.T;
-      for (int t = 0; t < s.T; t++) {
-        T acc = 0;
-        for (int d = 0; d < dv; d++) acc += dO[size_t(t) * C + d] * O[size_t(t) * C + d];
-        D[t] = acc;
-      }
-      for (int j0 = 0; j0 < s.T; j0 += tile) {
-        const int bc = std::min(tile, s.T - j0);
-        // Earlier query tiles cannot see key tile j0; with a window, later ones stop seeing it.
-        const int i_end = s.window > 0 ? std::min(s.T, j0 + bc - 1 + s.window) : s.T;
-        for (int i0 = j0; i0 < i_end; i0 += tile) {
-          const int br = std::min(tile, s.T - i0);
-          score_tile(P, hv, s, scale, i0, br, j0, bc);
-          for (int r = 0; r < br; r++) {
-            T* prow = P + size_t(r) * bc;
-            const Visible v = visible(s, i0 + r, j0, bc);
-            add_alibi(prow, s, h, i0 + r, j0, v);
-            for (int c = v.lo; c < v.hi; c++) prow[c] = kernels::vexp(prow[c] - L[i0 + r]);
-            zero_invisible(prow, v, bc);
-          }
-          // dV_j += Pᵀ dO_i ;  dP = dO_i V_jᵀ
-          gemm<T>(true, false, bc, dv, br, T(1), P, bc, dO + size_t(i0) * C, C, T(1),
-                  dh.v + size_t(j0) * R, R);
-          gemm<T>(false, true, br, bc, dv, T(1), dO + size_t(i0) * C, C, hv.v + size_t(j0) * R, R,
-                  T(0), dS, bc);
-          for (int r = 0; r < br; r++) {  // dS = P ⊙ (dP − D); the ALiBi bias is a constant
-            for (int c = 0; c < bc; c++) {
-              dS[size_t(r) * bc + c] = P[size_t(r) * bc + c] * (dS[size_t(r) * bc + c] - D[i0 + r]);
-            }
-          }
-          // dQ_i += scale · dS K_j ;  dK_j += scale · dSᵀ Q_i
-          gemm<T>(false, false, br, dk, bc, scale, dS, bc, hv.k + size_t(j0) * R, R, T(1),
-                  dh.q + size_t(i0) * R, R);
-          gemm<T>(true, false, bc, dk, br, scale, dS, bc, hv.q + size_t(i0) * R, R, T(1),
-                  dh.k + size_t(j0) * R, R);
-        }
-      }
-    }
-  }
+  rank_pool().parallel_for(std::int64_t(s.B) * s.Hkv, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t bg = lo; bg < hi; bg++)
+      backward_group(dqkv, dout, out, lse, qkv, s, tile, int(bg / s.Hkv), int(bg % s.Hkv));
+  });
 }
 
 namespace {
