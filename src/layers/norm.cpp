@@ -1,14 +1,42 @@
 #include "layers/norm.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cmath>
 
+#include "util/thread_pool.hpp"
+
 namespace ellm::layers {
+namespace {
+
+// The rows of a norm are independent: forward and the input gradient run over rows on the
+// rank's threads. The weight gradients sum over rows; they run over blocks of columns instead,
+// each column summing its rows in order 0 … N−1 as a serial loop would, so every result is
+// bit-identical for any thread count.
+constexpr int kColumnBlock = 64;
+
+template <class Fn>
+void over_rows(int N, int C, Fn row) {
+  parallel_items(N, std::int64_t(C) * 8, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t n = b; n < e; n++) row(int(n));
+  });
+}
+
+// fn(c0, c1) over blocks of columns [0, C).
+template <class Fn>
+void over_column_blocks(int N, int C, Fn fn) {
+  const int blocks = (C + kColumnBlock - 1) / kColumnBlock;
+  parallel_items(blocks, std::int64_t(N) * kColumnBlock * 4, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t blk = b; blk < e; blk++) fn(int(blk) * kColumnBlock, std::min(C, int(blk + 1) * kColumnBlock));
+  });
+}
+
+}  // namespace
 
 template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N, int C,
                        double eps) {
-  for (int n = 0; n < N; n++) {
+  over_rows(N, C, [&](int n) {
     const T* x = inp + size_t(n) * C;
     double sum = 0.0;
     for (int c = 0; c < C; c++) sum += x[c];
@@ -20,13 +48,13 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const
     for (int c = 0; c < C; c++) y[c] = T((x[c] - m) * s) * w[c] + b[c];
     mean[n] = T(m);
     rstd[n] = T(s);
-  }
+  });
 }
 
 template <class T>
 void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w,
                         const T* mean, const T* rstd, int N, int C) {
-  for (int n = 0; n < N; n++) {
+  over_rows(N, C, [&](int n) {
     const T* dy = dout + size_t(n) * C;
     const T* x = inp + size_t(n) * C;
     T* dx = dinp + size_t(n) * C;
@@ -43,16 +71,25 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
     gx_mean /= C;
     for (int c = 0; c < C; c++) {
       const T xhat = (x[c] - m) * s;
-      db[c] += dy[c];
-      dw[c] += dy[c] * xhat;
       dx[c] += s * (dy[c] * w[c] - g_mean - xhat * gx_mean);
     }
-  }
+  });
+  over_column_blocks(N, C, [&](int c0, int c1) {  // db = Σ_n dy, dw = Σ_n dy · xhat
+    for (int n = 0; n < N; n++) {
+      const T* dy = dout + size_t(n) * C;
+      const T* x = inp + size_t(n) * C;
+      const T m = mean[n], s = rstd[n];
+      for (int c = c0; c < c1; c++) {
+        db[c] += dy[c];
+        dw[c] += dy[c] * ((x[c] - m) * s);
+      }
+    }
+  });
 }
 
 template <class T>
 void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, double eps) {
-  for (int n = 0; n < N; n++) {
+  over_rows(N, C, [&](int n) {
     const T* x = inp + size_t(n) * C;
     double ss = 0.0;
     for (int c = 0; c < C; c++) ss += double(x[c]) * x[c];
@@ -60,13 +97,13 @@ void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, do
     T* y = out + size_t(n) * C;
     for (int c = 0; c < C; c++) y[c] = x[c] * s * w[c];
     rstd[n] = s;
-  }
+  });
 }
 
 template <class T>
 void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, const T* rstd, int N,
                       int C) {
-  for (int n = 0; n < N; n++) {
+  over_rows(N, C, [&](int n) {
     const T* dy = dout + size_t(n) * C;
     const T* x = inp + size_t(n) * C;
     T* dx = dinp + size_t(n) * C;
@@ -75,12 +112,16 @@ void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, c
     T gx_mean = 0;
     for (int c = 0; c < C; c++) gx_mean += dy[c] * w[c] * x[c] * s;
     gx_mean /= C;
-    for (int c = 0; c < C; c++) {
-      const T xhat = x[c] * s;
-      dw[c] += dy[c] * xhat;
-      dx[c] += s * (dy[c] * w[c] - xhat * gx_mean);
+    for (int c = 0; c < C; c++) dx[c] += s * (dy[c] * w[c] - x[c] * s * gx_mean);
+  });
+  over_column_blocks(N, C, [&](int c0, int c1) {  // dw = Σ_n dy · xhat
+    for (int n = 0; n < N; n++) {
+      const T* dy = dout + size_t(n) * C;
+      const T* x = inp + size_t(n) * C;
+      const T s = rstd[n];
+      for (int c = c0; c < c1; c++) dw[c] += dy[c] * (x[c] * s);
     }
-  }
+  });
 }
 
 #define ELLM_INSTANTIATE(T)                                                                  \

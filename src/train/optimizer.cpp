@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "util/thread_pool.hpp"
+
 namespace ellm {
 
 double learning_rate(const TrainingConfig& t, int step) {
@@ -64,12 +66,15 @@ void AdamW::step(float* params, const float* grads, double lr, double grad_scale
     const float wd = t.decay ? float(weight_decay_) : 0.0f;
     float* p = params + b;
     const float* g = grads + b;
-    for (std::size_t i = 0; i < e - b; i++) {
-      const float gi = g[i] * gs;
-      m[i] = b1 * m[i] + (1.0f - b1) * gi;
-      v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-      p[i] -= lr_f * ((m[i] * c1) / (std::sqrt(v[i] * c2) + eps) + wd * p[i]);
-    }
+    // Elements are independent: the rank's threads share them (same result on any thread count).
+    parallel_items(std::int64_t(e - b), 16, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; i++) {
+        const float gi = g[i] * gs;
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        p[i] -= lr_f * ((m[i] * c1) / (std::sqrt(v[i] * c2) + eps) + wd * p[i]);
+      }
+    });
   });
 }
 

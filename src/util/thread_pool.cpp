@@ -104,4 +104,11 @@ ThreadPool& rank_pool() {
   return pool;
 }
 
+void parallel_items(std::int64_t n, std::int64_t cost_per_item,
+                    const std::function<void(std::int64_t, std::int64_t)>& fn) {
+  if (n <= 0) return;
+  if (n * cost_per_item < kParallelGrain) return fn(0, n);
+  rank_pool().parallel_for(n, fn);
+}
+
 }  // namespace ellm

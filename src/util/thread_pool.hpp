@@ -50,4 +50,12 @@ class ThreadPool {
 // The rank's pool: one thread (the caller) until set_threads says otherwise.
 ThreadPool& rank_pool();
 
+// fn(begin, end) over the independent items [0, n) on the rank's pool when the work is worth
+// waking its threads for (n · cost_per_item ≥ kParallelGrain, cost in elementary operations),
+// else on the caller. For kernels whose items do not interact: the results do not depend on the
+// thread count.
+inline constexpr std::int64_t kParallelGrain = std::int64_t(1) << 15;
+void parallel_items(std::int64_t n, std::int64_t cost_per_item,
+                    const std::function<void(std::int64_t, std::int64_t)>& fn);
+
 }  // namespace ellm

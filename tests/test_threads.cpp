@@ -1,0 +1,140 @@
+// The rank's kernels on its thread pool (util/thread_pool.hpp): norms, activations, the
+// cross-entropy, AdamW and attention share their independent rows/elements/heads among the
+// threads and give bit-identical results for any thread count; so does a whole model's forward
+// and backward when only the pool's thread count changes. (OpenBLAS sgemm is not bit-identical
+// across its own thread counts, so a training step is deterministic for a given seed and thread
+// count, not across thread counts: docs/PERFORMANCE.md.)
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "layers/activation.hpp"
+#include "layers/crossentropy.hpp"
+#include "layers/norm.hpp"
+#include "model/gpt.hpp"
+#include "train/optimizer.hpp"
+#include "util/rng.hpp"
+#include "util/thread_pool.hpp"
+
+using namespace ellm;
+
+namespace {
+
+std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = float(rng.normal());
+  return v;
+}
+
+// fn's output on 1 thread equals it on 2 and 3, byte for byte.
+void expect_thread_count_invariant(const std::function<std::vector<float>()>& fn, const char* what) {
+  rank_pool().set_threads(1);
+  const std::vector<float> one = fn();
+  for (int threads : {2, 3}) {
+    rank_pool().set_threads(threads);
+    const std::vector<float> many = fn();
+    ASSERT_EQ(one.size(), many.size()) << what;
+    EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * sizeof(float))) << what << ", " << threads << " threads";
+  }
+  rank_pool().set_threads(1);
+}
+
+// Shapes well above the pool's grain (util/thread_pool.hpp): the parallel path runs.
+constexpr int N = 300, C = 200, V = 260;
+
+}  // namespace
+
+TEST(RankThreads, NormsAreBitIdenticalOnAnyThreadCount) {
+  const auto x = random_vector(std::size_t(N) * C, 1), dy = random_vector(x.size(), 2);
+  const auto w = random_vector(C, 3), b = random_vector(C, 4);
+  expect_thread_count_invariant([&] {
+    std::vector<float> y(x.size()), mean(N), rstd(N), dx = random_vector(x.size(), 5), dw = random_vector(C, 6),
+        db = random_vector(C, 7);
+    layers::layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C, 1e-5);
+    layers::layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+    for (auto* v : {&mean, &rstd, &dx, &dw, &db}) y.insert(y.end(), v->begin(), v->end());
+    return y;
+  }, "layernorm");
+  expect_thread_count_invariant([&] {
+    std::vector<float> y(x.size()), rstd(N), dx = random_vector(x.size(), 5), dw = random_vector(C, 6);
+    layers::rmsnorm_forward(y.data(), rstd.data(), x.data(), w.data(), N, C, 1e-6);
+    layers::rmsnorm_backward(dx.data(), dw.data(), dy.data(), x.data(), w.data(), rstd.data(), N, C);
+    for (auto* v : {&rstd, &dx, &dw}) y.insert(y.end(), v->begin(), v->end());
+    return y;
+  }, "rmsnorm");
+}
+
+TEST(RankThreads, ActivationsAreBitIdenticalOnAnyThreadCount) {
+  const auto x = random_vector(std::size_t(N) * 2 * C, 8), dy = random_vector(x.size(), 9);
+  expect_thread_count_invariant([&] {
+    std::vector<float> y(x.size()), dx(x.size()), ye(x.size()), dxe(x.size()), ys(std::size_t(N) * C), dxs(x.size());
+    layers::gelu_forward(y.data(), x.data(), long(x.size()));
+    layers::gelu_backward(dx.data(), x.data(), dy.data(), long(x.size()));
+    layers::gelu_exact_forward(ye.data(), x.data(), long(x.size()));
+    layers::gelu_exact_backward(dxe.data(), x.data(), dy.data(), long(x.size()));
+    layers::swiglu_forward(ys.data(), x.data(), N, C);
+    layers::swiglu_backward(dxs.data(), x.data(), dy.data(), N, C);
+    for (auto* v : {&dx, &ye, &dxe, &ys, &dxs}) y.insert(y.end(), v->begin(), v->end());
+    return y;
+  }, "activations");
+}
+
+TEST(RankThreads, CrossEntropyIsBitIdenticalOnAnyThreadCount) {
+  const auto logits = random_vector(std::size_t(N) * V, 10);
+  std::vector<int> targets(N);
+  for (int n = 0; n < N; n++) targets[n] = n % 7 == 0 ? layers::kIgnoredTarget : (n * 31) % V;
+  expect_thread_count_invariant([&] {
+    std::vector<float> p = logits, losses(N), rows(3 * N);
+    const double total = layers::crossentropy_forward(p.data(), losses.data(), targets.data(), N, V, 0, rows.data());
+    layers::crossentropy_backward(p.data(), targets.data(), N, V, 0, 123.0);
+    p.insert(p.end(), losses.begin(), losses.end());
+    p.push_back(float(total));
+    return p;
+  }, "cross-entropy");
+}
+
+TEST(RankThreads, AdamWIsBitIdenticalOnAnyThreadCount) {
+  ArenaLayout layout;
+  layout.add(weight("w", {N, C}, Init::normal(0.02)));
+  layout.add(weight("b", {C}, Init::zeros()));
+  const auto grads = random_vector(layout.total(), 11);
+  expect_thread_count_invariant([&] {
+    TrainingConfig t;
+    AdamW opt(layout, t, {{0, layout.total()}});
+    std::vector<float> p = random_vector(layout.total(), 12);
+    for (int step = 0; step < 3; step++) opt.step(p.data(), grads.data(), 1e-3, 0.5);
+    return p;
+  }, "AdamW");
+}
+
+// A whole model (GQA, RoPE, RMSNorm, SwiGLU): logits' loss and every gradient, with OpenBLAS on
+// one thread and the rank's pool on 1, 2 or 3.
+TEST(RankThreads, ModelForwardBackwardIsBitIdenticalOnAnyPoolSize) {
+  ModelConfig m;
+  m.n_layers = 2;
+  m.d_model = 64;
+  m.n_heads = 4;
+  m.n_kv_heads = 2;
+  m.d_ff = 192;
+  m.seq_len = 64;
+  m.norm = Norm::RMSNorm;
+  m.activation = Activation::SwiGLU;
+  m.positions = Positions::RoPE;
+  const int B = 4;
+  Rng rng(13);
+  std::vector<int> tokens(std::size_t(B) * m.seq_len), targets(tokens.size());
+  for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = int(rng.below(m.vocab_size)), targets[i] = int(rng.below(m.vocab_size));
+  expect_thread_count_invariant([&] {
+    GPT<float> model(m, B);
+    model.init_params(14);
+    model.zero_grad();
+    const double loss = model.forward(tokens.data(), targets.data(), B);
+    model.backward();
+    std::vector<float> out(model.grads(), model.grads() + model.num_params());
+    out.push_back(float(loss));
+    return out;
+  }, "GPT forward + backward");
+}
