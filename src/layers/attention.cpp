@@ -63,8 +63,8 @@ void score_tile(T* S, const HeadView<const T>& hv, const AttentionShape& s, T sc
           T(0), S, bc);
 }
 
-// Per-thread scratch reused across calls, so the hot path does not allocate (and each of the
-// rank's threads has its own).
+// Per-thread scratch reused across calls, so the hot path does not allocate (decoding; the
+// training kernels keep one workspace per piece, below).
 template <class T>
 std::vector<T>& scratch(int slot, size_t n) {
   thread_local std::vector<T> buffers[4];
@@ -73,15 +73,19 @@ std::vector<T>& scratch(int slot, size_t n) {
 }
 
 
+// Elements of one piece's workspace (below) forward and backward.
+inline size_t forward_workspace(const AttentionShape& s, int tile) { return size_t(tile) * (tile + s.dv + 2); }
+inline size_t backward_workspace(const AttentionShape& s, int tile) { return size_t(2) * tile * tile + s.T; }
+
 // One (batch, query head) of the forward: out's head slice and its log-sum-exps.
 template <class T>
-void forward_head(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile, int b, int h) {
+void forward_head(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile, int b, int h, T* work) {
   const int R = s.row(), C = s.out_row(), dk = s.dk, dv = s.dv;
   const T scale = T(1) / std::sqrt(T(dk));
-  T* S = scratch<T>(0, size_t(tile) * tile).data();  // (tile,tile) scores, then probabilities
-  T* acc = scratch<T>(1, size_t(tile) * dv).data();  // (tile,dv) unnormalised output
-  T* m = scratch<T>(2, tile).data();                 // running row max
-  T* l = scratch<T>(3, tile).data();                 // running row sum
+  T* S = work;                           // (tile,tile) scores, then probabilities
+  T* acc = S + size_t(tile) * tile;      // (tile,dv) unnormalised output
+  T* m = acc + size_t(tile) * dv;        // (tile) running row max
+  T* l = m + tile;                       // (tile) running row sum
   const HeadView<const T> hv = head_view(qkv, s, b, h);
   T* o = out + size_t(b) * s.T * C + size_t(h) * dv;
   T* L = lse + (size_t(b) * s.H + h) * s.T;
@@ -128,12 +132,12 @@ void forward_head(T* out, T* lse, const T* qkv, const AttentionShape& s, int til
 // bit-identical whichever thread runs the group.
 template <class T>
 void backward_group(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv, const AttentionShape& s,
-                    int tile, int b, int g) {
+                    int tile, int b, int g, T* work) {
   const int R = s.row(), C = s.out_row(), dk = s.dk, dv = s.dv, group = s.H / s.Hkv;
   const T scale = T(1) / std::sqrt(T(dk));
-  T* P = scratch<T>(0, size_t(tile) * tile).data();   // (tile,tile) probabilities
-  T* dS = scratch<T>(1, size_t(tile) * tile).data();  // (tile,tile) dP, then dS
-  T* D = scratch<T>(2, s.T).data();                   // rowsum(dout ⊙ out) per query
+  T* P = work;                          // (tile,tile) probabilities
+  T* dS = P + size_t(tile) * tile;      // (tile,tile) dP, then dS
+  T* D = dS + size_t(tile) * tile;      // (T) rowsum(dout ⊙ out) per query
   for (int h = g * group; h < (g + 1) * group; h++) {
     const HeadView<const T> hv = head_view(qkv, s, b, h);
     const HeadView<T> dh = head_view(dqkv, s, b, h);
@@ -175,26 +179,39 @@ void backward_group(T* dqkv, const T* dout, const T* out, const T* lse, const T*
   }
 }
 
+
+// Both directions split their independent items — (batch, query head) forward, (batch, kv head)
+// backward, which owns its group's dK and dV — into one piece per thread of the rank's pool
+// (util/thread_pool.hpp); each piece has its own slot of one workspace the caller keeps (sized once:
+// no allocation after the first step) and runs its own small GEMMs (single-threaded in OpenBLAS
+// at these sizes). Every item computes exactly what the serial loop did: results are
+// bit-identical for any thread count.
+template <class T, class Fn>
+void in_pieces(std::int64_t items, size_t workspace, Fn item) {
+  const int pieces = int(std::min<std::int64_t>(rank_pool().threads(), items));
+  thread_local std::vector<T> work;  // the caller's: pieces × workspace
+  if (work.size() < size_t(pieces) * workspace) work.resize(size_t(pieces) * workspace);
+  T* base = work.data();
+  rank_pool().parallel_for(pieces, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; p++)
+      for (std::int64_t i = items * p / pieces; i < items * (p + 1) / pieces; i++) item(i, base + size_t(p) * workspace);
+  });
+}
+
 }  // namespace
 
-// Both directions run their independent pieces — (batch, query head) forward, (batch, kv head)
-// backward, which owns its group's dK and dV — on the rank's threads (util/thread_pool.hpp), each
-// thread with its own tile scratch and its own small GEMMs (single-threaded in OpenBLAS at these
-// sizes). Every piece computes exactly what the serial loop did: results are bit-identical for
-// any thread count.
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile) {
-  rank_pool().parallel_for(std::int64_t(s.B) * s.H, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t bh = lo; bh < hi; bh++) forward_head(out, lse, qkv, s, tile, int(bh / s.H), int(bh % s.H));
+  in_pieces<T>(std::int64_t(s.B) * s.H, forward_workspace(s, tile), [&](std::int64_t bh, T* work) {
+    forward_head(out, lse, qkv, s, tile, int(bh / s.H), int(bh % s.H), work);
   });
 }
 
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv,
                         const AttentionShape& s, int tile) {
-  rank_pool().parallel_for(std::int64_t(s.B) * s.Hkv, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t bg = lo; bg < hi; bg++)
-      backward_group(dqkv, dout, out, lse, qkv, s, tile, int(bg / s.Hkv), int(bg % s.Hkv));
+  in_pieces<T>(std::int64_t(s.B) * s.Hkv, backward_workspace(s, tile), [&](std::int64_t bg, T* work) {
+    backward_group(dqkv, dout, out, lse, qkv, s, tile, int(bg / s.Hkv), int(bg % s.Hkv), work);
   });
 }
 

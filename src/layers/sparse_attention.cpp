@@ -73,7 +73,7 @@ template <class T>
 void sparse_attention_forward(T* out, T* lse, const T* q, const T* k, const T* v,
                               const KeyRange* ranges, const SparseShape& s) {
   const T scale = scale_of<T>(s);
-  std::vector<T> scores;  // one query's scores, in key order
+  thread_local std::vector<T> scores;  // one query's scores, in key order (capacity kept across calls)
   for (int b = 0; b < s.B; b++) {
     for (int t = 0; t < s.T; t++) {
       for (int h = 0; h < s.H; h++) {

@@ -104,7 +104,9 @@ void wkv6_forward(T* y, T* states, const T* r, const T* k, const T* v, const T* 
   const std::size_t KV = std::size_t(K) * V;
   thread_local ChunkWork<T> w;
   w.resize(s.chunk, K);
-  std::vector<T> S(KV);
+  thread_local std::vector<T> state;  // reused: the step allocates nothing after the first
+  state.assign(KV, T(0));
+  std::vector<T>& S = state;
   for (int b = 0; b < s.B; b++) {
     for (int h = 0; h < s.H; h++) {
       const std::size_t bh = std::size_t(b) * s.H + h;
@@ -139,9 +141,12 @@ void wkv6_backward(T* dr, T* dk, T* dv, T* dd, T* du, const T* dy, const T* r, c
   const std::size_t KV = std::size_t(K) * V;
   thread_local ChunkWork<T> w;
   w.resize(C, K);
-  std::vector<T> dS(KV), dP(std::size_t(C) * C), drq(std::size_t(C) * K), dkk(std::size_t(C) * K);
-  std::vector<T> drl(std::size_t(C) * K), dkl(std::size_t(C) * K);
-  std::vector<double> G(std::size_t(C + 1) * K);
+  // Workspaces reused from call to call (zeroed as fresh ones were): no allocation after the first.
+  thread_local std::vector<T> dS, dP, drq, dkk, drl, dkl;
+  thread_local std::vector<double> G;
+  dS.assign(KV, T(0)), dP.assign(std::size_t(C) * C, T(0));
+  for (auto* x : {&drq, &dkk, &drl, &dkl}) x->assign(std::size_t(C) * K, T(0));
+  G.assign(std::size_t(C + 1) * K, 0.0);
   for (int b = 0; b < s.B; b++) {
     for (int h = 0; h < s.H; h++) {
       const std::size_t bh = std::size_t(b) * s.H + h;

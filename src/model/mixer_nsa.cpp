@@ -287,8 +287,11 @@ class NsaMixer final : public AttentionMixer<T> {
   void select_blocks(const Arenas<T>& a, int B) {
     const int Tn = m_.seq_len, ls = m_.nsa_select_block, n = m_.nsa_select_n, group = H_ / G_;
     const SparseShape cmp = cmp_shape(B);
-    std::vector<T> p_cmp(nc_), score(Tn / ls + 1);  // (nc) group probabilities, (blocks) scores
-    std::vector<int> order(score.size());
+    // (nc) group probabilities, (blocks) scores, the blocks by score: sized once, kept
+    std::vector<T>& p_cmp = p_cmp_;
+    std::vector<T>& score = block_score_;
+    std::vector<int>& order = block_order_;
+    p_cmp.resize(nc_), score.resize(Tn / ls + 1), order.resize(score.size());
     for (int b = 0; b < B; b++) {
       for (int t = 0; t < Tn; t++) {
         const int blocks = t / ls + 1, k = std::min(n, blocks);  // blocks holding keys ≤ t
@@ -367,6 +370,8 @@ class NsaMixer final : public AttentionMixer<T> {
   Phi phi_[2];  // keys, values
   std::size_t qkv_buf_, kv_buf_, gate_buf_, hid_[2], act_[2], cmp_[2], o_[3], lse_[3];
   std::vector<KeyRange> cmp_keys_, slc_keys_;  // (B, T, Hkv, 1), (B, T, Hkv, n)
+  std::vector<T> p_cmp_, block_score_;         // select_blocks' workspaces
+  std::vector<int> block_order_;
 };
 
 }  // namespace

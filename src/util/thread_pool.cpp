@@ -42,7 +42,7 @@ void ThreadPool::run_shares() {
   for (;;) {
     int share, shares;
     std::int64_t n;
-    const std::function<void(std::int64_t, std::int64_t)>* fn;
+    const RangeFn* fn;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (next_share_ >= shares_) return;
@@ -74,7 +74,7 @@ void ThreadPool::worker(std::uint64_t seen) {
   }
 }
 
-void ThreadPool::parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn) {
+void ThreadPool::parallel_for(std::int64_t n, RangeFn fn) {
   if (n <= 0) return;
   if (t_in_job || workers_.empty() || n == 1) {
     fn(0, n);
@@ -104,8 +104,7 @@ ThreadPool& rank_pool() {
   return pool;
 }
 
-void parallel_items(std::int64_t n, std::int64_t cost_per_item,
-                    const std::function<void(std::int64_t, std::int64_t)>& fn) {
+void parallel_items(std::int64_t n, std::int64_t cost_per_item, RangeFn fn) {
   if (n <= 0) return;
   if (n * cost_per_item < kParallelGrain) return fn(0, n);
   rank_pool().parallel_for(n, fn);

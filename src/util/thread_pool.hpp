@@ -1,5 +1,5 @@
 // A small persistent thread pool: the rank's worker threads for kernels that split their work
-// (the quantized matmuls now; the training step is to adopt it, issue 15). Workers sleep on a
+// (attention, norms, activations, the cross-entropy, AdamW, the quantized matmuls). Workers sleep on a
 // condition variable between jobs (no spinning when idle). Every thread, the caller included,
 // claims shares until none is left, so a job never waits for a worker that has not woken up yet.
 // A parallel_for from inside a job runs inline (no nested parallelism).
@@ -7,12 +7,29 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <functional>
+#include <memory>
+#include <type_traits>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 namespace ellm {
+
+// A non-owning reference to a callable fn(begin, end), valid while the callable lives (a job is
+// synchronous, so a lambda passed as an argument lives long enough). Unlike std::function it never
+// allocates: a step that splits dozens of kernels over the threads allocates nothing.
+class RangeFn {
+ public:
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, RangeFn>>>
+  RangeFn(F&& f) : object_((void*)std::addressof(f)), call_([](void* o, std::int64_t b, std::int64_t e) {
+                     (*static_cast<std::remove_reference_t<F>*>(o))(b, e);
+                   }) {}
+  void operator()(std::int64_t b, std::int64_t e) const { call_(object_, b, e); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, std::int64_t, std::int64_t);
+};
 
 class ThreadPool {
  public:
@@ -27,7 +44,7 @@ class ThreadPool {
 
   // fn(begin, end) over contiguous shares of [0, n), as many as threads (fewer if n is small);
   // returns when all are done. The first exception thrown by a share is rethrown here.
-  void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn);
+  void parallel_for(std::int64_t n, RangeFn fn);
 
  private:
   void start(int threads);
@@ -43,7 +60,7 @@ class ThreadPool {
   bool stopping_ = false;
   int shares_ = 0, next_share_ = 0, done_shares_ = 0;
   std::int64_t n_ = 0;
-  const std::function<void(std::int64_t, std::int64_t)>* fn_ = nullptr;
+  const RangeFn* fn_ = nullptr;
   std::exception_ptr error_;
 };
 
@@ -55,7 +72,6 @@ ThreadPool& rank_pool();
 // else on the caller. For kernels whose items do not interact: the results do not depend on the
 // thread count.
 inline constexpr std::int64_t kParallelGrain = std::int64_t(1) << 15;
-void parallel_items(std::int64_t n, std::int64_t cost_per_item,
-                    const std::function<void(std::int64_t, std::int64_t)>& fn);
+void parallel_items(std::int64_t n, std::int64_t cost_per_item, RangeFn fn);
 
 }  // namespace ellm
