@@ -2,7 +2,8 @@
 // run of the job and every weight format in its inference.formats: llama-bench's prompt
 // processing and token generation tests, the sampled memory (AMU) and energy (AEC), the weight
 // bytes, the quality against fp32 by llama.cpp's perplexity methodology, and MCR in its measured
-// and bit-ratio forms. Writes DIR/inference.json and DIR/inference.md. One rank (tp = 1).
+// and bit-ratio forms. Writes DIR/inference.json and DIR/inference.md (the root). Under mpirun,
+// tensor-parallel over parallel.tp ranks, each rank's figures gathered into the one report.
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/inference_ranks.hpp"
 #include "cli/node_setup.hpp"
 #include "cli/model_input_errors.hpp"
 #include "cli/subcommands.hpp"
@@ -27,6 +29,7 @@
 #include "io/safetensors.hpp"
 #include "kernels/gemm.hpp"
 #include "metrics/stats.hpp"
+#include "report/aggregate.hpp"
 #include "mpi/comm.hpp"
 #include "report/provenance.hpp"
 #include "util/thread_pool.hpp"
@@ -82,8 +85,8 @@ std::vector<double> rates(const std::vector<double>& seconds, double tokens) {
   return r;
 }
 
-// One format's record.
-json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, quant::Format f,
+// One format's record, as this rank measured it (its shard's weight bytes, its sampled memory).
+json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, mpi::Comm& tp_comm, quant::Format f,
                   const std::vector<LinearShape>& layers, const Corpus& corpus) {
   const InferenceConfig& ic = run.inference;
   std::unique_ptr<QuantizedLinears> store;
@@ -92,13 +95,15 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
   // fp32 is the arena's weights through OpenBLAS; the others their quantized copies.
   if (f != quant::Format::F32) store = std::make_unique<QuantizedLinears>(f, layers, dec.params(), dec.param_layout());
   const std::size_t served_bytes = store ? store->bytes() : served_elems * sizeof(float);
-  // Everything else stays fp32 in the arena; a tied LM head's table is still the embedding.
+  // Everything else stays fp32 in the arena; a tied LM head's table (this rank's vocabulary
+  // slice) is still the embedding.
   std::size_t kept = dec.num_params() - served_elems;
-  if (run.model.tie_embeddings) kept += std::size_t(run.model.vocab_size) * run.model.d_model;
+  if (run.model.tie_embeddings) kept += std::size_t(run.model.vocab_size / tp_comm.size()) * run.model.d_model;
   const std::size_t weight_bytes = served_bytes + kept * sizeof(float);
 
   dec.serve_linears(store.get());
   const std::unique_ptr<Sampler> sampler = start_sampling(node, run);
+  const double tp0 = tp_comm.stats().seconds;
   const BenchTimes t = bench_decoder(dec, {ic.prompt_tokens, ic.gen_tokens, ic.repetitions, ic.warmup, run.training.seed});
   const json sampled = sampling_record(node, sampler.get(), run);
   const int B = dec.batch();
@@ -110,6 +115,7 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
               {"tg", {{"tokens", ic.gen_tokens}, {"tokens_per_s", mean_std(rates(t.tg_seconds, double(B) * ic.gen_tokens))}}},
               {"time_to_first_token_s", mean_std(t.pp_seconds)},
               {"token_latency_s", {{"p50", latency.p50}, {"p95", latency.p95}, {"mean", latency.mean}}},
+              {"tp_comm_seconds", tp_comm.stats().seconds - tp0},
               {"sampling", sampled}};
   if (ic.quality_windows > 0) {
     const Quality q = compare_quality(dec, nullptr, store.get(), corpus.val.tokens, ic.quality_windows);
@@ -119,6 +125,36 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
   }
   dec.serve_linears(nullptr);
   return rec;
+}
+
+// The one record of a format at the root: every rank ran the same tests in lockstep, so the
+// timings and quality are the root's; the weight bytes are summed over the ranks' shards (what
+// the group holds), and each rank's bytes, tensor-parallel time and sampled memory are listed and
+// summarised across ranks (min / mean / max / sum, as the training report does).
+json gather_ranks(mpi::Comm& world, json mine) {
+  const json compact = {{"rank", world.rank()}, {"host", world.host()}, {"weight_bytes", mine["weight_bytes"]},
+                        {"tp_comm_seconds", mine["tp_comm_seconds"]},
+                        {"amu", mine["sampling"].is_null() ? json(nullptr) : mine["sampling"]["amu"]},
+                        {"rss_peak_bytes", mine["sampling"].is_null() ? json(nullptr) : mine["sampling"]["rss_peak_bytes"]}};
+  const std::vector<std::string> all = world.gather_strings(compact.dump());
+  if (!world.is_root()) return nullptr;
+  json ranks = json::array();
+  for (const std::string& r : all) ranks.push_back(json::parse(r));
+  const auto across = [&ranks](const char* key) {
+    std::vector<double> v;
+    for (const json& r : ranks)
+      if (!r[key].is_null()) v.push_back(r[key].get<double>());
+    return across_ranks(v);
+  };
+  for (const char* part : {"total", "linear_layers", "fp32_rest"}) {
+    std::uint64_t sum = 0;
+    for (const json& r : ranks) sum += r["weight_bytes"][part].get<std::uint64_t>();
+    mine["weight_bytes"][part] = sum;
+  }
+  mine["ranks"] = ranks;
+  mine["across_ranks"] = {{"amu", across("amu")}, {"rss_peak_bytes", across("rss_peak_bytes")},
+                          {"tp_comm_seconds", across("tp_comm_seconds")}};
+  return mine;
 }
 
 // MCR against the fp32 record: (size_fp32 / size) × (quality / quality_fp32), quality = 1/ppl;
@@ -164,13 +200,15 @@ int bench(const std::string& job_file, const std::vector<std::string>& sets, std
   for (const RunConfig& run : job.runs) {
     parse_formats(run, job.file.string());
     check_fits(run, job.file.string());
+    check_inference_layout(run, comm.size(), job.file.string());
   }
-  if (comm.size() != 1) throw JobError(job.file.string(), "", "bench-infer runs on one rank (tensor-parallel inference is not implemented); launch it without mpirun");
+  const bool root = comm.is_root();
   NodeContext node = setup_node(comm);
   json report = {{"job", job.name}, {"file", job.file.string()}, {"system", system_info()}, {"node", node_info(node)}, {"runs", json::array()}};
   for (const RunConfig& run : job.runs) {
     const Corpus corpus = load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
-    Decoder<float> dec(run.model, run.inference.batch);
+    InferenceRanks ranks(comm, run);
+    Decoder<float> dec(run.model, run.inference.batch, ranks.tp);
     load_run_weights(run, dec);
     json placement = place_rank(node, run.topology.policy);
     rank_pool().set_threads(kernels::blas_threads());  // the quantized kernels use the BLAS threads' cores
@@ -179,16 +217,18 @@ int bench(const std::string& job_file, const std::vector<std::string>& sets, std
     json formats = json::array();
     json fp32;
     for (const quant::Format f : parse_formats(run, job.file.string())) {
-      std::fprintf(stderr, "efficientllm bench-infer: %s %s\n", run.name.c_str(), quant::format_name(f));
-      formats.push_back(bench_format(node, run, dec, f, layers, corpus));
+      if (root) std::fprintf(stderr, "efficientllm bench-infer: %s %s\n", run.name.c_str(), quant::format_name(f));
+      formats.push_back(gather_ranks(comm, bench_format(node, run, dec, ranks.grid.tp, f, layers, corpus)));
       if (f == quant::Format::F32) fp32 = formats.back();
     }
     if (!fp32.is_null())
       for (json& r : formats) add_mcr(r, fp32);
     report["runs"].push_back({{"name", run.name}, {"config", run.as_json}, {"placement", placement},
+                              {"tensor_parallel", comm.size()},
                               {"estimates", "AEC is an estimate where the sampling record's energy source says so; MCR's bit-ratio form counts fp32 as 32 bits"},
                               {"formats", formats}});
   }
+  if (!root) return 0;
   if (out.empty()) out = "results/" + job.name + "-infer-" + utc_timestamp("%Y%m%d-%H%M%S");
   fs::create_directories(out);
   std::ofstream(fs::path(out) / "inference.json") << report.dump(2) << "\n";
@@ -221,7 +261,7 @@ int bench_infer_main(int argc, char** argv) {
   }
   mpi::Session session(&argc, &argv);
   mpi::Comm comm = mpi::Comm::world();
-  return exit_on_model_input_error("bench-infer", [&] {
+  return exit_on_model_input_error("bench-infer", comm.is_root(), [&] {
     return bench(vm["job"].as<std::string>(), vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{},
                  vm.count("out") ? vm["out"].as<std::string>() : "", comm);
   });
