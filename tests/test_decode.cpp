@@ -2,7 +2,8 @@
 // sequence chunk by chunk through the caches — a prefill then one token at a time, and uneven
 // chunks — gives the same next-token distributions as the training forward over the whole
 // sequence, for every token mixer (GQA/MHA/MQA with each position encoding and a sliding window
-// shorter than a chunk, MLA, Mamba, RWKV-6) and channel mixer, both wirings.
+// shorter than a chunk, MLA, Mamba, RWKV-6) and channel mixer (dense, RWKV's, a mixture of
+// experts with a shared expert), both wirings.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -83,6 +84,19 @@ ModelConfig rwkv() {  // time mix + channel mix, then a parallel-wired RWKV laye
   m.norm = Norm::LayerNorm;
   parallel.norm = Norm::LayerNorm;
   m.layers = {m, parallel};
+  return m;
+}
+
+ModelConfig moe() {  // routed experts (top-2 of 4, renormalised) with a shared expert, then a dense layer
+  ModelConfig m = tiny(Positions::RoPE);
+  ModelConfig e = m;
+  e.mlp = ChannelMixerKind::MoE;
+  e.moe_experts = 4;
+  e.moe_top_k = 2;
+  e.moe_shared_experts = 1;
+  e.moe_d_ff = 6;
+  e.moe_renormalize = true;
+  m.layers = {e, m};
   return m;
 }
 
@@ -181,7 +195,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"MHA_Sinusoidal", gqa(Positions::Sinusoidal, 2, 2, 0)},
                       Case{"Pythia_Parallel_PartialRotary", pythia()},
                       Case{"MLA", mla(0)}, Case{"MLA_QLatent", mla(4)},
-                      Case{"Mamba_Hybrid", mamba()}, Case{"RWKV6", rwkv()}),
+                      Case{"Mamba_Hybrid", mamba()}, Case{"RWKV6", rwkv()}, Case{"MoE", moe()}),
     [](const auto& info) { return info.param.name; });
 
 // The test can fail: a cache that forgets (the decoder reset between chunks) is caught.

@@ -13,12 +13,18 @@ using namespace layers;
 
 namespace {
 
-// Records the linear layers a forward asks for, serving none of them.
+// Records the linear layers a forward asks for or announces (once each, in order of first
+// mention), serving none of them.
 struct LinearRecorder final : LinearWeights {
   mutable std::vector<LinearShape> seen;
   bool matmul(std::size_t w, int out, int in, const float*, int, float*) const override {
-    seen.push_back({w, out, in});
+    expect(w, out, in);
     return false;
+  }
+  void expect(std::size_t w, int out, int in) const override {
+    for (const LinearShape& l : seen)
+      if (l.w == w) return;
+    seen.push_back({w, out, in});
   }
 };
 
