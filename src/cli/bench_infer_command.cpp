@@ -6,6 +6,7 @@
 // tensor-parallel over parallel.tp ranks, each rank's figures gathered into the one report.
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -29,6 +30,7 @@
 #include "io/safetensors.hpp"
 #include "kernels/gemm.hpp"
 #include "metrics/stats.hpp"
+#include "quant/dispatch.hpp"
 #include "report/aggregate.hpp"
 #include "mpi/comm.hpp"
 #include "report/provenance.hpp"
@@ -85,6 +87,41 @@ std::vector<double> rates(const std::vector<double>& seconds, double tokens) {
   return r;
 }
 
+// How a format's weights are made from the fp32 ones (docs/QUANTIZATION.md, "Rounding").
+const char* quantization_method(quant::Format f) {
+  switch (f) {
+    case quant::Format::F32: return "none (the fp32 weights)";
+    case quant::Format::BF16:
+    case quant::Format::F16: return "round-to-nearest-even";
+    default: return "round-to-nearest (ggml's block scale, no error-minimising search)";
+  }
+}
+
+// The CPU's SIMD flags that choose a quantized-kernel path, as /proc/cpuinfo lists them.
+json cpu_simd_flags() {
+  static const char* relevant[] = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16"};
+  std::ifstream in("/proc/cpuinfo");
+  std::string flags;
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("flags")) {
+      flags = " " + line.substr(line.find(':') + 1) + " ";
+      break;
+    }
+  json present = json::array();
+  for (const char* f : relevant)
+    if (flags.find(" " + std::string(f) + " ") != std::string::npos) present.push_back(f);
+  return present;
+}
+
+// Which quantized-kernel path this process runs and why (quant/dispatch.hpp).
+json kernel_record() {
+  const char* forced = std::getenv("ELLM_QUANT_ISA");
+  return {{"isa", quant::isa_name(quant::active_isa())},
+          {"isa_source", forced && *forced ? "ELLM_QUANT_ISA" : "the widest path this CPU supports"},
+          {"supported", quant::supported_isas()},
+          {"cpu_simd_flags", cpu_simd_flags()}};
+}
+
 // One format's record, as this rank measured it (its shard's weight bytes, its sampled memory).
 json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, mpi::Comm& tp_comm, quant::Format f,
                   const std::vector<LinearShape>& layers, const Corpus& corpus) {
@@ -110,6 +147,8 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
   const Summary latency = summarize(t.token_seconds);
   json rec = {{"format", quant::format_name(f)},
               {"bits_per_weight", quant::bits_per_weight(f)},
+              {"quantization", quantization_method(f)},
+              {"kernel", f == quant::Format::F32 ? std::string("fp32 sgemm (BLAS)") : std::string(quant::isa_name(quant::active_isa()))},
               {"weight_bytes", {{"total", weight_bytes}, {"linear_layers", served_bytes}, {"fp32_rest", kept * sizeof(float)}}},
               {"pp", {{"tokens", ic.prompt_tokens}, {"tokens_per_s", mean_std(rates(t.pp_seconds, double(B) * ic.prompt_tokens))}}},
               {"tg", {{"tokens", ic.gen_tokens}, {"tokens_per_s", mean_std(rates(t.tg_seconds, double(B) * ic.gen_tokens))}}},
@@ -169,7 +208,12 @@ void add_mcr(json& rec, const json& fp32) {
 std::string markdown(const json& report) {
   std::ostringstream md;
   for (const json& run : report["runs"]) {
+    const json& k = run["kernels"];
     md << "## " << run["name"].get<std::string>() << "\n\n"
+       << "Quantized kernels: `" << k["isa"].get<std::string>() << "` (" << k["isa_source"].get<std::string>()
+       << "; supported: " << k["supported"].get<std::string>() << "; CPU flags: " << k["cpu_simd_flags"].dump()
+       << "), tensor-parallel ranks: " << run["tensor_parallel"].get<int>()
+       << ". Integer formats quantized by round-to-nearest (ggml Q8_0 / Q4_0), bf16/fp16 by round-to-nearest-even.\n\n"
        << "| format | weight MiB | pp tok/s | tg tok/s (IT) | TTFT ms | token p50 / p95 ms | ppl | Δppl | KL | top-1 | MCR bytes / bits |\n"
        << "|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const json& r : run["formats"]) {
@@ -225,6 +269,7 @@ int bench(const std::string& job_file, const std::vector<std::string>& sets, std
       for (json& r : formats) add_mcr(r, fp32);
     report["runs"].push_back({{"name", run.name}, {"config", run.as_json}, {"placement", placement},
                               {"tensor_parallel", comm.size()},
+                              {"kernels", kernel_record()},
                               {"estimates", "AEC is an estimate where the sampling record's energy source says so; MCR's bit-ratio form counts fp32 as 32 bits"},
                               {"formats", formats}});
   }

@@ -37,6 +37,22 @@ for name in one:
     assert b["tg"]["tokens_per_s"]["mean"] > 0
 PY
 
+# the kernel path and quantization method in the report: the CPU's widest path, or the forced one
+"$PY" - "$WORK/tp2/inference.json" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))["runs"][0]
+k = run["kernels"]
+assert k["isa_source"] == "the widest path this CPU supports" and k["isa"] == k["supported"].split()[-1], k
+methods = {r["format"]: (r["kernel"], r["quantization"]) for r in run["formats"]}
+assert methods["fp32"] == ("fp32 sgemm (BLAS)", "none (the fp32 weights)"), methods
+assert methods["bf16"] == (k["isa"], "round-to-nearest-even"), methods
+assert methods["int4"][0] == k["isa"] and methods["int4"][1].startswith("round-to-nearest ("), methods
+PY
+ELLM_QUANT_ISA=scalar "$BIN" bench-infer "$job" --out "$WORK/scalar" "${trained[@]}" "${small[@]}" \
+  --set inference.formats=int4 --set inference.quality_windows=0 >/dev/null
+json_check "$WORK/scalar/inference.json" 'r["runs"][0]["kernels"]["isa"] == "scalar" and r["runs"][0]["kernels"]["isa_source"] == "ELLM_QUANT_ISA" and r["runs"][0]["formats"][0]["kernel"] == "scalar"'
+grep -q 'Quantized kernels: `scalar` (ELLM_QUANT_ISA' "$WORK/scalar/inference.md" || fail "inference.md does not name the kernel path"
+
 # generate: the same tokens from one rank and from two (greedy, and sampled with a seed)
 for sampling in "--temperature 0" "--temperature 0.8 --top-p 0.9 --seed 5"; do
   # shellcheck disable=SC2086  # the sampling options are words
