@@ -5,6 +5,7 @@
 // and bit-ratio forms. Writes DIR/inference.json and DIR/inference.md (the root). Under mpirun,
 // tensor-parallel over parallel.tp ranks, each rank's figures gathered into the one report.
 #include <boost/program_options.hpp>
+#include <malloc.h>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
@@ -139,6 +140,10 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
   const std::size_t weight_bytes = served_bytes + kept * sizeof(float);
 
   dec.serve_linears(store.get());
+  // The timed tests hold the format's footprint: the served layers' fp32 pages go back to the
+  // system (AMU then reflects the format), and come back from the run's weights afterwards, for
+  // the quality reference and the next format's quantization.
+  const std::size_t released = store ? dec.release_fp32_linears(layers) : 0;
   const std::unique_ptr<Sampler> sampler = start_sampling(node, run);
   const double tp0 = tp_comm.stats().seconds;
   const BenchTimes t = bench_decoder(dec, {ic.prompt_tokens, ic.gen_tokens, ic.repetitions, ic.warmup, run.training.seed});
@@ -155,7 +160,9 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
               {"time_to_first_token_s", mean_std(t.pp_seconds)},
               {"token_latency_s", {{"p50", latency.p50}, {"p95", latency.p95}, {"mean", latency.mean}}},
               {"tp_comm_seconds", tp_comm.stats().seconds - tp0},
+              {"fp32_released_bytes", released},
               {"sampling", sampled}};
+  if (released > 0) load_run_weights(run, dec);
   if (ic.quality_windows > 0) {
     const Quality q = compare_quality(dec, nullptr, store.get(), corpus.val.tokens, ic.quality_windows);
     rec["quality"] = {{"ppl_fp32", q.ppl_reference}, {"ppl", q.ppl}, {"ppl_delta", q.ppl_delta()},
@@ -163,6 +170,8 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
                       {"scored_tokens", q.scored}, {"windows", q.windows}};
   }
   dec.serve_linears(nullptr);
+  store.reset();
+  malloc_trim(0);  // the copies' freed pages back to the system: the next format's RSS starts clean
   return rec;
 }
 
