@@ -35,6 +35,7 @@
 #include "report/aggregate.hpp"
 #include "mpi/comm.hpp"
 #include "report/provenance.hpp"
+#include "util/rng.hpp"
 #include "util/thread_pool.hpp"
 
 namespace ellm::cli {
@@ -48,6 +49,8 @@ po::options_description bench_options() {
   po::options_description desc("efficientllm bench-infer JOB.json [options]");
   desc.add_options()("help,h", "show this help")(
       "out,o", po::value<std::string>(), "output directory (default: results/<job>-infer-<UTC time>)")(
+      "from-run", po::value<std::string>(),
+      "serve each run's model as `efficientllm run` saved it there: DIR/checkpoints/<run name> (its model.init_from)")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a job field for every run, e.g. --set inference.formats=int4 (repeatable)");
   return desc;
@@ -123,6 +126,17 @@ json kernel_record() {
           {"cpu_simd_flags", cpu_simd_flags()}};
 }
 
+// The validation tokens the quality windows are cut from: from a start drawn from training.seed
+// (the same for every format of a run), so seeds score different text; from the beginning when
+// the stream holds no more than the windows.
+std::vector<int> quality_tokens(const std::vector<int>& val, const RunConfig& run) {
+  const std::size_t need = std::size_t(run.inference.quality_windows) * run.model.seq_len;
+  if (val.size() <= need) return val;
+  Rng rng(derive_seed(run.training.seed, 7));
+  const std::size_t start = std::size_t(rng.below(std::uint64_t(val.size() - need + 1)));
+  return {val.begin() + std::ptrdiff_t(start), val.end()};
+}
+
 // One format's record, as this rank measured it (its shard's weight bytes, its sampled memory).
 json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, mpi::Comm& tp_comm, quant::Format f,
                   const std::vector<LinearShape>& layers, const Corpus& corpus) {
@@ -164,7 +178,7 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
               {"sampling", sampled}};
   if (released > 0) load_run_weights(run, dec);
   if (ic.quality_windows > 0) {
-    const Quality q = compare_quality(dec, nullptr, store.get(), corpus.val.tokens, ic.quality_windows);
+    const Quality q = compare_quality(dec, nullptr, store.get(), quality_tokens(corpus.val.tokens, run), ic.quality_windows);
     rec["quality"] = {{"ppl_fp32", q.ppl_reference}, {"ppl", q.ppl}, {"ppl_delta", q.ppl_delta()},
                       {"kl_divergence", q.kl}, {"top1_agreement", q.top1_agreement},
                       {"scored_tokens", q.scored}, {"windows", q.windows}};
@@ -246,10 +260,23 @@ std::string markdown(const json& report) {
   return md.str();
 }
 
-int bench(const std::string& job_file, const std::vector<std::string>& sets, std::string out, mpi::Comm& comm) {
+// --from-run DIR: each run starts from DIR/checkpoints/<its name>, the checkpoint `efficientllm
+// run` saved for it (a job of several runs, e.g. seeds, then serves each its own trained model).
+void serve_from_run_dir(Job& job, const std::string& dir) {
+  if (dir.empty()) return;
+  for (RunConfig& run : job.runs) {
+    const fs::path ckpt = fs::path(dir) / "checkpoints" / run.name;
+    if (!fs::exists(ckpt)) throw JobError(job.file.string(), "", "--from-run: no checkpoint of run \"" + run.name + "\" at " + ckpt.string() + " (did efficientllm run save it? checkpoint.save)");
+    run.model.init_from = ckpt.string();
+    run.as_json["model"]["init_from"] = ckpt.string();
+  }
+}
+
+int bench(const std::string& job_file, const std::vector<std::string>& sets, std::string out, const std::string& from_run, mpi::Comm& comm) {
   std::vector<Override> overrides;
   for (const std::string& s : sets) overrides.push_back(parse_override(s));
-  const Job job = load_job(job_file, overrides);
+  Job job = load_job(job_file, overrides);
+  serve_from_run_dir(job, from_run);
   for (const RunConfig& run : job.runs) {
     parse_formats(run, job.file.string());
     check_fits(run, job.file.string());
@@ -317,7 +344,7 @@ int bench_infer_main(int argc, char** argv) {
   mpi::Comm comm = mpi::Comm::world();
   return exit_on_model_input_error("bench-infer", comm.is_root(), [&] {
     return bench(vm["job"].as<std::string>(), vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{},
-                 vm.count("out") ? vm["out"].as<std::string>() : "", comm);
+                 vm.count("out") ? vm["out"].as<std::string>() : "", vm.count("from-run") ? vm["from-run"].as<std::string>() : "", comm);
   });
 }
 

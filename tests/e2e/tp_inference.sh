@@ -53,6 +53,17 @@ ELLM_QUANT_ISA=scalar "$BIN" bench-infer "$job" --out "$WORK/scalar" "${trained[
 json_check "$WORK/scalar/inference.json" 'r["runs"][0]["kernels"]["isa"] == "scalar" and r["runs"][0]["kernels"]["isa_source"] == "ELLM_QUANT_ISA" and r["runs"][0]["formats"][0]["kernel"] == "scalar"'
 grep -q 'Quantized kernels: `scalar` (ELLM_QUANT_ISA' "$WORK/scalar/inference.md" || fail "inference.md does not name the kernel path"
 
+# --from-run DIR: each run served from DIR/checkpoints/<run name>, the same model as init_from
+"$BIN" bench-infer "$job" --out "$WORK/from" --from-run "$WORK/train" "${small[@]}" --set inference.formats=fp32 >/dev/null
+"$PY" - "$WORK/from/inference.json" "$WORK/tp1/inference.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p))["runs"][0] for p in sys.argv[1:])
+assert a["config"]["model"]["init_from"].endswith("/checkpoints/tpinf"), a["config"]["model"]["init_from"]
+assert a["formats"][0]["quality"]["ppl"] == b["formats"][0]["quality"]["ppl_fp32"], (a["formats"][0]["quality"], b["formats"][0]["quality"])
+PY
+expect_error 2 "efficientllm bench-infer: $job: --from-run: no checkpoint of run \"tpinf\" at $WORK/nothing/checkpoints/tpinf (did efficientllm run save it? checkpoint.save)" \
+  "$BIN" bench-infer "$job" --from-run "$WORK/nothing"
+
 # generate: the same tokens from one rank and from two (greedy, and sampled with a seed)
 for sampling in "--temperature 0" "--temperature 0.8 --top-p 0.9 --seed 5"; do
   # shellcheck disable=SC2086  # the sampling options are words
