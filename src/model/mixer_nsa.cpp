@@ -153,6 +153,11 @@ class NsaMixer final : public AttentionMixer<T> {
     std::vector<T> cmp[2];    // (B, nc, Hkv·hs) compressed keys, values
     std::vector<T> ring;      // (B, cap, 2·Hkv·hs)
     std::vector<T> block, hid, act;  // φ of one block: (Hkv, l·hs), (Hkv, hs), (Hkv, hs)
+    // one query's workspaces, sized once: (H) log-sum-exps, (Hkv) compressed and (Hkv, n)
+    // selected key ranges, (nc) group probabilities, (blocks) scores and their order
+    std::vector<T> lse, p_cmp, score;
+    std::vector<KeyRange> cmp_keys, slc_keys;
+    std::vector<int> order;
   };
   std::unique_ptr<MixerCache> make_cache(int B, int max_len) const override {
     auto c = std::make_unique<Cache>();
@@ -166,6 +171,12 @@ class NsaMixer final : public AttentionMixer<T> {
     c->block.assign(std::size_t(G_) * m_.nsa_block * hs_, T(0));
     c->hid.assign(std::size_t(G_) * hs_, T(0));
     c->act.assign(std::size_t(G_) * hs_, T(0));
+    c->lse.assign(H_, T(0));
+    c->p_cmp.assign(std::max(nc, 1), T(0));
+    c->score.assign(max_len / m_.nsa_select_block + 1, T(0));
+    c->order.assign(c->score.size(), 0);
+    c->cmp_keys.assign(G_, KeyRange{});
+    c->slc_keys.assign(std::size_t(G_) * m_.nsa_select_n, KeyRange{});
     return c;
   }
 
@@ -204,13 +215,12 @@ class NsaMixer final : public AttentionMixer<T> {
         }
         T* out[3] = {a.a(o_[kCmp]) + n * H_ * hs_, a.a(o_[kSlc]) + n * H_ * hs_, a.a(o_[kWin]) + n * H_ * hs_};
         const T *kc = cache.cmp[0].data() + std::size_t(b) * nc * G_ * hs_, *vc = cache.cmp[1].data() + std::size_t(b) * nc * G_ * hs_;
-        std::vector<T> lse(H_);
-        std::vector<KeyRange> cmp_keys(G_, KeyRange{0, visible}), slc_keys(std::size_t(G_) * m_.nsa_select_n);
+        std::fill(cache.cmp_keys.begin(), cache.cmp_keys.end(), KeyRange{0, visible});
         const SparseShape cmp{1, 1, nc, H_, G_, hs_, qkv_row_, G_ * hs_, H_ * hs_, 1};
-        sparse_attention_forward(out[kCmp], lse.data(), q, kc, vc, cmp_keys.data(), cmp);
-        select_for_query(slc_keys.data(), lse.data(), q, kc, cmp_keys.data(), cmp, p);
+        sparse_attention_forward(out[kCmp], cache.lse.data(), q, kc, vc, cache.cmp_keys.data(), cmp);
+        select_for_query(cache, q, kc, cmp, p);
         const SparseShape slc{1, 1, cache.len, H_, G_, hs_, qkv_row_, ld, H_ * hs_, m_.nsa_select_n};
-        sparse_attention_forward(out[kSlc], lse.data(), q, sel, sel + G_ * hs_, slc_keys.data(), slc);
+        sparse_attention_forward(out[kSlc], cache.lse.data(), q, sel, sel + G_ * hs_, cache.slc_keys.data(), slc);
         attention_decode(out[kWin], q, ring, ld, cache.cap, G_ * hs_, p, T(1) / std::sqrt(T(hs_)), win_shape(B));
       }
     }
@@ -235,20 +245,19 @@ class NsaMixer final : public AttentionMixer<T> {
     phi_[e].l2.forward(a, cache.act.data(), out + std::size_t(i) * G_ * hs_, G_);
   }
 
-  // The selection of one query at position t (select_blocks for one row): per kv group, its
-  // top-n blocks by the compressed probabilities summed over the group's heads.
-  void select_for_query(KeyRange* keys, const T* lse, const T* q, const T* kc, const KeyRange* cmp_keys,
-                        const SparseShape& cmp, int t) const {
+  // The selection of one query at position t into cache.slc_keys (select_blocks for one row):
+  // per kv group, its top-n blocks by the compressed probabilities (cache.lse, cache.cmp_keys of
+  // the cmp branch) summed over the group's heads.
+  void select_for_query(Cache& cache, const T* q, const T* kc, const SparseShape& cmp, int t) const {
     const int ls = m_.nsa_select_block, n = m_.nsa_select_n, group = H_ / G_;
     const int blocks = t / ls + 1, k = std::min(n, blocks);
-    std::vector<T> p_cmp(std::max(cmp.Tk, 1)), score(blocks);
-    std::vector<int> order(blocks);
     for (int g = 0; g < G_; g++) {
-      std::fill(p_cmp.begin(), p_cmp.end(), T(0));
+      std::fill(cache.p_cmp.begin(), cache.p_cmp.end(), T(0));
       for (int h = g * group; h < (g + 1) * group; h++) {
-        sparse_attention_add_probabilities(p_cmp.data(), lse, q, kc, cmp_keys, cmp, 0, 0, h);
+        sparse_attention_add_probabilities(cache.p_cmp.data(), cache.lse.data(), q, kc, cache.cmp_keys.data(), cmp, 0, 0, h);
       }
-      rank_blocks(keys + std::size_t(g) * n, score.data(), order.data(), p_cmp.data(), t, blocks, k);
+      rank_blocks(cache.slc_keys.data() + std::size_t(g) * n, cache.score.data(), cache.order.data(),
+                  cache.p_cmp.data(), t, blocks, k);
     }
   }
 
