@@ -2,7 +2,9 @@
 """Validates efficientllm outputs against docs/report.schema.json (Debian's python3-jsonschema).
 
   scripts/validate_report.py FILE...   report.json, `report --format json` output, or runs.jsonl
-                                       (each line is checked as the schema's $defs/run)
+                                       (each line is checked as the schema's $defs/run); a file
+                                       named inference.json (bench-infer) against
+                                       docs/inference.schema.json
 Prints one line per problem and exits 1 if there is any.
 """
 import json
@@ -11,7 +13,9 @@ import sys
 
 import jsonschema
 
-SCHEMA = json.loads((pathlib.Path(__file__).resolve().parent.parent / "docs/report.schema.json").read_text())
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
+SCHEMA = json.loads((DOCS / "report.schema.json").read_text())
+INFERENCE_SCHEMA = json.loads((DOCS / "inference.schema.json").read_text())
 
 
 def part(name):
@@ -33,7 +37,10 @@ def main(paths):
     problems = 0
     for path in paths:
         text = pathlib.Path(path).read_text()
-        if path.endswith(".jsonl"):
+        if pathlib.Path(path).name == "inference.json":
+            jsonschema.Draft202012Validator.check_schema(INFERENCE_SCHEMA)
+            problems += violations(json.loads(text), INFERENCE_SCHEMA, path)
+        elif path.endswith(".jsonl"):
             for n, line in enumerate(text.splitlines(), 1):
                 problems += violations(json.loads(line), part("run"), f"{path}:{n}")
         else:

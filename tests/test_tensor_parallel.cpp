@@ -319,7 +319,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{small(Norm::LayerNorm, Activation::SwiGLU, Positions::ALiBi, 4, 4), 4},
                       Case{small(Norm::RMSNorm, Activation::SwiGLU, Positions::RoPE, 4, 1), 2},
                       Case{small(Norm::LayerNorm, Activation::GELU, Positions::Sinusoidal, 4, 2), 2, true},
-                      Case{mla(3), 2}, Case{pythia(), 2}, Case{hybrid(), 4}, Case{mamba_hybrid(), 2}),
+                      Case{mla(3), 2}, Case{pythia(), 2}, Case{hybrid(), 4}, Case{mamba_hybrid(), 2},
+                      Case{nsa(), 2}),
     [](const ::testing::TestParamInfo<Case>& i) { return "tp" + std::to_string(i.param.tp) + "_" + std::to_string(i.index); });
 
 }  // namespace

@@ -2,9 +2,12 @@
 // run of the job and every weight format in its inference.formats: llama-bench's prompt
 // processing and token generation tests, the sampled memory (AMU) and energy (AEC), the weight
 // bytes, the quality against fp32 by llama.cpp's perplexity methodology, and MCR in its measured
-// and bit-ratio forms. Writes DIR/inference.json and DIR/inference.md. One rank (tp = 1).
+// and bit-ratio forms. Writes DIR/inference.json and DIR/inference.md (the root). Under mpirun,
+// tensor-parallel over parallel.tp ranks, each rank's figures gathered into the one report.
 #include <boost/program_options.hpp>
+#include <malloc.h>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/inference_ranks.hpp"
 #include "cli/node_setup.hpp"
 #include "cli/model_input_errors.hpp"
 #include "cli/subcommands.hpp"
@@ -27,8 +31,11 @@
 #include "io/safetensors.hpp"
 #include "kernels/gemm.hpp"
 #include "metrics/stats.hpp"
+#include "quant/dispatch.hpp"
+#include "report/aggregate.hpp"
 #include "mpi/comm.hpp"
 #include "report/provenance.hpp"
+#include "util/rng.hpp"
 
 namespace ellm::cli {
 namespace po = boost::program_options;
@@ -41,6 +48,8 @@ po::options_description bench_options() {
   po::options_description desc("efficientllm bench-infer JOB.json [options]");
   desc.add_options()("help,h", "show this help")(
       "out,o", po::value<std::string>(), "output directory (default: results/<job>-infer-<UTC time>)")(
+      "from-run", po::value<std::string>(),
+      "serve each run's model as `efficientllm run` saved it there: DIR/checkpoints/<run name> (its model.init_from)")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a job field for every run, e.g. --set inference.formats=int4 (repeatable)");
   return desc;
@@ -81,8 +90,54 @@ std::vector<double> rates(const std::vector<double>& seconds, double tokens) {
   return r;
 }
 
-// One format's record.
-json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, quant::Format f,
+// How a format's weights are made from the fp32 ones (docs/QUANTIZATION.md, "Rounding").
+const char* quantization_method(quant::Format f) {
+  switch (f) {
+    case quant::Format::F32: return "none (the fp32 weights)";
+    case quant::Format::BF16:
+    case quant::Format::F16: return "round-to-nearest-even";
+    default: return "round-to-nearest (ggml's block scale, no error-minimising search)";
+  }
+}
+
+// The CPU's SIMD flags that choose a quantized-kernel path, as /proc/cpuinfo lists them.
+json cpu_simd_flags() {
+  static const char* relevant[] = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16"};
+  std::ifstream in("/proc/cpuinfo");
+  std::string flags;
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("flags")) {
+      flags = " " + line.substr(line.find(':') + 1) + " ";
+      break;
+    }
+  json present = json::array();
+  for (const char* f : relevant)
+    if (flags.find(" " + std::string(f) + " ") != std::string::npos) present.push_back(f);
+  return present;
+}
+
+// Which quantized-kernel path this process runs and why (quant/dispatch.hpp).
+json kernel_record() {
+  const char* forced = std::getenv("ELLM_QUANT_ISA");
+  return {{"isa", quant::isa_name(quant::active_isa())},
+          {"isa_source", forced && *forced ? "ELLM_QUANT_ISA" : "the widest path this CPU supports"},
+          {"supported", quant::supported_isas()},
+          {"cpu_simd_flags", cpu_simd_flags()}};
+}
+
+// The validation tokens the quality windows are cut from: from a start drawn from training.seed
+// (the same for every format of a run), so seeds score different text; from the beginning when
+// the stream holds no more than the windows.
+std::vector<int> quality_tokens(const std::vector<int>& val, const RunConfig& run) {
+  const std::size_t need = std::size_t(run.inference.quality_windows) * run.model.seq_len;
+  if (val.size() <= need) return val;
+  Rng rng(derive_seed(run.training.seed, 7));
+  const std::size_t start = std::size_t(rng.below(std::uint64_t(val.size() - need + 1)));
+  return {val.begin() + std::ptrdiff_t(start), val.end()};
+}
+
+// One format's record, as this rank measured it (its shard's weight bytes, its sampled memory).
+json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, mpi::Comm& tp_comm, quant::Format f,
                   const std::vector<LinearShape>& layers, const Corpus& corpus) {
   const InferenceConfig& ic = run.inference;
   std::unique_ptr<QuantizedLinears> store;
@@ -91,33 +146,76 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
   // fp32 is the arena's weights through OpenBLAS; the others their quantized copies.
   if (f != quant::Format::F32) store = std::make_unique<QuantizedLinears>(f, layers, dec.params(), dec.param_layout());
   const std::size_t served_bytes = store ? store->bytes() : served_elems * sizeof(float);
-  // Everything else stays fp32 in the arena; a tied LM head's table is still the embedding.
+  // Everything else stays fp32 in the arena; a tied LM head's table (this rank's vocabulary
+  // slice) is still the embedding.
   std::size_t kept = dec.num_params() - served_elems;
-  if (run.model.tie_embeddings) kept += std::size_t(run.model.vocab_size) * run.model.d_model;
+  if (run.model.tie_embeddings) kept += std::size_t(run.model.vocab_size / tp_comm.size()) * run.model.d_model;
   const std::size_t weight_bytes = served_bytes + kept * sizeof(float);
 
   dec.serve_linears(store.get());
+  // The timed tests hold the format's footprint: the served layers' fp32 pages go back to the
+  // system (AMU then reflects the format), and come back from the run's weights afterwards, for
+  // the quality reference and the next format's quantization.
+  const std::size_t released = store ? dec.release_fp32_linears(layers) : 0;
   const std::unique_ptr<Sampler> sampler = start_sampling(node, run);
+  const double tp0 = tp_comm.stats().seconds;
   const BenchTimes t = bench_decoder(dec, {ic.prompt_tokens, ic.gen_tokens, ic.repetitions, ic.warmup, run.training.seed});
   const json sampled = sampling_record(node, sampler.get(), run);
   const int B = dec.batch();
   const Summary latency = summarize(t.token_seconds);
   json rec = {{"format", quant::format_name(f)},
               {"bits_per_weight", quant::bits_per_weight(f)},
+              {"quantization", quantization_method(f)},
+              {"kernel", f == quant::Format::F32 ? std::string("fp32 sgemm (BLAS)") : std::string(quant::isa_name(quant::active_isa()))},
               {"weight_bytes", {{"total", weight_bytes}, {"linear_layers", served_bytes}, {"fp32_rest", kept * sizeof(float)}}},
               {"pp", {{"tokens", ic.prompt_tokens}, {"tokens_per_s", mean_std(rates(t.pp_seconds, double(B) * ic.prompt_tokens))}}},
               {"tg", {{"tokens", ic.gen_tokens}, {"tokens_per_s", mean_std(rates(t.tg_seconds, double(B) * ic.gen_tokens))}}},
               {"time_to_first_token_s", mean_std(t.pp_seconds)},
               {"token_latency_s", {{"p50", latency.p50}, {"p95", latency.p95}, {"mean", latency.mean}}},
+              {"tp_comm_seconds", tp_comm.stats().seconds - tp0},
+              {"fp32_released_bytes", released},
               {"sampling", sampled}};
+  if (released > 0) load_run_weights(run, dec);
   if (ic.quality_windows > 0) {
-    const Quality q = compare_quality(dec, nullptr, store.get(), corpus.val.tokens, ic.quality_windows);
+    const Quality q = compare_quality(dec, nullptr, store.get(), quality_tokens(corpus.val.tokens, run), ic.quality_windows);
     rec["quality"] = {{"ppl_fp32", q.ppl_reference}, {"ppl", q.ppl}, {"ppl_delta", q.ppl_delta()},
                       {"kl_divergence", q.kl}, {"top1_agreement", q.top1_agreement},
                       {"scored_tokens", q.scored}, {"windows", q.windows}};
   }
   dec.serve_linears(nullptr);
+  store.reset();
+  malloc_trim(0);  // the copies' freed pages back to the system: the next format's RSS starts clean
   return rec;
+}
+
+// The one record of a format at the root: every rank ran the same tests in lockstep, so the
+// timings and quality are the root's; the weight bytes are summed over the ranks' shards (what
+// the group holds), and each rank's bytes, tensor-parallel time and sampled memory are listed and
+// summarised across ranks (min / mean / max / sum, as the training report does).
+json gather_ranks(mpi::Comm& world, json mine) {
+  const json compact = {{"rank", world.rank()}, {"host", world.host()}, {"weight_bytes", mine["weight_bytes"]},
+                        {"tp_comm_seconds", mine["tp_comm_seconds"]},
+                        {"amu", mine["sampling"].is_null() ? json(nullptr) : mine["sampling"]["amu"]},
+                        {"rss_peak_bytes", mine["sampling"].is_null() ? json(nullptr) : mine["sampling"]["rss_peak_bytes"]}};
+  const std::vector<std::string> all = world.gather_strings(compact.dump());
+  if (!world.is_root()) return nullptr;
+  json ranks = json::array();
+  for (const std::string& r : all) ranks.push_back(json::parse(r));
+  const auto across = [&ranks](const char* key) {
+    std::vector<double> v;
+    for (const json& r : ranks)
+      if (!r[key].is_null()) v.push_back(r[key].get<double>());
+    return across_ranks(v);
+  };
+  for (const char* part : {"total", "linear_layers", "fp32_rest"}) {
+    std::uint64_t sum = 0;
+    for (const json& r : ranks) sum += r["weight_bytes"][part].get<std::uint64_t>();
+    mine["weight_bytes"][part] = sum;
+  }
+  mine["ranks"] = ranks;
+  mine["across_ranks"] = {{"amu", across("amu")}, {"rss_peak_bytes", across("rss_peak_bytes")},
+                          {"tp_comm_seconds", across("tp_comm_seconds")}};
+  return mine;
 }
 
 // MCR against the fp32 record: (size_fp32 / size) × (quality / quality_fp32), quality = 1/ppl;
@@ -132,7 +230,12 @@ void add_mcr(json& rec, const json& fp32) {
 std::string markdown(const json& report) {
   std::ostringstream md;
   for (const json& run : report["runs"]) {
+    const json& k = run["kernels"];
     md << "## " << run["name"].get<std::string>() << "\n\n"
+       << "Quantized kernels: `" << k["isa"].get<std::string>() << "` (" << k["isa_source"].get<std::string>()
+       << "; supported: " << k["supported"].get<std::string>() << "; CPU flags: " << k["cpu_simd_flags"].dump()
+       << "), tensor-parallel ranks: " << run["tensor_parallel"].get<int>()
+       << ". Integer formats quantized by round-to-nearest (ggml Q8_0 / Q4_0), bf16/fp16 by round-to-nearest-even.\n\n"
        << "| format | weight MiB | pp tok/s | tg tok/s (IT) | TTFT ms | token p50 / p95 ms | ppl | Δppl | KL | top-1 | MCR bytes / bits |\n"
        << "|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const json& r : run["formats"]) {
@@ -156,36 +259,54 @@ std::string markdown(const json& report) {
   return md.str();
 }
 
-int bench(const std::string& job_file, const std::vector<std::string>& sets, std::string out, mpi::Comm& comm) {
+// --from-run DIR: each run starts from DIR/checkpoints/<its name>, the checkpoint `efficientllm
+// run` saved for it (a job of several runs, e.g. seeds, then serves each its own trained model).
+void serve_from_run_dir(Job& job, const std::string& dir) {
+  if (dir.empty()) return;
+  for (RunConfig& run : job.runs) {
+    const fs::path ckpt = fs::path(dir) / "checkpoints" / run.name;
+    if (!fs::exists(ckpt)) throw JobError(job.file.string(), "", "--from-run: no checkpoint of run \"" + run.name + "\" at " + ckpt.string() + " (did efficientllm run save it? checkpoint.save)");
+    run.model.init_from = ckpt.string();
+    run.as_json["model"]["init_from"] = ckpt.string();
+  }
+}
+
+int bench(const std::string& job_file, const std::vector<std::string>& sets, std::string out, const std::string& from_run, mpi::Comm& comm) {
   std::vector<Override> overrides;
   for (const std::string& s : sets) overrides.push_back(parse_override(s));
-  const Job job = load_job(job_file, overrides);
+  Job job = load_job(job_file, overrides);
+  serve_from_run_dir(job, from_run);
   for (const RunConfig& run : job.runs) {
     parse_formats(run, job.file.string());
     check_fits(run, job.file.string());
+    check_inference_layout(run, comm.size(), job.file.string());
   }
-  if (comm.size() != 1) throw JobError(job.file.string(), "", "bench-infer runs on one rank (tensor-parallel inference is not implemented); launch it without mpirun");
+  const bool root = comm.is_root();
   NodeContext node = setup_node(comm);
   json report = {{"job", job.name}, {"file", job.file.string()}, {"system", system_info()}, {"node", node_info(node)}, {"runs", json::array()}};
   for (const RunConfig& run : job.runs) {
     const Corpus corpus = load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
-    Decoder<float> dec(run.model, run.inference.batch);
+    InferenceRanks ranks(comm, run);
+    Decoder<float> dec(run.model, run.inference.batch, ranks.tp);
     load_run_weights(run, dec);
     const json placement = place_rank(node, run.topology.policy);  // the kernels' threads too
     const std::vector<LinearShape> layers = dec.linear_layers();
     json formats = json::array();
     json fp32;
     for (const quant::Format f : parse_formats(run, job.file.string())) {
-      std::fprintf(stderr, "efficientllm bench-infer: %s %s\n", run.name.c_str(), quant::format_name(f));
-      formats.push_back(bench_format(node, run, dec, f, layers, corpus));
+      if (root) std::fprintf(stderr, "efficientllm bench-infer: %s %s\n", run.name.c_str(), quant::format_name(f));
+      formats.push_back(gather_ranks(comm, bench_format(node, run, dec, ranks.grid.tp, f, layers, corpus)));
       if (f == quant::Format::F32) fp32 = formats.back();
     }
     if (!fp32.is_null())
       for (json& r : formats) add_mcr(r, fp32);
     report["runs"].push_back({{"name", run.name}, {"config", run.as_json}, {"placement", placement},
+                              {"tensor_parallel", comm.size()},
+                              {"kernels", kernel_record()},
                               {"estimates", "AEC is an estimate where the sampling record's energy source says so; MCR's bit-ratio form counts fp32 as 32 bits"},
                               {"formats", formats}});
   }
+  if (!root) return 0;
   if (out.empty()) out = "results/" + job.name + "-infer-" + utc_timestamp("%Y%m%d-%H%M%S");
   fs::create_directories(out);
   std::ofstream(fs::path(out) / "inference.json") << report.dump(2) << "\n";
@@ -218,9 +339,9 @@ int bench_infer_main(int argc, char** argv) {
   }
   mpi::Session session(&argc, &argv);
   mpi::Comm comm = mpi::Comm::world();
-  return exit_on_model_input_error("bench-infer", [&] {
+  return exit_on_model_input_error("bench-infer", comm.is_root(), [&] {
     return bench(vm["job"].as<std::string>(), vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{},
-                 vm.count("out") ? vm["out"].as<std::string>() : "", comm);
+                 vm.count("out") ? vm["out"].as<std::string>() : "", vm.count("from-run") ? vm["from-run"].as<std::string>() : "", comm);
   });
 }
 

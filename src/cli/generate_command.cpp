@@ -1,7 +1,9 @@
 // `efficientllm generate JOB.json --prompt TEXT`: a person tries a model — the job's run (its
 // model section: model.init_from's checkpoint, model.from_hf's directory, or the declared
 // initialisers) and its tokenizer (data.tokenizer) — and watches the continuation stream to
-// stdout token by token (docs/INFERENCE.md). One process, tp = 1.
+// stdout token by token (docs/INFERENCE.md). Under mpirun, tensor-parallel over parallel.tp
+// ranks: each holds its shard, all sample the same token from the same gathered logits and seed,
+// the root prints.
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/inference_ranks.hpp"
 #include "cli/model_input_errors.hpp"
 #include "cli/subcommands.hpp"
 #include "data/tokenizer.hpp"
@@ -18,6 +21,7 @@
 #include "infer/sampling.hpp"
 #include "io/hf.hpp"
 #include "io/safetensors.hpp"
+#include "mpi/comm.hpp"
 
 namespace ellm::cli {
 namespace po = boost::program_options;
@@ -99,15 +103,18 @@ std::vector<int> encode_prompt(const GenerateOptions& o, const RunConfig& run, c
   return {ids.begin(), ids.end()};
 }
 
-int generate(const GenerateOptions& o) {
+int generate(const GenerateOptions& o, mpi::Comm& world) {
   std::vector<Override> overrides;
   for (const std::string& s : o.sets) overrides.push_back(parse_override(s));
   const Job job = load_job(o.job, overrides);
   const RunConfig& run = pick_run(job, o.run);
+  check_inference_layout(run, world.size(), job.file.string());
   const auto tokenizer = make_tokenizer(run.data.tokenizer, job.file.string(), "/data/tokenizer");
   const std::vector<int> prompt = encode_prompt(o, run, *tokenizer, job.file.string());
-  Decoder<float> dec(run.model, 1);
+  InferenceRanks ranks(world, run);
+  Decoder<float> dec(run.model, 1, ranks.tp);
   load_run_weights(run, dec);
+  const bool root = world.is_root();
 
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
@@ -116,12 +123,12 @@ int generate(const GenerateOptions& o) {
   TokenSampler sampler(o.sampling);
   std::vector<TokenId> generated;
   std::size_t printed = 0;  // bytes of the decoded continuation already written
-  std::cout << o.prompt << std::flush;
+  if (root) std::cout << o.prompt << std::flush;
   for (int i = 0; i < o.max_tokens; i++) {
     const int next = sampler.next(logits, run.model.vocab_size);
     generated.push_back(next);
     const std::string text = tokenizer->decode(generated);  // whole: pieces join correctly
-    if (text.size() > printed) std::cout << text.substr(printed) << std::flush;
+    if (root && text.size() > printed) std::cout << text.substr(printed) << std::flush;
     printed = std::max(printed, text.size());
     if (!run.data.tokenizer.bytes() && next == tokenizer->eos_id()) break;
     if (i + 1 < o.max_tokens) logits = dec.forward(&next, 1, false);
@@ -129,6 +136,7 @@ int generate(const GenerateOptions& o) {
   const auto t2 = Clock::now();
   const double prefill = std::chrono::duration<double>(t1 - t0).count(),
                decode = std::chrono::duration<double>(t2 - t1).count();
+  if (!root) return 0;
   std::cout << "\n";
   std::fprintf(stderr, "efficientllm generate: prompt %zu tokens in %.3f s (%.1f tok/s); %zu tokens generated in %.3f s (%.1f tok/s)\n",
                prompt.size(), prefill, prompt.size() / prefill, generated.size(), decode, generated.size() / decode);
@@ -145,7 +153,14 @@ int generate_main(int argc, char** argv) {
       std::cout << generate_options() << "\n";
       return 0;
     }
-    return exit_on_model_input_error("generate", [&] { return generate(o); });
+    mpi::Session session(&argc, &argv);
+    mpi::Comm world = mpi::Comm::world();
+    try {
+      return exit_on_model_input_error("generate", world.is_root(), [&] { return generate(o, world); });
+    } catch (const BadInput& e) {  // the same on every rank: the root says it
+      if (world.is_root()) std::cerr << "efficientllm generate: " << e.what() << "\n";
+      return kExitBadInput;
+    }
   } catch (const po::error& e) {
     std::cerr << "efficientllm generate: " << e.what() << "\n" << generate_options() << "\n";
     return kExitBadInput;

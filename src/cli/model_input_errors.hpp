@@ -1,6 +1,8 @@
 // The errors a command that loads a model from a job can meet before any work — a bad job file,
 // checkpoint or Hugging Face directory, or a model the inference engine cannot serve (these name
-// the field or tensor) — each printed once as "efficientllm COMMAND: message", exit code 2.
+// the field or tensor) — each printed once as "efficientllm COMMAND: message", exit code 2. Under
+// mpirun every rank meets the same error (they read the same job, files and layout): only the
+// one with `print` (the root) says it.
 #pragma once
 #include <iostream>
 #include <stdexcept>
@@ -14,9 +16,9 @@ namespace ellm::cli {
 
 // body()'s exit code, or kExitBadInput after printing the error if it throws one of the above.
 template <class Body>
-int exit_on_model_input_error(const char* command, Body&& body) {
-  const auto bad_input = [command](const std::exception& e) {
-    std::cerr << "efficientllm " << command << ": " << e.what() << "\n";
+int exit_on_model_input_error(const char* command, bool print, Body&& body) {
+  const auto bad_input = [command, print](const std::exception& e) {
+    if (print) std::cerr << "efficientllm " << command << ": " << e.what() << "\n";
     return kExitBadInput;
   };
   try {

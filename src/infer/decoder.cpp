@@ -1,7 +1,11 @@
 #include "infer/decoder.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <stdexcept>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -13,12 +17,18 @@ using namespace layers;
 
 namespace {
 
-// Records the linear layers a forward asks for, serving none of them.
+// Records the linear layers a forward asks for or announces (once each, in order of first
+// mention), serving none of them.
 struct LinearRecorder final : LinearWeights {
   mutable std::vector<LinearShape> seen;
   bool matmul(std::size_t w, int out, int in, const float*, int, float*) const override {
-    seen.push_back({w, out, in});
+    expect(w, out, in);
     return false;
+  }
+  void expect(std::size_t w, int out, int in) const override {
+    for (const LinearShape& l : seen)
+      if (l.w == w) return;
+    seen.push_back({w, out, in});
   }
 };
 
@@ -60,6 +70,26 @@ std::vector<LinearShape> Decoder<T>::linear_layers() {
 }
 
 template <class T>
+std::size_t Decoder<T>::release_fp32_linears(const std::vector<LinearShape>& layers) {
+  if (!linear_) throw std::logic_error("Decoder::release_fp32_linears: no served copies");
+  const std::uintptr_t page = std::uintptr_t(sysconf(_SC_PAGESIZE));
+  std::size_t released = 0;
+  for (const LinearShape& l : layers) {
+    if (l.w == plan_.wte) continue;  // a tied head: the table still serves the lookup
+    // whole pages inside the weight only: its neighbours stay
+    const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(params_.data() + l.w);
+    const std::uintptr_t end = begin + std::size_t(l.out) * l.in * sizeof(T);
+    const std::uintptr_t b = (begin + page - 1) / page * page, e = end / page * page;
+    if (b >= e) continue;
+    if (madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED) != 0)
+      throw std::runtime_error("Decoder::release_fp32_linears: madvise failed");
+    released += e - b;
+  }
+  fp32_released_ = true;
+  return released;
+}
+
+template <class T>
 void Decoder<T>::reset() {
   for (std::size_t l = 0; l < caches_.size(); l++) caches_[l] = plan_.blocks[l]->make_cache(B_, cfg_.seq_len);
   pos_ = 0;
@@ -72,6 +102,7 @@ const T* Decoder<T>::forward(const int* tokens, int c, bool all_rows) {
                             std::to_string(pos_ + c - 1) + " exceed the context of model.seq_len = " +
                             std::to_string(cfg_.seq_len));
   }
+  if (fp32_released_ && !linear_) throw std::logic_error("Decoder: the fp32 linear weights were released; reload them first");
   const int C = cfg_.d_model, N = B_ * c;
   T* x = a(plan_.encoded);  // (N,C)
   embedding_forward(x, tokens, p(plan_.wte), B_, c, C, vocab_begin_, vocab_begin_ + vocab_local_);

@@ -41,6 +41,14 @@ class Decoder {
   // From now on those layers take their weights from `w` (its copies, e.g. quantized), nullptr:
   // the fp32 arena again. `w` must outlive the decoder's use of it.
   void serve_linears(const LinearWeights* w) { linear_ = w; }
+  // Hands the fp32 arena's pages of `layers` (served from copies now) back to the system, so the
+  // process holds the served format's footprint only: their contents are gone (read as zeros)
+  // until weights_reloaded(). A tied LM head keeps its table (the embedding lookup reads it).
+  // Returns the bytes released. Until reloaded, a forward without served copies throws
+  // std::logic_error.
+  std::size_t release_fp32_linears(const std::vector<LinearShape>& layers);
+  // The caller refilled params() (e.g. load_run_weights): the fp32 weights are whole again.
+  void weights_reloaded() { fp32_released_ = false; }
 
   // Empties every cache: the next forward starts the B sequences at position 0.
   void reset();
@@ -68,6 +76,7 @@ class Decoder {
   std::vector<T> last_, local_, gathered_, logits_;  // the head's rows and its outputs
   int pos_ = 0;
   const LinearWeights* linear_ = nullptr;
+  bool fp32_released_ = false;
 };
 
 }  // namespace ellm

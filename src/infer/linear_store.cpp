@@ -5,10 +5,13 @@
 namespace ellm {
 namespace {
 
-// The declared name of the tensor at offset w (a linear's first weight part).
+// The declared name of the tensor holding offset w (a linear's first weight part, or one expert's
+// slice of a mixture's expert tensor).
 std::string tensor_name(const ArenaLayout& layout, std::size_t w) {
-  for (const TensorInfo& t : layout.tensors())
+  for (const TensorInfo& t : layout.tensors()) {
     if (t.offset == w) return t.name;
+    if (t.offset < w && w < t.offset + t.numel) return t.name + "' (from element " + std::to_string(w - t.offset) + ")";
+  }
   return "at offset " + std::to_string(w);
 }
 

@@ -18,6 +18,7 @@ void load_run_weights(const RunConfig& run, Decoder<float>& dec) {
     check_init_from(ckpt, run);
     load_weights(ckpt, dec.param_layout(), dec.params());
   }
+  dec.weights_reloaded();
 }
 
 }  // namespace ellm

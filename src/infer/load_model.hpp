@@ -6,7 +6,7 @@
 
 namespace ellm {
 
-// Fills dec's parameters (this rank's shard). Throws hf::Error or st::FileError for a bad
+// Fills dec's parameters (this rank's shard), whole again after Decoder::release_fp32_linears. Throws hf::Error or st::FileError for a bad
 // directory or checkpoint (naming the file and tensor).
 void load_run_weights(const RunConfig& run, Decoder<float>& dec);
 

@@ -24,6 +24,7 @@
 // group, stays local. φ is shared by every kv head: each rank holds it whole and computes part of
 // its gradient (declared partial, summed after backward).
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -89,6 +90,7 @@ class NsaMixer final : public AttentionMixer<T> {
       if (e == 1) b2.push_back(bias(phi + "b2", {hs}).partial(partial));
       phi_[e].l2.declare(d, hs, {weight(phi + "w2", {hs, hs}, init).partial(partial)}, std::move(b2));
       phi_[e].pe = d.param(weight(phi + "pe", {l, hs}, init).partial(partial));
+      phi_[e].l1.served = phi_[e].l2.served = false;  // once per d tokens, small: inference keeps φ fp32
       hid_[e] = d.buffer(phi + "hid", {M, hs});  // before the GELU
       act_[e] = d.buffer(phi + "act", {M, hs});  // after it
       cmp_[e] = d.buffer(phi + "out", {M, hs});  // (B, nc, Hkv·hs)
@@ -139,12 +141,124 @@ class NsaMixer final : public AttentionMixer<T> {
     mix(a, y, N);
   }
 
-  // Not yet: the compressed and selected branches' blocks would have to be cached too.
-  std::unique_ptr<MixerCache> make_cache(int, int) const override {
-    throw std::invalid_argument("model.attention = \"nsa\": cached decoding of native sparse attention is not implemented");
+  // The cache (nsa_cost's): every past token's [k_slc (after RoPE) | v_slc] (any block may be
+  // selected later), the compressed keys and values made so far, and two rings bounded per
+  // sequence: the raw [k_cmp | v_cmp] of the last l tokens, which φ reads when a block fills, and
+  // the window branch's [k_win | v_win] (as GQA's). Plus φ's per-block workspace.
+  struct Cache final : MixerCache {
+    int cap;                  // window ring rows: min(window, max_len)
+    int len;                  // rows of sel per sequence: the context
+    std::vector<T> sel;       // (B, max_len, 2·Hkv·hs)
+    std::vector<T> pending;   // (B, l, 2·Hkv·hs), token j in row j mod l
+    std::vector<T> cmp[2];    // (B, nc, Hkv·hs) compressed keys, values
+    std::vector<T> ring;      // (B, cap, 2·Hkv·hs)
+    std::vector<T> block, hid, act;  // φ of one block: (Hkv, l·hs), (Hkv, hs), (Hkv, hs)
+    // one query's workspaces, sized once: (H) log-sum-exps, (Hkv) compressed and (Hkv, n)
+    // selected key ranges, (nc) group probabilities, (blocks) scores and their order
+    std::vector<T> lse, p_cmp, score;
+    std::vector<KeyRange> cmp_keys, slc_keys;
+    std::vector<int> order;
+  };
+  std::unique_ptr<MixerCache> make_cache(int B, int max_len) const override {
+    auto c = std::make_unique<Cache>();
+    const int nc = compressed_visible(m_, max_len - 1);
+    c->cap = std::min(m_.nsa_window, max_len);
+    c->len = max_len;
+    c->sel.assign(std::size_t(B) * max_len * 2 * G_ * hs_, T(0));
+    c->pending.assign(std::size_t(B) * m_.nsa_block * 2 * G_ * hs_, T(0));
+    for (auto& v : c->cmp) v.assign(std::size_t(B) * nc * G_ * hs_, T(0));
+    c->ring.assign(std::size_t(B) * c->cap * 2 * G_ * hs_, T(0));
+    c->block.assign(std::size_t(G_) * m_.nsa_block * hs_, T(0));
+    c->hid.assign(std::size_t(G_) * hs_, T(0));
+    c->act.assign(std::size_t(G_) * hs_, T(0));
+    c->lse.assign(H_, T(0));
+    c->p_cmp.assign(std::max(nc, 1), T(0));
+    c->score.assign(max_len / m_.nsa_select_block + 1, T(0));
+    c->order.assign(c->score.size(), 0);
+    c->cmp_keys.assign(G_, KeyRange{});
+    c->slc_keys.assign(std::size_t(G_) * m_.nsa_select_n, KeyRange{});
+    return c;
   }
-  void core_forward_chunk(const Arenas<T>&, const T*, T*, int, int, int, MixerCache&) override {
-    throw std::logic_error("NSA::core_forward_chunk: cached decoding is not implemented");
+
+  // Token by token within the chunk, as the whole-sequence forward computes each row: the
+  // token's kv row joins the cache, a block that ends at it is compressed by φ, then its query
+  // reads the three branches over what the cache holds (compressed tokens so far, the selected
+  // blocks' raw tokens ≤ it, the window) and the gates mix them.
+  void core_forward_chunk(const Arenas<T>& a, const T* x, T* y, int B, int c, int pos0,
+                          MixerCache& mc) override {
+    Cache& cache = static_cast<Cache&>(mc);
+    const int N = B * c, ld = 2 * G_ * hs_;
+    T *qkv = a.a(qkv_buf_), *kv = a.a(kv_buf_), *gate = a.a(gate_buf_);
+    qkv_.forward(a, x, qkv, N);    // (N, [q|k_win|v_win])
+    kv_.forward(a, x, kv, N);      // (N, [k|v_slc, k|v_cmp])
+    gate_.forward(a, x, gate, N);  // (N, 3H)
+    for (std::size_t i = 0; i < std::size_t(N) * 3 * H_; i++) gate[i] = T(1) / (T(1) + kernels::vexp(-gate[i]));
+    if (m_.positions == Positions::RoPE) {
+      rope_forward(qkv, B, c, qkv_row_, H_ + G_, hs_, m_.rotary_dim(), m_.rope_base, pos0);
+      rope_forward(kv, B, c, kv_row_, G_, hs_, m_.rotary_dim(), m_.rope_base, pos0);
+    }
+    const int nc = int(cache.cmp[0].size() / (std::size_t(B) * G_ * hs_));
+    for (int b = 0; b < B; b++) {
+      T* sel = cache.sel.data() + std::size_t(b) * cache.len * ld;
+      T* pending = cache.pending.data() + std::size_t(b) * m_.nsa_block * ld;
+      T* ring = cache.ring.data() + std::size_t(b) * cache.cap * ld;
+      for (int i = 0; i < c; i++) {
+        const int p = pos0 + i;
+        const std::size_t n = std::size_t(b) * c + i;
+        const T* q = qkv + n * qkv_row_;
+        std::copy_n(kv + n * kv_row_, ld, sel + std::size_t(p) * ld);
+        std::copy_n(kv + n * kv_row_ + ld, ld, pending + std::size_t(p % m_.nsa_block) * ld);
+        std::copy_n(q + H_ * hs_, ld, ring + std::size_t(p % cache.cap) * ld);
+        const int visible = compressed_visible(m_, p);
+        if (visible > 0 && (visible - 1) * m_.nsa_stride + m_.nsa_block - 1 == p) {
+          for (int e = 0; e < 2; e++) compress_block(a, cache, pending, e, visible - 1, cache.cmp[e].data() + std::size_t(b) * nc * G_ * hs_);
+        }
+        T* out[3] = {a.a(o_[kCmp]) + n * H_ * hs_, a.a(o_[kSlc]) + n * H_ * hs_, a.a(o_[kWin]) + n * H_ * hs_};
+        const T *kc = cache.cmp[0].data() + std::size_t(b) * nc * G_ * hs_, *vc = cache.cmp[1].data() + std::size_t(b) * nc * G_ * hs_;
+        std::fill(cache.cmp_keys.begin(), cache.cmp_keys.end(), KeyRange{0, visible});
+        const SparseShape cmp{1, 1, nc, H_, G_, hs_, qkv_row_, G_ * hs_, H_ * hs_, 1};
+        sparse_attention_forward(out[kCmp], cache.lse.data(), q, kc, vc, cache.cmp_keys.data(), cmp);
+        select_for_query(cache, q, kc, cmp, p);
+        const SparseShape slc{1, 1, cache.len, H_, G_, hs_, qkv_row_, ld, H_ * hs_, m_.nsa_select_n};
+        sparse_attention_forward(out[kSlc], cache.lse.data(), q, sel, sel + G_ * hs_, cache.slc_keys.data(), slc);
+        attention_decode(out[kWin], q, ring, ld, cache.cap, G_ * hs_, p, T(1) / std::sqrt(T(hs_)), win_shape(B));
+      }
+    }
+    mix(a, y, N);
+  }
+
+  // φ of compressed token i (keys e = 0, values e = 1) of every kv group from its block's raw
+  // rows in the pending ring → out + i·Hkv·hs, as compress_forward computes it for the whole
+  // sequence.
+  void compress_block(const Arenas<T>& a, Cache& cache, const T* pending, int e, int i, T* out) const {
+    const int l = m_.nsa_block, col = e * G_ * hs_, ld = 2 * G_ * hs_;
+    const T* pe = a.p(phi_[e].pe);
+    for (int g = 0; g < G_; g++) {
+      for (int p = 0; p < l; p++) {
+        const T* k = pending + std::size_t((i * m_.nsa_stride + p) % l) * ld + col + g * hs_;
+        T* xrow = cache.block.data() + (std::size_t(g) * l + p) * hs_;
+        for (int d = 0; d < hs_; d++) xrow[d] = k[d] + pe[p * hs_ + d];
+      }
+    }
+    phi_[e].l1.forward(a, cache.block.data(), cache.hid.data(), G_);
+    gelu_forward(cache.act.data(), cache.hid.data(), long(G_) * hs_);
+    phi_[e].l2.forward(a, cache.act.data(), out + std::size_t(i) * G_ * hs_, G_);
+  }
+
+  // The selection of one query at position t into cache.slc_keys (select_blocks for one row):
+  // per kv group, its top-n blocks by the compressed probabilities (cache.lse, cache.cmp_keys of
+  // the cmp branch) summed over the group's heads.
+  void select_for_query(Cache& cache, const T* q, const T* kc, const SparseShape& cmp, int t) const {
+    const int ls = m_.nsa_select_block, n = m_.nsa_select_n, group = H_ / G_;
+    const int blocks = t / ls + 1, k = std::min(n, blocks);
+    for (int g = 0; g < G_; g++) {
+      std::fill(cache.p_cmp.begin(), cache.p_cmp.end(), T(0));
+      for (int h = g * group; h < (g + 1) * group; h++) {
+        sparse_attention_add_probabilities(cache.p_cmp.data(), cache.lse.data(), q, kc, cache.cmp_keys.data(), cmp, 0, 0, h);
+      }
+      rank_blocks(cache.slc_keys.data() + std::size_t(g) * n, cache.score.data(), cache.order.data(),
+                  cache.p_cmp.data(), t, blocks, k);
+    }
   }
 
   void core_backward(const Arenas<T>& a, const T* x, const T*, const T* dy, T* dx, int B) override {
@@ -301,21 +415,29 @@ class NsaMixer final : public AttentionMixer<T> {
             sparse_attention_add_probabilities(p_cmp.data(), a.a(lse_[kCmp]), a.a(qkv_buf_), a.a(cmp_[0]),
                                                cmp_keys_.data(), cmp, b, t, h);
           }
-          block_scores(score.data(), p_cmp.data(), compressed_visible(m_, t), blocks);
-          for (int j : {0, blocks - 2, blocks - 1}) {
-            if (j >= 0) score[j] = std::numeric_limits<T>::infinity();
-          }
-          std::iota(order.begin(), order.begin() + blocks, 0);
-          std::partial_sort(order.begin(), order.begin() + k, order.begin() + blocks, [&](int i, int j) {
-            return score[i] > score[j] || (score[i] == score[j] && i < j);
-          });
-          std::sort(order.begin(), order.begin() + k);
-          KeyRange* keys = slc_keys_.data() + ((std::size_t(b) * Tn + t) * G_ + g) * n;
-          for (int s = 0; s < n; s++) {
-            keys[s] = s < k ? KeyRange{order[s] * ls, std::min(order[s] * ls + ls, t + 1)} : KeyRange{};
-          }
+          rank_blocks(slc_keys_.data() + ((std::size_t(b) * Tn + t) * G_ + g) * n, score.data(),
+                      order.data(), p_cmp.data(), t, blocks, k);
         }
       }
+    }
+  }
+
+  // keys (n) ← the key ranges ≤ t of the top-k of `blocks` selection blocks scored from the
+  // group's compressed probabilities p_cmp, ascending, unused slots empty. Block 0 and the two
+  // local blocks are forced in with an infinite score; ties go to the earlier block.
+  void rank_blocks(KeyRange* keys, T* score, int* order, const T* p_cmp, int t, int blocks, int k) const {
+    const int ls = m_.nsa_select_block;
+    block_scores(score, p_cmp, compressed_visible(m_, t), blocks);
+    for (int j : {0, blocks - 2, blocks - 1}) {
+      if (j >= 0) score[j] = std::numeric_limits<T>::infinity();
+    }
+    std::iota(order, order + blocks, 0);
+    std::partial_sort(order, order + k, order + blocks, [&](int i, int j) {
+      return score[i] > score[j] || (score[i] == score[j] && i < j);
+    });
+    std::sort(order, order + k);
+    for (int s = 0; s < m_.nsa_select_n; s++) {
+      keys[s] = s < k ? KeyRange{order[s] * ls, std::min(order[s] * ls + ls, t + 1)} : KeyRange{};
     }
   }
 

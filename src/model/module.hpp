@@ -16,6 +16,10 @@ struct LinearWeights {
   // y (N,out) = x (N,in) · Wᵀ from the copy of the weight at arena offset w; false: there is no
   // copy, and the caller uses the arena's fp32 weight.
   virtual bool matmul(std::size_t w, int out, int in, const float* x, int N, float* y) const = 0;
+  // A weight (out, in) at arena offset w that the forward may multiply by though this call does
+  // not (a mixture of experts' experts no token of the chunk was routed to): the decoder's
+  // search for its linear layers (Decoder::linear_layers) lists it too. Serving ignores it.
+  virtual void expect(std::size_t /*w*/, int /*out*/, int /*in*/) const {}
 };
 
 // The model's arenas; a module's offsets index into them.

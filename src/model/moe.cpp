@@ -23,11 +23,12 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "layers/activation.hpp"
 #include "layers/linear.hpp"
+#include "model/parallel_linear.hpp"
 #include "model/channel_mixer.hpp"
 
 namespace ellm {
@@ -98,27 +99,14 @@ class Moe final : public ChannelMixer<T> {
 
   void forward(const Arenas<T>& a, const T* x, T* out, int B) override {
     const int N = B * seq_len_;
-    route(a, x, N);
-    T *xd = a.a(xd_), *yd = a.a(yd_);
-    for (int r = 0; r < offset_[E_]; r++) {
-      std::copy_n(x + std::size_t(token_of_row_[r]) * C_, C_, xd + std::size_t(r) * C_);
-    }
-    plan_exchange();
-    to_experts(xd, a.a(xe_), a.scratch);
-    experts_forward(a);
-    from_experts(a.a(ye_), yd, a.scratch);
+    route(a, x, N, capacity(N));
+    run_experts(a, x);
     if (shared_) {
       shared_->forward(a, x, out, B);
     } else {
       std::fill(out, out + std::size_t(N) * C_, T(0));
     }
-    for (std::size_t s = 0; s < std::size_t(N) * k_; s++) {  // combine
-      if (row_[s] < 0) continue;
-      const T g = gate_[s];
-      const T* y = yd + std::size_t(row_[s]) * C_;
-      T* o = out + (s / k_) * C_;
-      for (int c = 0; c < C_; c++) o[c] += g * y[c];
-    }
+    combine(a, out, N);
   }
 
   void backward(const Arenas<T>& a, const T* x, const T* dout, T* dx, int B) override {
@@ -169,12 +157,30 @@ class Moe final : public ChannelMixer<T> {
 
   const RoutingStats* routing() const override { return &stats_; }
 
-  // Not yet: a chunk's routing (and a capacity's drops) would have to match the whole sequence's.
-  std::unique_ptr<MixerCache> make_cache(int) const override {
-    throw std::invalid_argument("model.mlp = \"moe\": cached decoding of a mixture of experts is not implemented");
-  }
-  void forward_chunk(const Arenas<T>&, const T*, T*, int, int, MixerCache*) override {
-    throw std::logic_error("MoE::forward_chunk: cached decoding is not implemented");
+  // Cached decoding: each token is routed on its own, so a chunk routes its tokens as the whole
+  // sequence did and nothing needs keeping (no cache). Decoding is dropless: a capacity is a
+  // share of the whole batch's assignments, which a chunk does not see (the training forward's
+  // equal when it dropped nothing; docs/MOE.md). Every expert is announced to the served weights
+  // (Arenas::linear) whether or not this chunk routes a token to it, so all are quantized.
+  std::unique_ptr<MixerCache> make_cache(int) const override { return nullptr; }
+  void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c, MixerCache*) override {
+    const int N = B * c;
+    if constexpr (std::is_same_v<T, float>) {
+      if (a.linear) {
+        for (int e = 0; e < E_; e++) {
+          a.linear->expect(w1_ + std::size_t(e) * Fin_ * C_, Fin_, C_);
+          a.linear->expect(w2_ + std::size_t(e) * C_ * F_, C_, F_);
+        }
+      }
+    }
+    route(a, x, N, N * k_);
+    run_experts(a, x);
+    if (shared_) {
+      shared_->forward_chunk(a, x, out, B, c, nullptr);
+    } else {
+      std::fill(out, out + std::size_t(N) * C_, T(0));
+    }
+    combine(a, out, N);
   }
 
  private:
@@ -182,6 +188,36 @@ class Moe final : public ChannelMixer<T> {
   // (dropless): a token sends at most min(k, E/ep) of its assignments to any one rank.
   std::size_t max_expert_rows(std::size_t N) const {
     return std::size_t(ep_.size) * N * std::min(k_, El_);
+  }
+
+  // The assignments an expert takes from N tokens: ⌈cf·N·k/E⌉, or all of them (dropless).
+  int capacity(int N) const {
+    return capacity_factor_ > 0 ? int(std::ceil(capacity_factor_ * double(N) * k_ / E_)) : N * k_;
+  }
+
+  // The routed rows through their experts: dispatch (x → a(xd_), expert by expert), to the
+  // experts' ranks, the experts, and back (→ a(yd_)).
+  void run_experts(const Arenas<T>& a, const T* x) {
+    T *xd = a.a(xd_), *yd = a.a(yd_);
+    for (int r = 0; r < offset_[E_]; r++) {
+      std::copy_n(x + std::size_t(token_of_row_[r]) * C_, C_, xd + std::size_t(r) * C_);
+    }
+    plan_exchange();
+    to_experts(xd, a.a(xe_), a.scratch);
+    experts_forward(a);
+    from_experts(a.a(ye_), yd, a.scratch);
+  }
+
+  // out (N,C) += Σ_j g_j · expert_{e_j}(x) over each token's kept assignments.
+  void combine(const Arenas<T>& a, T* out, int N) const {
+    const T* yd = a.a(yd_);
+    for (std::size_t s = 0; s < std::size_t(N) * k_; s++) {
+      if (row_[s] < 0) continue;
+      const T g = gate_[s];
+      const T* y = yd + std::size_t(row_[s]) * C_;
+      T* o = out + (s / k_) * C_;
+      for (int c = 0; c < C_; c++) o[c] += g * y[c];
+    }
   }
 
   // Expert parallelism's bookkeeping for the last forward: rows to and from each rank, and the
@@ -240,13 +276,13 @@ class Moe final : public ChannelMixer<T> {
       const int n = local_offset_[e + 1] - local_offset_[e];
       if (n == 0) continue;
       const std::size_t r0 = local_offset_[e];
-      linear_forward(hpre + r0 * Fin_, xe + r0 * C_, w1(a, e), b1(a, e), n, C_, Fin_);
+      linear_project(a, w1_ + std::size_t(e) * Fin_ * C_, b1(a, e), xe + r0 * C_, hpre + r0 * Fin_, n, C_, Fin_);
       if (swiglu_) {
         swiglu_forward(hact + r0 * F_, hpre + r0 * Fin_, n, F_);
       } else {
         gelu_forward(hact + r0 * F_, hpre + r0 * Fin_, long(n) * F_);
       }
-      linear_forward(ye + r0 * C_, hact + r0 * F_, w2(a, e), b2(a, e), n, F_, C_);
+      linear_project(a, w2_ + std::size_t(e) * C_ * F_, b2(a, e), hact + r0 * F_, ye + r0 * C_, n, F_, C_);
     }
   }
   // dy (rows of this rank's experts) → dx of the same rows; weight gradients accumulate.
@@ -277,8 +313,9 @@ class Moe final : public ChannelMixer<T> {
   T* w2(T* g, int e) const { return g + w2_ + std::size_t(e) * C_ * F_; }
   T* b2(T* g, int e) const { return g + b2_ + std::size_t(e) * C_; }
 
-  // Router probabilities, top-k choice and weights, the dispatch order, the objective terms.
-  void route(const Arenas<T>& a, const T* x, int N) {
+  // Router probabilities, top-k choice and weights, the dispatch order (each expert taking at
+  // most `capacity` assignments), the objective terms.
+  void route(const Arenas<T>& a, const T* x, int N, int capacity) {
     T *probs = a.a(probs_), *lse = a.a(lse_);
     linear_forward(probs, x, a.p(router_), static_cast<const T*>(nullptr), N, C_, E_);  // logits
     double z = 0;
@@ -308,9 +345,6 @@ class Moe final : public ChannelMixer<T> {
       }
     }
     // Dispatch order: expert by expert, token order within one; over capacity: dropped.
-    const int capacity = capacity_factor_ > 0
-                             ? int(std::ceil(capacity_factor_ * double(N) * k_ / E_))
-                             : N * k_;
     std::vector<int>& taken = taken_;  // assignments each expert has taken so far
     std::fill(taken.begin(), taken.end(), 0);
     for (int e = 0; e < E_; e++) offset_[e + 1] = offset_[e] + std::min(int(stats_.expert_tokens[e]), capacity);

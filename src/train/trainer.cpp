@@ -19,6 +19,7 @@
 #include "mpi/grid.hpp"
 #include "mpi/watchdog.hpp"
 #include "train/expert_parallel_comm.hpp"
+#include "train/tensor_parallel_comm.hpp"
 #include "train/grad_sync.hpp"
 #include "train/optimizer.hpp"
 #include "train/routing_log.hpp"
@@ -110,37 +111,6 @@ double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingCo
     batches->push_back(s);
   }
   return dp.allreduce_sum(sum) / (double(t.eval_batches) * dp.size());
-}
-
-// The model's view of the tensor-parallel communicator (and of the data-parallel one, for the
-// statistics a layer takes over the global batch).
-TensorParallel<float> tensor_parallel(mpi::Comm& tp, mpi::Comm& dp, std::size_t bucket_bytes,
-                                      bool sequence) {
-  TensorParallel<float> ctx;
-  ctx.shard = {tp.rank(), tp.size()};
-  ctx.sequence = sequence;
-  ctx.replicas.size = dp.size();
-  ctx.replicas.sum = [&dp](double* x, std::size_t n) { dp.allreduce_sum(x, n, n * sizeof(double)); };
-  // The group's shards of one (size·n) buffer; MPI counts and displacements are ints.
-  const auto equal_parts = [&tp](std::size_t n) {
-    if (n * tp.size() > std::size_t(std::numeric_limits<int>::max())) {
-      throw std::runtime_error("sequence parallelism: " + std::to_string(n * tp.size()) +
-                               " values per activation exceed one MPI message (2^31 − 1)");
-    }
-    std::vector<int> offsets;
-    for (int r = 0; r <= tp.size(); r++) offsets.push_back(int(n) * r);
-    return offsets;
-  };
-  ctx.reduce_scatter = [&tp, equal_parts](const float* full, float* mine, std::size_t n) {
-    tp.reduce_scatter_sum(full, equal_parts(n), mine);
-  };
-  ctx.all_gather = [&tp, equal_parts](const float* mine, float* full, std::size_t n) {
-    std::copy_n(mine, n, full + n * tp.rank());
-    tp.allgather_in_place(full, equal_parts(n));
-  };
-  ctx.sum = [&tp, bucket_bytes](float* x, std::size_t n) { tp.allreduce_sum(x, n, bucket_bytes); };
-  ctx.max = [&tp](float* x, std::size_t n) { tp.allreduce_max(x, n); };
-  return ctx;
 }
 
 // The gradient's global L2 norm: each rank sums the squares of its share (its ZeRO-1 parts; a

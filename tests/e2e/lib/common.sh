@@ -4,17 +4,19 @@ BIN=${1:?usage: $0 EFFICIENTLLM_BINARY SOURCE_DIR}
 SRC=${2:?usage: $0 EFFICIENTLLM_BINARY SOURCE_DIR}
 WORK=$(mktemp -d)
 # Every report a test produced (report.json and the runs.jsonl beside it, in a directory the
-# writer made: it holds report.md too) is checked against docs/report.schema.json before the work
-# directory goes; a report that does not match fails the test.
+# writer made: it holds report.md too; bench-infer's inference.json beside its inference.md) is
+# checked against docs/report.schema.json (inference.json: docs/inference.schema.json) before the
+# work directory goes; a report that does not match fails the test.
 validate_reports_and_clean() {
   local code=$? report
   while IFS= read -r -d '' report; do
-    [[ -f ${report%/*}/report.md ]] || continue  # e.g. a job file named report.json
+    local md=${report%.json}.md
+    [[ -f $md ]] || continue  # e.g. a job file named report.json
     local files=("$report")
     [[ -f ${report%/*}/runs.jsonl ]] && files+=("${report%/*}/runs.jsonl")
     /usr/bin/python3 "$SRC/scripts/validate_report.py" "${files[@]}" >&2 ||
-      { echo "FAIL: $report does not match docs/report.schema.json" >&2; code=1; }
-  done < <(find "$WORK" -name report.json -print0 2>/dev/null)
+      { echo "FAIL: $report does not match its schema (docs/*.schema.json)" >&2; code=1; }
+  done < <(find "$WORK" \( -name report.json -o -name inference.json \) -print0 2>/dev/null)
   rm -rf "$WORK"
   exit "$code"
 }
