@@ -43,8 +43,8 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
     gx_mean /= C;
     for (int c = 0; c < C; c++) {
       const T xhat = (x[c] - m) * s;
-      db[c] += dy[c];
-      dw[c] += dy[c] * xhat;
+      if (db) db[c] += dy[c];
+      if (dw) dw[c] += dy[c] * xhat;
       dx[c] += s * (dy[c] * w[c] - g_mean - xhat * gx_mean);
     }
   }
@@ -77,7 +77,7 @@ void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, c
     gx_mean /= C;
     for (int c = 0; c < C; c++) {
       const T xhat = x[c] * s;
-      dw[c] += dy[c] * xhat;
+      if (dw) dw[c] += dy[c] * xhat;
       dx[c] += s * (dy[c] * w[c] - xhat * gx_mean);
     }
   }

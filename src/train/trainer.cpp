@@ -239,6 +239,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     load_on_every_rank(world, start, [&] { load_weights(start, model); });
     rec.checkpoints["initialised_from"] = start.path().string();
   }
+  if (!ckpt.resume) model.init_adapters();  // from the base now in place (a resume loads them)
   // One gradient sync per replica group: the whole model over dp, experts split over ep over the
   // dp/ep ranks holding the same experts (none without expert parallelism).
   GradientSync sync(model.param_layout(), ReplicaGroup::DataParallel, bucket_bytes,
