@@ -765,6 +765,15 @@ void check_finetune(const ModelConfig& m, int tp, const Require& require,
   for (const std::string& t : f.target_modules)
     require(std::ranges::count(known, t) > 0, {"finetune.target_modules"},
             cat("unknown target module \"", t, "\"; allowed: ", join(known, ", ")));
+  // Not implemented under tensor parallelism: DoRA's row norms of a row-parallel weight (split by
+  // columns, they would need an all-reduce), PiSSA's SVD of a sharded weight.
+  const bool row_target = f.targets("o") || f.targets("down");
+  require(tp == 1 || f.method != FinetuneMethod::DoRA || !row_target,
+          {"finetune.target_modules", "finetune.method", "parallel.tp"},
+          cat("method \"dora\" on the row-parallel targets \"o\" and \"down\" runs with tp = 1 ",
+              "(their row norms span the tensor-parallel ranks); got tp = ", tp));
+  require(tp == 1 || f.method != FinetuneMethod::PiSSA, {"finetune.method", "parallel.tp"},
+          cat("method \"pissa\" runs with tp = 1 (the SVD of a sharded weight is not implemented); got tp = ", tp));
   for (int l = 0; l < layer_count(m); ++l) {
     const ModelConfig& b = m.layer(l);
     const auto require_l = require_in(l);

@@ -61,6 +61,7 @@ class GPT {
   std::size_t num_params() const { return params_.size(); }
   // The gradient arena: the trainable tensors only (frozen ones have no gradient).
   std::size_t num_grads() const { return grads_.size(); }
+  std::size_t grad_bytes() const { return grads_.size() * sizeof(T); }
   std::size_t param_bytes() const { return params_.size() * sizeof(T); }
   // Saved activations and every workspace of forward and backward.
   std::size_t activation_bytes() const {

@@ -268,7 +268,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.tp_rank = grid.tp.rank();
   rec.ep_rank = grid.ep.rank();
   rec.arena_bytes = {{"parameters", model.param_bytes()},
-                     {"gradients", model.param_bytes()},
+                     {"gradients", model.grad_bytes()},  // trainable tensors only
                      {"optimizer", opt.state_bytes()},
                      {"activations", model.activation_bytes()}};
   if (on_arenas) {
