@@ -20,6 +20,17 @@ int local_rows(int full_rows, const Shard& s) {
 }  // namespace
 
 template <class T>
+double LinearAdapter<T>::configure(const FinetuneConfig& f, int in, int out) {
+  method_ = f.method;
+  in_ = in;
+  out_ = out;
+  r_ = f.rank;
+  s_ = f.scale();
+  pissa_iters_ = f.pissa_svd_iters;
+  return f.method == FinetuneMethod::LoRAPlus ? f.lora_plus_ratio : 1.0;  // B's learning-rate factor
+}
+
+template <class T>
 void LinearAdapter<T>::declare_buffers(const Declarer& d, Segment& g, const std::string& name,
                                        int max_rows) {
   g.h = d.buffer(name + ".lora_h", {max_rows, r_});
@@ -33,13 +44,7 @@ template <class T>
 void LinearAdapter<T>::declare_column(const Declarer& d, const FinetuneConfig& f, int in, int out,
                                       const std::vector<Target>& targets, int max_rows) {
   if (!f.adapters()) return;
-  method_ = f.method;
-  in_ = in;
-  out_ = out;
-  r_ = f.rank;
-  s_ = f.scale();
-  pissa_iters_ = f.pissa_svd_iters;
-  const double b_lr = f.method == FinetuneMethod::LoRAPlus ? f.lora_plus_ratio : 1.0;
+  const double b_lr = configure(f, in, out);
   for (const Target& t : targets) {
     if (!f.targets(t.name)) continue;
     Segment g{t.base, t.base_row0, t.out0, local_rows(t.full_rows, t.rows), 0, 0, kAbsent, 0, 0};
@@ -63,13 +68,7 @@ void LinearAdapter<T>::declare_row(const Declarer& d, const FinetuneConfig& f,
                                    const std::string& name, std::size_t base, int in_full, int out,
                                    const TpShard& tp, int max_rows) {
   if (!f.adapters() || !f.targets(name)) return;
-  method_ = f.method;
-  in_ = in_full / tp.size;
-  out_ = out;
-  r_ = f.rank;
-  s_ = f.scale();
-  pissa_iters_ = f.pissa_svd_iters;
-  const double b_lr = f.method == FinetuneMethod::LoRAPlus ? f.lora_plus_ratio : 1.0;
+  const double b_lr = configure(f, in_full / tp.size, out);
   Segment g{base, 0, 0, out, 0, 0, kAbsent, 0, 0};
   g.A = d.param(weight(name + ".lora_A", {r_, in_full}, Init::uniform(1 / std::sqrt(double(in_full))))
                     .sharded(tp.along(1, {{0, in_full}}))

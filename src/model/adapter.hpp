@@ -79,6 +79,9 @@ class LinearAdapter {
   const T* base_row(const Arenas<T>& a, const Segment& g, int row) const {
     return a.p(g.base) + std::size_t(g.base_row0 + row) * in_;
   }
+  // The method's settings for a linear of `in` (local) inputs and `out` outputs; returns B's
+  // learning-rate factor (LoRA+).
+  double configure(const FinetuneConfig& f, int in, int out);
   void declare_buffers(const Declarer& d, Segment& g, const std::string& name, int max_rows);
 
   std::vector<Segment> segments_;
