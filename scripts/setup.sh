@@ -10,6 +10,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libhwloc-dev
   libopenblas-dev
+  liblapacke-dev  # the SVD of PiSSA's adapter initialisation
   nlohmann-json3-dev
   libxxhash-dev   # checkpoint checksums (XXH3-128)
   libboost-program-options-dev

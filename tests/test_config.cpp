@@ -106,7 +106,7 @@ const BadJob kBadJobs[] = {
      "runs, grid)"},
     {"UnknownSection", R"({"name": "x", "runs": [{"name": "a", "modle": {}}]})",
      "/runs/0/modle: unknown key; did you mean \"model\"? (allowed: name, model, training, data, "
-     "parallel, topology, metrics, checkpoint, inference)"},
+     "parallel, topology, metrics, checkpoint, inference, finetune)"},
     {"UnknownKeyWithSuggestion", R"({"name": "x", "defaults": {"model": {"n_layer": 2}}})",
      "/defaults/model/n_layer: unknown key; did you mean \"n_layers\"? (allowed: " + kModelKeys +
          ")"},
@@ -395,14 +395,14 @@ const BadJob kBadJobs[] = {
      "/runs/2/name: duplicate run name \"a\" (first used at /runs/0/name)"},
     {"NameInDefaults", R"({"name": "x", "defaults": {"name": "a"}})",
      "/defaults/name: unknown key (allowed: model, training, data, parallel, topology, metrics, "
-     "checkpoint, inference)"},
+     "checkpoint, inference, finetune)"},
     {"GridNotObject", R"({"name": "x", "grid": []})",
      "/grid: must be a non-empty object mapping run fields to arrays of values, got array []"},
     {"GridKeyNotDotted", R"({"name": "x", "grid": {"model": [1]}})",
      "/grid/model: must name a run field as SECTION.KEY, such as \"model.n_layers\""},
     {"GridUnknownSection", R"({"name": "x", "grid": {"modle.n_layers": [1]}})",
      "/grid/modle.n_layers: unknown section; did you mean \"model\"? (allowed: model, training, "
-     "data, parallel, topology, metrics, checkpoint, inference)"},
+     "data, parallel, topology, metrics, checkpoint, inference, finetune)"},
     {"GridUnknownField", R"({"name": "x", "grid": {"parallel.pd": [1]}})",
      "/grid/parallel.pd: unknown field; did you mean \"parallel.dp\"? (allowed: parallel.dp, "
      "parallel.tp, parallel.bucket_mib, parallel.overlap, parallel.zero1, "
@@ -589,7 +589,10 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
     "metrics": {"sample_period_ms": 100, "p_idle_w": 0.0, "p_max_w": 0.0},
     "checkpoint": {"save": false, "every": 0, "optimizer": true, "dir": ""},
     "inference": {"formats": "fp32", "prompt_tokens": 512, "gen_tokens": 128, "repetitions": 5,
-                  "warmup": 1, "batch": 1, "quality_windows": 4}})"));
+                  "warmup": 1, "batch": 1, "quality_windows": 4},
+    "finetune": {"method": "full", "rank": 8, "alpha": 16.0, "dropout": 0.0,
+                 "target_modules": ["q", "v"], "freeze_last_k": 2, "lora_plus_ratio": 16.0,
+                 "pissa_svd_iters": 0}})"));
 }
 
 // Attention's rules (ALiBi needs GQA, RoPE needs an even head size) bind attention layers only.

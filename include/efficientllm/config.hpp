@@ -1,6 +1,7 @@
 // Job files: the typed form of one run, and loading + validating a job file.
 // Format reference: docs/JOBS.md. Every check happens here, before any work starts.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <stdexcept>
@@ -33,6 +34,47 @@ enum class ChannelMixerKind { Dense, MoE, RWKV, None };
 // A block's token mixer: attention (model.attention says which), or an attention-free recurrence
 // (docs/ATTENTION_FREE.md): Mamba's selective scan or RWKV-6's time mix.
 enum class TokenMixerKind { Attention, Mamba, RWKV6 };
+
+// Fine-tuning (docs/PEFT.md; the semantics of Hugging Face PEFT). full: every tensor trains;
+// freeze: only the last freeze_last_k blocks train; the LoRA family: every base tensor is frozen
+// and each target linear gains trainable factors A (rank, in) and B (out, rank) with
+// W' = W₀ + s·B·A, s = alpha / rank (rslora: alpha / √rank); lora_plus trains B at
+// lora_plus_ratio × lr; dora adds a trainable magnitude per output row; pissa starts A and B
+// from the top-rank singular triplets of W₀ and W₀ becomes the residual.
+enum class FinetuneMethod { Full, Freeze, LoRA, LoRAPlus, RSLoRA, DoRA, PiSSA };
+
+struct FinetuneConfig {
+  FinetuneMethod method = FinetuneMethod::Full;
+  int rank = 8;
+  double alpha = 16;
+  double dropout = 0;  // on the adapter's input; 0 only (not implemented: docs/PEFT.md)
+  // Which linears carry adapters: q, k, v, o (attention), fc (a GELU MLP's first projection),
+  // gate, up (SwiGLU's halves of it), down (the MLP's output projection); "all": every one.
+  std::vector<std::string> target_modules = {"q", "v"};
+  int freeze_last_k = 2;          // freeze: the blocks that train (LLaMA-Factory's default: 2)
+  double lora_plus_ratio = 16;    // lora_plus: B's learning rate over A's (the paper: 16)
+  int pissa_svd_iters = 0;        // pissa: 0 exact SVD (LAPACK); n > 0 randomized, n power iterations
+
+  bool adapters() const {
+    return method != FinetuneMethod::Full && method != FinetuneMethod::Freeze;
+  }
+  // The factor on B·A.
+  double scale() const {
+    return method == FinetuneMethod::RSLoRA ? alpha / std::sqrt(double(rank)) : alpha / rank;
+  }
+  // Whether the model's own tensors at `layer` (-1 embeddings, 0…n_layers−1 blocks, n_layers the
+  // final norm and head) train.
+  bool trains_base(int layer, int n_layers) const {
+    if (method == FinetuneMethod::Full) return true;
+    if (method == FinetuneMethod::Freeze) return layer >= n_layers - freeze_last_k && layer < n_layers;
+    return false;
+  }
+  bool targets(const std::string& module) const {
+    for (const std::string& t : target_modules)
+      if (t == module || t == "all") return true;
+    return false;
+  }
+};
 
 struct ModelConfig {
   int vocab_size = 256;  // at least the data's vocabulary (docs/DATA.md); 256: the byte values
@@ -105,6 +147,9 @@ struct ModelConfig {
   // layer is this config. Model-wide fields (vocabulary, width, heads, sequence, norm, positions)
   // are the same in every entry.
   std::vector<ModelConfig> layers;
+  // How the model is fine-tuned (the job's finetune section): which tensors are frozen, and the
+  // adapters the linears declare. Full: none.
+  FinetuneConfig finetune;
 
   int head_dim() const { return d_model / n_heads; }
   int kv_heads() const { return n_kv_heads == 0 ? n_heads : n_kv_heads; }

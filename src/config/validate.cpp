@@ -75,6 +75,16 @@ constexpr std::array<std::pair<TokenMixerKind, std::string_view>, 3> names_of(To
            {TokenMixerKind::RWKV6, "rwkv6"}}};
 }
 
+constexpr std::array<std::pair<FinetuneMethod, std::string_view>, 7> names_of(FinetuneMethod) {
+  return {{{FinetuneMethod::Full, "full"},
+           {FinetuneMethod::Freeze, "freeze"},
+           {FinetuneMethod::LoRA, "lora"},
+           {FinetuneMethod::LoRAPlus, "lora_plus"},
+           {FinetuneMethod::RSLoRA, "rslora"},
+           {FinetuneMethod::DoRA, "dora"},
+           {FinetuneMethod::PiSSA, "pissa"}}};
+}
+
 constexpr std::array<std::pair<DataFormat, std::string_view>, 3> names_of(DataFormat) {
   return {{{DataFormat::Text, "text"},
            {DataFormat::Tokens, "tokens"},
@@ -249,6 +259,13 @@ void check_path(const Json& value, const std::string& pointer, const Context& ct
   if (!value.is_string()) ctx.fail(pointer, "must be a path (a string), got " + describe(value));
 }
 
+void check_string_array(const Json& value, const std::string& pointer, const Context& ctx) {
+  if (!value.is_array() || value.empty())
+    ctx.fail(pointer, "must be a non-empty array of strings, got " + describe(value));
+  for (std::size_t i = 0; i < value.size(); ++i)
+    if (!value[i].is_string()) ctx.fail(child(pointer, i), "must be a string, got " + describe(value[i]));
+}
+
 template <class T>
 void check_as(const Bounds& bounds, const Json& value, const std::string& pointer,
               const Context& ctx) {
@@ -266,6 +283,8 @@ void check_as(const Bounds& bounds, const Json& value, const std::string& pointe
     check_boolean(value, pointer, ctx);
   else if constexpr (std::is_same_v<T, std::string>)
     check_string(value, pointer, ctx);
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+    check_string_array(value, pointer, ctx);
   else
     check_integer<T>(bounds, value, pointer, ctx);
 }
@@ -308,25 +327,31 @@ nlohmann::json to_json(const T& value) {
   }
 }
 
-// Makes the table rows of one section from member pointers, so a row names its field once.
+// Makes the table rows of one section from member pointers, so a row names its field once. A
+// section is where `get` finds it in the run (finetune lives in the model, which declares it).
 template <class Section>
 struct SectionRows {
   std::string name;
-  Section RunConfig::*member;
+  Section& (*get)(RunConfig&);
 
   template <class T>
   FieldSpec operator()(std::string key, T Section::*field, Bounds bounds = {}) const {
-    Section RunConfig::*section = member;
+    Section& (*section)(RunConfig&) = get;
     return {name, std::move(key),
             [bounds](const Json& value, const std::string& pointer, const Context& ctx) {
               check_as<T>(bounds, value, pointer, ctx);
             },
             [section, field](RunConfig& run, const Json& value, const Context& ctx) {
-              run.*section.*field = from_json<T>(value, ctx);
+              section(run).*field = from_json<T>(value, ctx);
             },
-            [section, field](const RunConfig& run) { return to_json(run.*section.*field); }};
+            [section, field](const RunConfig& run) {
+              return to_json(section(const_cast<RunConfig&>(run)).*field);  // read only
+            }};
   }
 };
+template <auto Member>
+auto& member_of(RunConfig& run) { return run.*Member; }
+FinetuneConfig& finetune_of(RunConfig& run) { return run.model.finetune; }
 
 // The per-layer description: checked by the functions below the table, resolved by build_run
 // once the run is merged, since every layer starts from the merged model-level fields.
@@ -336,14 +361,15 @@ void assign_nothing(RunConfig& /*run*/, const Json& /*value*/, const Context& /*
 
 // Every run field, in the order as_json, messages and docs/JOBS.md list them.
 const std::vector<FieldSpec>& fields() {
-  static const SectionRows<ModelConfig> model{"model", &RunConfig::model};
-  static const SectionRows<TrainingConfig> training{"training", &RunConfig::training};
-  static const SectionRows<DataConfig> data{"data", &RunConfig::data};
-  static const SectionRows<ParallelConfig> parallel{"parallel", &RunConfig::parallel};
-  static const SectionRows<TopologyConfig> topology{"topology", &RunConfig::topology};
-  static const SectionRows<MetricsConfig> metrics{"metrics", &RunConfig::metrics};
-  static const SectionRows<CheckpointConfig> checkpoint{"checkpoint", &RunConfig::checkpoint};
-  static const SectionRows<InferenceConfig> inference{"inference", &RunConfig::inference};
+  static const SectionRows<ModelConfig> model{"model", member_of<&RunConfig::model>};
+  static const SectionRows<TrainingConfig> training{"training", member_of<&RunConfig::training>};
+  static const SectionRows<DataConfig> data{"data", member_of<&RunConfig::data>};
+  static const SectionRows<ParallelConfig> parallel{"parallel", member_of<&RunConfig::parallel>};
+  static const SectionRows<TopologyConfig> topology{"topology", member_of<&RunConfig::topology>};
+  static const SectionRows<MetricsConfig> metrics{"metrics", member_of<&RunConfig::metrics>};
+  static const SectionRows<CheckpointConfig> checkpoint{"checkpoint", member_of<&RunConfig::checkpoint>};
+  static const SectionRows<InferenceConfig> inference{"inference", member_of<&RunConfig::inference>};
+  static const SectionRows<FinetuneConfig> finetune{"finetune", finetune_of};
   static const Bounds unit_interval{.lo = 0, .hi = 1, .hi_open = true};
   static const std::vector<FieldSpec> table = {
       // at least the data's vocabulary: checked with the data (data/corpus.cpp, docs/DATA.md)
@@ -443,6 +469,15 @@ const std::vector<FieldSpec>& fields() {
       inference("warmup", &InferenceConfig::warmup, at_least(0)),
       inference("batch", &InferenceConfig::batch, between(1, 4096)),
       inference("quality_windows", &InferenceConfig::quality_windows, at_least(0)),
+      finetune("method", &FinetuneConfig::method),
+      finetune("rank", &FinetuneConfig::rank, at_least(1)),
+      finetune("alpha", &FinetuneConfig::alpha, above(0)),
+      finetune("dropout", &FinetuneConfig::dropout,
+               {.lo = 0, .hi = 0, .why = "adapter dropout is not implemented"}),
+      finetune("target_modules", &FinetuneConfig::target_modules),
+      finetune("freeze_last_k", &FinetuneConfig::freeze_last_k, at_least(1)),
+      finetune("lora_plus_ratio", &FinetuneConfig::lora_plus_ratio, above(0)),
+      finetune("pissa_svd_iters", &FinetuneConfig::pissa_svd_iters, between(0, 100)),
   };
   return table;
 }
@@ -714,6 +749,65 @@ void check_tensor_parallel(const ModelConfig& m, int tp, bool sequence_parallel,
               m.seq_len, ") must be divisible by tp (", tp, ")"));
 }
 
+// What fine-tuning needs (docs/PEFT.md): blocks to freeze that exist; adapters only on the
+// linears of GQA attention and the dense MLP, named targets the model has, a rank no larger
+// than either side of any target.
+template <class Require, class LayerRequire>
+void check_finetune(const ModelConfig& m, int tp, const Require& require,
+                    const LayerRequire& require_in) {
+  const FinetuneConfig& f = m.finetune;
+  if (f.method == FinetuneMethod::Freeze)
+    require(f.freeze_last_k <= m.n_layers, {"finetune.freeze_last_k", "model.n_layers"},
+            cat("freeze_last_k (", f.freeze_last_k, ") must be at most n_layers (", m.n_layers,
+                "): it is the number of last blocks that train"));
+  if (!f.adapters()) return;
+  static const std::vector<std::string> known = {"q", "k", "v", "o", "fc", "gate", "up", "down", "all"};
+  for (const std::string& t : f.target_modules)
+    require(std::ranges::count(known, t) > 0, {"finetune.target_modules"},
+            cat("unknown target module \"", t, "\"; allowed: ", join(known, ", ")));
+  // Not implemented under tensor parallelism: DoRA's row norms of a row-parallel weight (split by
+  // columns, they would need an all-reduce), PiSSA's SVD of a sharded weight.
+  const bool row_target = f.targets("o") || f.targets("down");
+  require(tp == 1 || f.method != FinetuneMethod::DoRA || !row_target,
+          {"finetune.target_modules", "finetune.method", "parallel.tp"},
+          cat("method \"dora\" on the row-parallel targets \"o\" and \"down\" runs with tp = 1 ",
+              "(their row norms span the tensor-parallel ranks); got tp = ", tp));
+  require(tp == 1 || f.method != FinetuneMethod::PiSSA, {"finetune.method", "parallel.tp"},
+          cat("method \"pissa\" runs with tp = 1 (the SVD of a sharded weight is not implemented); got tp = ", tp));
+  for (int l = 0; l < layer_count(m); ++l) {
+    const ModelConfig& b = m.layer(l);
+    const auto require_l = require_in(l);
+    require_l(b.token_mixer == TokenMixerKind::Attention && b.attention == AttentionKind::GQA &&
+                  b.mlp == ChannelMixerKind::Dense,
+              {"finetune.method", "model.attention", "model.token_mixer", "model.mlp"},
+              "adapters (method \"" + name_of(f.method) + "\") are declared on the linears of "
+              "attention \"gqa\" and mlp \"dense\" only");
+    const bool swiglu = b.activation == Activation::SwiGLU;
+    for (const char* half : {"gate", "up"})
+      require_l(swiglu || std::ranges::count(f.target_modules, half) == 0,
+                {"finetune.target_modules", "model.activation"},
+                cat("target module \"", half, "\" is a half of SwiGLU's first projection; ",
+                    "this model's activation is \"", name_of(b.activation), "\" (use \"fc\")"));
+    require_l(!swiglu || std::ranges::count(f.target_modules, "fc") == 0,
+              {"finetune.target_modules", "model.activation"},
+              "with activation \"swiglu\" the first MLP projection is \"gate\" and \"up\", not \"fc\"");
+    const int C = b.d_model, q = b.n_heads * b.head_dim(), kv = b.kv_heads() * b.head_dim();
+    const std::vector<std::pair<std::string, int>> narrowest = {
+        {"q", std::min(C, q)},  {"k", std::min(C, kv)},      {"v", std::min(C, kv)},
+        {"o", std::min(C, q)},  {"fc", std::min(C, b.d_ff)}, {"gate", std::min(C, b.d_ff)},
+        {"up", std::min(C, b.d_ff)}, {"down", std::min(C, b.d_ff)}};
+    for (const auto& [name, width] : narrowest)
+      require_l(!f.targets(name) || f.rank <= width, {"finetune.rank", "finetune.target_modules"},
+                cat("rank (", f.rank, ") must be at most min(in, out) = ", width,
+                    " of target module \"", name, "\""));
+    require_l(tp <= b.kv_heads() || (!f.targets("k") && !f.targets("v")),
+              {"finetune.target_modules", "parallel.tp", "model.n_kv_heads"},
+              cat("adapters on k or v need tp (", tp, ") <= kv heads (", b.kv_heads(),
+                  "): a kv head replicated over tensor-parallel ranks would count its adapter's ",
+                  "gradient once per copy"));
+  }
+}
+
 // What expert parallelism needs: MoE layers whose experts split evenly, inside the data-parallel
 // group, with the optimizer state whole (docs/MOE.md).
 template <class Require, class LayerRequire>
@@ -780,6 +874,7 @@ void check_consistency(const RunConfig& run, const Origins& origins,
   }
   check_tensor_parallel(m, run.parallel.tp, run.parallel.sequence_parallel, require, require_in);
   check_expert_parallel(m, run.parallel, require, require_in);
+  check_finetune(m, run.parallel.tp, require, require_in);
   require(t.min_lr <= t.lr, {"training.min_lr", "training.lr"},
           cat("min_lr (", t.min_lr, ") must be <= lr (", t.lr, ")"));
   // steps = 0 is an evaluation-only run: no schedule; its timed iterations are the eval batches.
@@ -882,6 +977,7 @@ void import_hf_config(RunConfig& run, Origins& origins, const Context& ctx) {
     m.init_std = run.model.init_std;
     m.from_hf = dir;
     m.init_from = run.model.init_from;
+    m.finetune = run.model.finetune;
     run.model = m;
   } catch (const hf::Error& e) {
     throw JobError(e.file(), e.where(), e.message());

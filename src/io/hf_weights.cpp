@@ -190,6 +190,7 @@ void load_weights(const fs::path& dir, const Config& config, const ArenaLayout& 
   std::vector<T> full, hf;
   std::size_t converted = map.hf.size();  // which Hugging Face tensor `hf` holds
   for (const TensorInfo& t : params.tensors()) {
+    if (t.adapter) continue;  // a fine-tuning adapter keeps its declared start (init_adapters)
     full.assign(t.full_numel, T(0));
     std::size_t at = 0;
     for (const Piece& p : pieces_of(map, t)) {

@@ -22,7 +22,7 @@ template <class T>
 void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T* W, int N, int C,
                      int OC) {
   if (dinp) gemm<T>(false, false, N, C, OC, T(1), dout, OC, W, C, T(0), dinp, C);
-  gemm<T>(true, false, OC, C, N, T(1), dout, OC, inp, C, T(1), dW, C);
+  if (dW) gemm<T>(true, false, OC, C, N, T(1), dout, OC, inp, C, T(1), dW, C);
   if (db) {
     for (int n = 0; n < N; n++) {
       const T* row = dout + size_t(n) * OC;

@@ -8,7 +8,8 @@ template <class T>
 void linear_forward(T* out, const T* inp, const T* W, const T* b, int N, int C, int OC);
 
 // dinp (N,C) = dout · W (overwritten; nullptr skips it);
-// dW (OC,C) += doutᵀ · inp;  db (OC) += Σₙ dout (nullptr when the layer has no bias).
+// dW (OC,C) += doutᵀ · inp (nullptr: a frozen weight, whose GEMM is skipped);
+// db (OC) += Σₙ dout (nullptr when the layer has no bias or it is frozen).
 template <class T>
 void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T* W, int N, int C,
                      int OC);

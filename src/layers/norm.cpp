@@ -74,14 +74,15 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
       dx[c] += s * (dy[c] * w[c] - g_mean - xhat * gx_mean);
     }
   });
+  if (!dw && !db) return;  // a frozen norm (fine-tuning): no weight gradients
   over_column_blocks(N, C, [&](int c0, int c1) {  // db = Σ_n dy, dw = Σ_n dy · xhat
     for (int n = 0; n < N; n++) {
       const T* dy = dout + size_t(n) * C;
       const T* x = inp + size_t(n) * C;
       const T m = mean[n], s = rstd[n];
       for (int c = c0; c < c1; c++) {
-        db[c] += dy[c];
-        dw[c] += dy[c] * ((x[c] - m) * s);
+        if (db) db[c] += dy[c];
+        if (dw) dw[c] += dy[c] * ((x[c] - m) * s);
       }
     }
   });
@@ -114,6 +115,7 @@ void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, c
     gx_mean /= C;
     for (int c = 0; c < C; c++) dx[c] += s * (dy[c] * w[c] - x[c] * s * gx_mean);
   });
+  if (!dw) return;  // a frozen norm (fine-tuning): no weight gradient
   over_column_blocks(N, C, [&](int c0, int c1) {  // dw = Σ_n dy · xhat
     for (int n = 0; n < N; n++) {
       const T* dy = dout + size_t(n) * C;

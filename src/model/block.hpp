@@ -41,6 +41,11 @@ class Block {
   // The channel mixer's routing in the last forward (MoE), or nullptr.
   const RoutingStats* routing() const { return mlp_ ? mlp_->routing() : nullptr; }
   std::size_t scratch_elems(int B) const;
+  // f(adapter) for each fine-tuning adapter of its mixers (model/adapter.hpp).
+  void for_each_adapter(const std::function<void(const LinearAdapter<T>&)>& f) const {
+    mixer_->for_each_adapter(f);
+    if (mlp_) mlp_->for_each_adapter(f);
+  }
 
  private:
   void forward_sequential(const Arenas<T>& a, const T* x, int B);

@@ -4,10 +4,12 @@
 // partial sum of its output (B,T,C).
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "efficientllm/config.hpp"
+#include "model/adapter.hpp"
 #include "model/module.hpp"
 #include "model/tensor_parallel.hpp"
 
@@ -41,6 +43,8 @@ class ChannelMixer {
                              MixerCache* cache) = 0;
   // The last forward's routing, or nullptr for a mixer that routes nothing.
   virtual const RoutingStats* routing() const { return nullptr; }
+  // f(adapter) for each of its linears' fine-tuning adapters (model/adapter.hpp).
+  virtual void for_each_adapter(const std::function<void(const LinearAdapter<T>&)>& /*f*/) const {}
 };
 
 // Declares layer `d.layer`'s channel-mixer tensors and returns the mixer (`m`: the layer's config),

@@ -17,7 +17,10 @@ GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
       stream_(*plan_.stream), vocab_begin_(tp.shard.part(cfg.vocab_size).first),
       vocab_local_(cfg.vocab_size / tp.shard.size) {
   params_.assign(plan_.params.total(), T(0));
-  grads_.assign(plan_.params.total(), T(0));
+  grads_.assign(plan_.params.trainable_total(), T(0));
+  lowest_trainable_ = cfg.n_layers + 1;
+  for (const TensorInfo& t : plan_.params.tensors())
+    if (t.trainable) lowest_trainable_ = std::min(lowest_trainable_, t.layer);
   acts_.assign(plan_.acts.total(), T(0));
   if (cfg.positions == Positions::Sinusoidal) {
     positions_ = sinusoid_table<T>(cfg.seq_len, cfg.d_model, cfg.init_std);  // layers/embedding
@@ -97,14 +100,16 @@ void GPT<T>::backward(const std::function<void(int layer)>& grads_final) {
   plan_.lnf.backward(ar, dres_, dln_, block_input(cfg_.n_layers), R);
   final_from(cfg_.n_layers);
   for (int l = cfg_.n_layers - 1; l >= 0; l--) {
-    plan_.blocks[l]->backward(ar, block_input(l), dres_, B);
+    if (l >= lowest_trainable_) plan_.blocks[l]->backward(ar, block_input(l), dres_, B);
     final_from(l);
   }
   // Replicated embeddings take their gradient from every row, so every rank computes the same.
-  const T* dembed = stream_.gather(dres_, full_, B);  // (N,C)
-  embedding_backward(g(plan_.wte), dembed, tokens_.data(), B, Tn, C, vocab_begin_,
-                     vocab_begin_ + vocab_local_);
-  if (plan_.wpe != kAbsent) positions_backward(g(plan_.wpe), dembed, N, 0, Tn, C);
+  if (lowest_trainable_ < 0) {
+    const T* dembed = stream_.gather(dres_, full_, B);  // (N,C)
+    if (T* dwte = g(plan_.wte))
+      embedding_backward(dwte, dembed, tokens_.data(), B, Tn, C, vocab_begin_, vocab_begin_ + vocab_local_);
+    if (T* dwpe = g(plan_.wpe)) positions_backward(dwpe, dembed, N, 0, Tn, C);
+  }
   final_from(-1);
   batch_ = 0;  // the probabilities were consumed: a second backward needs a new forward
 }
@@ -136,6 +141,18 @@ double GPT<T>::aux_loss() const {
     if (const RoutingStats* r = b->routing()) sum += r->aux_loss + r->z_loss;
   }
   return sum;
+}
+
+template <class T>
+void GPT<T>::init_adapters() {
+  const Arenas<T> ar = arenas();
+  for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.init_from_base(ar); });
+}
+
+template <class T>
+void GPT<T>::merge_adapters(int sign) {
+  const Arenas<T> ar = arenas();
+  for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.merge(ar, sign); });
 }
 
 template <class T>

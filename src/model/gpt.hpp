@@ -43,6 +43,11 @@ class GPT {
   // hold each of them: once per optimizer step, after every backward that accumulates into it.
   void reduce_tensor_parallel_grads();
   void zero_grad();
+  // Fine-tuning adapters (model/adapter.hpp): their start from the base weights now in the arena
+  // (DoRA's magnitude, PiSSA's factors and residual) — once, after the base is initialised,
+  // imported or loaded and before training; merged into the base (sign +1) or taken out (−1).
+  void init_adapters();
+  void merge_adapters(int sign);
 
   // The last forward's next-token probabilities (N, V/tp), this rank's vocabulary slice; backward
   // turns them into the logits' gradient.
@@ -54,6 +59,9 @@ class GPT {
   const T* params() const { return params_.data(); }
   const T* grads() const { return grads_.data(); }
   std::size_t num_params() const { return params_.size(); }
+  // The gradient arena: the trainable tensors only (frozen ones have no gradient).
+  std::size_t num_grads() const { return grads_.size(); }
+  std::size_t grad_bytes() const { return grads_.size() * sizeof(T); }
   std::size_t param_bytes() const { return params_.size() * sizeof(T); }
   // Saved activations and every workspace of forward and backward.
   std::size_t activation_bytes() const {
@@ -63,9 +71,11 @@ class GPT {
 
  private:
   T* p(std::size_t off) { return off == kAbsent ? nullptr : params_.data() + off; }
-  T* g(std::size_t off) { return off == kAbsent ? nullptr : grads_.data() + off; }
+  T* g(std::size_t off) { return arenas().g(off); }
   T* a(std::size_t off) { return acts_.data() + off; }
-  Arenas<T> arenas() { return {params_.data(), grads_.data(), acts_.data(), block_scratch_.data()}; }
+  Arenas<T> arenas() {
+    return {params_.data(), grads_.data(), acts_.data(), block_scratch_.data(), nullptr, grads_.size()};
+  }
   const T* block_input(int l) { return l == 0 ? a(plan_.encoded) : a(plan_.blocks[l - 1]->output()); }
 
   ModelConfig cfg_;
@@ -84,6 +94,9 @@ class GPT {
   std::vector<int> tokens_, targets_;
   int batch_ = 0;
   double divisor_ = 1;  // of the last forward
+  // The lowest layer (TensorInfo::layer) holding a trainable tensor: backward stops above it
+  // (nothing below would use the gradient it carries down).
+  int lowest_trainable_ = -1;
 };
 
 }  // namespace ellm

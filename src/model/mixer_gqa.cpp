@@ -49,6 +49,12 @@ class GqaMixer final : public AttentionMixer<T> {
                  {weight("q.w", {H * hs, C}, init).sharded(q_rows),
                   weight("kv.w", {2 * Hkv * hs, C}, init).sharded(kv_rows).partial(kv_replicated)},
                  std::move(biases));
+    const std::size_t q_w = qkv_.w, kv_w = q_w + std::size_t(H_) * hs * C;  // adjacent tensors
+    qkv_.adapt(d, m.finetune,
+               {{"q", q_w, 0, 0, H * hs, tp.along(0, {{0, H * hs}})},
+                {"k", kv_w, 0, H_ * hs, Hkv * hs, tp.along(0, {{0, Hkv * hs}})},
+                {"v", kv_w, Hkv_ * hs, (H_ + Hkv_) * hs, Hkv * hs, tp.along(0, {{0, Hkv * hs}})}},
+               N);
     qkv_buf_ = d.buffer("qkv", {N, row_});  // q and k after RoPE
     lse_ = d.buffer("lse", {max_batch, H_, m.seq_len});
     if (m.positions == Positions::ALiBi) {  // the slopes of this rank's heads
@@ -119,6 +125,10 @@ class GqaMixer final : public AttentionMixer<T> {
                          Hkv_ * hs_, p, T(1) / std::sqrt(T(hs_)), s);
       }
     }
+  }
+
+  void core_for_each_adapter(const std::function<void(const LinearAdapter<T>&)>& f) const override {
+    f(qkv_.adapter);
   }
 
   AttentionShape shape(int B) const {

@@ -26,7 +26,14 @@ class DenseMlp final : public ChannelMixer<T> {
     if (m.linear_bias()) fc_bias.push_back(bias("fc.b", {Fin}).sharded(rows));
     fc_.declare(d, C, {weight("fc.w", {Fin, C}, Init::normal(m.init_std)).sharded(rows)},
                 std::move(fc_bias));
+    // the adapted ranges of fc's rows: SwiGLU's gate and up halves, or the whole of it
+    const Shard hidden = tp.along(0, {{0, F}});
+    std::vector<typename LinearAdapter<T>::Target> fc_targets;
+    fc_targets.push_back({swiglu_ ? "gate" : "fc", fc_.w, 0, 0, F, hidden});
+    if (swiglu_) fc_targets.push_back({"up", fc_.w, F_, F_, F, hidden});
+    fc_.adapt(d, m.finetune, fc_targets, N);
     out_.declare(d, "out", F, C, residual_init(m), m.linear_bias(), tp);
+    out_.adapt(d, m.finetune, "down", F, tp, N);
     fch_ = d.buffer("fch", {N, fc_.out});       // (N, F_in / tp)
     fch_act_ = d.buffer("fch_act", {N, F_});   // (N, F / tp)
   }
@@ -67,6 +74,11 @@ class DenseMlp final : public ChannelMixer<T> {
       gelu_backward(dfch, a.a(fch_), dfch_act, long(N) * F_);
     }
     fc_.backward(a, dx, dfch, x, N);
+  }
+
+  void for_each_adapter(const std::function<void(const LinearAdapter<T>&)>& f) const override {
+    f(fc_.adapter);
+    f(out_.adapter);
   }
 
  private:

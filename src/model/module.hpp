@@ -31,10 +31,15 @@ struct Arenas {
   T* scratch;  // workspace of forward and backward, shared by all layers (one runs at a time):
                // its contents do not survive from one call to the next
   const LinearWeights* linear = nullptr;  // inference only: served linear weights, or none
+  // The gradient arena's size: the trainable prefix of a split layout (ArenaLayout), past which
+  // the frozen tensors lie. Everything when unsplit.
+  std::size_t grad_elems = kAbsent;
   T* p(std::size_t off) const { return off == kAbsent ? nullptr : params + off; }
-  T* g(std::size_t off) const { return off == kAbsent ? nullptr : grads + off; }
+  // A frozen tensor's gradient is nullptr: layers skip what only it would need (the weight
+  // gradient's GEMM of a frozen linear).
+  T* g(std::size_t off) const { return off == kAbsent || off >= grad_elems ? nullptr : grads + off; }
   T* a(std::size_t off) const { return acts + off; }
-  Arenas with_scratch(T* s) const { return {params, grads, acts, s, linear}; }
+  Arenas with_scratch(T* s) const { return {params, grads, acts, s, linear, grad_elems}; }
 };
 
 // What one module costs per token, from its configuration alone (no arenas needed).

@@ -8,12 +8,15 @@
 //   only, since the partial sums are added up.
 // The collectives themselves run in the caller (model/residual_stream.hpp, model/block.cpp), once
 // per branch rather than once per layer.
+// Either may carry fine-tuning adapters (model/adapter.hpp), added after the base in forward;
+// a frozen weight has no gradient (Arenas::g), so its backward skips the weight-gradient GEMM.
 #pragma once
 #include <cstddef>
 #include <type_traits>
 #include <vector>
 
 #include "layers/linear.hpp"
+#include "model/adapter.hpp"
 #include "model/module.hpp"
 #include "model/tensor_parallel.hpp"
 
@@ -57,19 +60,33 @@ struct ColumnParallelLinear {
       if (i == 0) b = off;
     }
   }
-  // y (N,out) = x (N,in) · Wᵀ + b
+  // Adapters on ranges of the output rows (after declare; model/adapter.hpp).
+  void adapt(const Declarer& d, const FinetuneConfig& f,
+             const std::vector<typename LinearAdapter<T>::Target>& targets, int max_rows) {
+    adapter.declare_column(d, f, in, out, targets, max_rows);
+  }
+  // y (N,out) = x (N,in) · Wᵀ + b (+ the adapters)
   void forward(const Arenas<T>& a, const T* x, T* y, int N) const {
-    if (served) return linear_project(a, w, a.p(b), x, y, N, in, out);
-    layers::linear_forward(y, x, a.p(w), a.p(b), N, in, out);
+    if (served) {
+      linear_project(a, w, a.p(b), x, y, N, in, out);
+    } else {
+      layers::linear_forward(y, x, a.p(w), a.p(b), N, in, out);
+    }
+    adapter.forward(a, x, a.p(b), y, N);
   }
   // dx (N,in) = dy · W (overwritten; nullptr skips it); dW, db accumulate.
   void backward(const Arenas<T>& a, T* dx, const T* dy, const T* x, int N) const {
-    layers::linear_backward(dx, a.g(w), a.g(b), dy, x, a.p(w), N, in, out);
+    const T* dyb = adapter.output_grad(a, dy, N);
+    layers::linear_backward(dx, a.g(w), a.g(b), dyb, x, a.p(w), N, in, out);
+    adapter.backward(a, dx, dyb, x, N);
   }
   // As backward, but dx += dy · W by way of tmp (N,in): an input that feeds several projections.
   void backward_accumulate(const Arenas<T>& a, T* dx, T* tmp, const T* dy, const T* x, int N) const {
-    layers::linear_backward_accumulate(dx, tmp, a.g(w), a.g(b), dy, x, a.p(w), N, in, out);
+    const T* dyb = adapter.output_grad(a, dy, N);
+    layers::linear_backward_accumulate(dx, tmp, a.g(w), a.g(b), dyb, x, a.p(w), N, in, out);
+    adapter.backward(a, dx, dyb, x, N);
   }
+  LinearAdapter<T> adapter;
 };
 
 template <class T>
@@ -87,14 +104,24 @@ struct RowParallelLinear {
     if (with_bias) b = d.param(bias(name + ".b", {out}));
     adds_bias = tp.rank == 0;
   }
-  // y (N,out) = this rank's partial sum x (N,in) · Wᵀ (+ b on rank 0)
+  // The adapter of target module `target` (after declare; model/adapter.hpp).
+  void adapt(const Declarer& d, const FinetuneConfig& f, const std::string& target, int in_full,
+             const TpShard& tp, int max_rows) {
+    adapter.declare_row(d, f, target, w, in_full, out, tp, max_rows);
+  }
+  // y (N,out) = this rank's partial sum x (N,in) · Wᵀ (+ b on rank 0) (+ the adapter's part)
   void forward(const Arenas<T>& a, const T* x, T* y, int N) const {
-    linear_project(a, w, adds_bias ? a.p(b) : static_cast<T*>(nullptr), x, y, N, in, out);
+    const T* bias_here = adds_bias ? a.p(b) : static_cast<T*>(nullptr);
+    linear_project(a, w, bias_here, x, y, N, in, out);
+    adapter.forward(a, x, bias_here, y, N);
   }
   // dx (N,in) = dy · W; dy (N,out) is the whole output's gradient, so db is the same everywhere.
   void backward(const Arenas<T>& a, T* dx, const T* dy, const T* x, int N) const {
-    layers::linear_backward(dx, a.g(w), a.g(b), dy, x, a.p(w), N, in, out);
+    const T* dyb = adapter.output_grad(a, dy, N);
+    layers::linear_backward(dx, a.g(w), a.g(b), dyb, x, a.p(w), N, in, out);
+    adapter.backward(a, dx, dyb, x, N);
   }
+  LinearAdapter<T> adapter;
 };
 
 }  // namespace ellm

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <numeric>
+#include <stdexcept>
 
 #include "util/rng.hpp"
 
@@ -36,8 +37,15 @@ std::size_t ArenaLayout::add(TensorDecl decl) {
   }
   t.numel = product(t.shape);
   t.full_numel = product(t.full_shape);
-  t.offset = total_;
-  total_ += t.numel;
+  if (split_ != kAbsent && !t.trainable) {
+    t.offset = split_ + frozen_;
+    frozen_ += t.numel;
+  } else {
+    t.offset = trainable_;
+    trainable_ += t.numel;
+    if (split_ != kAbsent && trainable_ > split_)
+      throw std::logic_error("ArenaLayout: the trainable tensors exceed the split they were laid out for");
+  }
   tensors_.push_back(std::move(t));
   return tensors_.back().offset;
 }
@@ -52,15 +60,17 @@ std::size_t ArenaLayout::add_buffer(std::string name, std::vector<int> shape, in
 std::size_t Declarer::param(TensorDecl decl) const {
   decl.name = prefix + decl.name;
   decl.layer = layer;
+  if (frozen && !decl.adapter) decl.trainable = false;
   return params.add(std::move(decl));
 }
 
 template <class T>
 void init_tensors(const ArenaLayout& params, T* arena, std::uint64_t seed) {
-  Rng rng(seed);
+  Rng base_rng(seed), adapter_rng(seed ^ 0xada9'7e25'0000'0000ULL);
   std::vector<T> full;
   for (const TensorInfo& t : params.tensors()) {
     T* w = arena + t.offset;
+    Rng& rng = t.adapter ? adapter_rng : base_rng;
     switch (t.init.kind) {
       case Init::Kind::Constant:
         std::fill(w, w + t.numel, T(t.init.value));
@@ -68,6 +78,10 @@ void init_tensors(const ArenaLayout& params, T* arena, std::uint64_t seed) {
       case Init::Kind::Normal:
         full.resize(t.full_numel);
         for (T& x : full) x = T(rng.normal() * t.init.value);
+        break;
+      case Init::Kind::Uniform:
+        full.resize(t.full_numel);
+        for (T& x : full) x = T((2 * rng.uniform() - 1) * t.init.value);
         break;
       case Init::Kind::Custom:
         full.resize(t.full_numel);

@@ -19,14 +19,15 @@ inline constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);  // tensor 
 // How a tensor starts. The whole (tp = 1) tensor is made and this rank keeps its shard, so every
 // tensor-parallel layout starts from the same model.
 struct Init {
-  enum class Kind { Normal, Constant, Custom };
+  enum class Kind { Normal, Uniform, Constant, Custom };
   Kind kind = Kind::Constant;
-  double value = 0;  // Normal: the standard deviation; Constant: the value
+  double value = 0;  // Normal: the standard deviation; Uniform: the bound b of U(−b, b); Constant: the value
   std::string name;  // Custom: what it is ("mamba A_log = log(1..N)"), for docs and messages
   // Custom: the value of element `index` (row-major) of the full tensor of shape `full_shape`.
   std::function<double(std::size_t index, const std::vector<int>& full_shape)> fn;
 
   static Init normal(double std) { return {Kind::Normal, std, "normal", {}}; }
+  static Init uniform(double bound) { return {Kind::Uniform, bound, "uniform", {}}; }
   static Init zeros() { return {Kind::Constant, 0.0, "zeros", {}}; }
   static Init ones() { return {Kind::Constant, 1.0, "ones", {}}; }
   static Init constant(double value) { return {Kind::Constant, value, "constant", {}}; }
@@ -65,10 +66,19 @@ struct TensorDecl {
   // Share of the tokens that use it (1 for dense layers; an MoE expert: top_k / experts).
   double active_fraction = 1.0;
   int layer = -1;  // position in the stack: -1 embeddings, 0…L−1 blocks, L the final norm
+  // A fine-tuning adapter's tensor (LoRA's A and B, DoRA's magnitude): absent from the base
+  // model's checkpoint, saved alone in PEFT's adapter layout (docs/PEFT.md).
+  bool adapter = false;
+  double lr_scale = 1.0;  // the learning rate's factor (LoRA+: B at lora_plus_ratio × lr)
 
   TensorDecl&& sharded(Shard s) && { shard = std::move(s); return std::move(*this); }
   TensorDecl&& partial(bool is_partial = true) && { partial_grad = is_partial; return std::move(*this); }
-  TensorDecl&& frozen() && { trainable = false; return std::move(*this); }
+  TensorDecl&& frozen(bool is_frozen = true) && { trainable = !is_frozen; return std::move(*this); }
+  TensorDecl&& adapter_of_base(double lr_factor = 1.0) && {
+    adapter = true;
+    lr_scale = lr_factor;
+    return std::move(*this);
+  }
 };
 
 // The usual kinds, by what they are: a matrix in a GEMM (decayed), a bias (zeros), a norm gain.
@@ -90,18 +100,27 @@ struct ArenaRange {
   std::size_t begin, end;  // [begin, end) of an arena
 };
 
-// Appends tensors back to back.
+// Appends tensors back to back. Split at `trainable_total` (the size of the trainable tensors,
+// known from a first layout of the same model): trainable tensors fill [0, trainable_total) and
+// frozen ones follow, each part in declaration order, so the gradient arena and the optimizer's
+// moments need cover only the prefix and a frozen tensor has no gradient at all (Arenas::g).
+// Unsplit (kAbsent): everything in declaration order.
 class ArenaLayout {
  public:
+  explicit ArenaLayout(std::size_t trainable_total = kAbsent) : split_(trainable_total) {}
   std::size_t add(TensorDecl decl);  // returns the tensor's offset
   // An activation or workspace buffer: a name and a shape, nothing to initialise or train.
   std::size_t add_buffer(std::string name, std::vector<int> shape, int layer = -1);
-  std::size_t total() const { return total_; }
+  std::size_t total() const { return split_ == kAbsent ? trainable_ : split_ + frozen_; }
+  // The elements of the trainable tensors: what a gradient arena must hold (split layouts: the
+  // prefix they fill; unsplit: everything, frozen tensors included).
+  std::size_t trainable_total() const { return split_ == kAbsent ? total() : trainable_; }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
 
  private:
   std::vector<TensorInfo> tensors_;
-  std::size_t total_ = 0;
+  std::size_t split_;
+  std::size_t trainable_ = 0, frozen_ = 0;  // unsplit: everything counts as trainable_
 };
 
 // A module's view of the parameter and activation arenas while it declares its tensors: names
@@ -111,11 +130,14 @@ struct Declarer {
   ArenaLayout& acts;
   std::string prefix;  // "h.3.attn."
   int layer = -1;
+  // The fine-tuning method freezes this part of the model (FinetuneConfig::trains_base): every
+  // tensor declared here is frozen but adapters (TensorDecl::adapter).
+  bool frozen = false;
   std::size_t param(TensorDecl decl) const;
   std::size_t buffer(const std::string& name, std::vector<int> shape) const {
     return acts.add_buffer(prefix + name, std::move(shape), layer);
   }
-  Declarer sub(const std::string& name) const { return {params, acts, prefix + name, layer}; }
+  Declarer sub(const std::string& name) const { return {params, acts, prefix + name, layer, frozen}; }
 };
 
 // Calls f(full_offset, local_offset, length) for each contiguous run of the full tensor
@@ -156,7 +178,8 @@ void insert_shard(const T* local, const TensorInfo& t, T* full) {
 
 // Every tensor of `params` as it declared (TensorDecl::init) into `arena`: the whole tensor is
 // drawn or computed and this rank keeps its shard, so every tensor-parallel layout starts from
-// the same model; normal tensors draw from one stream seeded by `seed`, in arena order.
+// the same model; random tensors draw from one stream seeded by `seed`, in declaration order
+// (adapters from a second one, so that adding adapters leaves the base model as it was).
 template <class T>
 void init_tensors(const ArenaLayout& params, T* arena, std::uint64_t seed);
 

@@ -7,6 +7,7 @@
 // contract, including the one-chunk-at-a-time call with a cache that inference will add.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "efficientllm/config.hpp"
@@ -39,6 +40,8 @@ class TokenMixer {
   // forward on the whole sequence (positions are absolute). Saves nothing for backward.
   virtual void forward_chunk(const Arenas<T>& a, const T* x, T* out, int B, int c, int pos0,
                              MixerCache& cache) = 0;
+  // f(adapter) for each of its linears' fine-tuning adapters (model/adapter.hpp).
+  virtual void for_each_adapter(const std::function<void(const LinearAdapter<T>&)>& /*f*/) const {}
 };
 
 // Attention mixers: a variant's core maps x (N,C) to per-head outputs y (N, width), width =
@@ -62,6 +65,10 @@ class AttentionMixer : public TokenMixer<T> {
     core_forward_chunk(a, x, a.a(y_), B, c, pos0, cache);  // (B·c,W)
     out_.forward(a, a.a(y_), out, B * c);                  // (B·c,C) partial
   }
+  void for_each_adapter(const std::function<void(const LinearAdapter<T>&)>& f) const final {
+    core_for_each_adapter(f);
+    f(out_.adapter);
+  }
 
  protected:
   // Called last by the variant's constructor, so the projection follows the variant's tensors.
@@ -70,6 +77,7 @@ class AttentionMixer : public TokenMixer<T> {
     width_ = width;
     seq_len_ = m.seq_len;
     out_.declare(d, "out", width * tp.size, m.d_model, residual_init(m), m.linear_bias(), tp);
+    out_.adapt(d, m.finetune, "o", width * tp.size, tp, max_batch * m.seq_len);
     y_ = d.buffer("y", {max_batch * m.seq_len, width});
   }
   virtual std::size_t core_scratch_elems(int B) const = 0;
@@ -81,6 +89,7 @@ class AttentionMixer : public TokenMixer<T> {
   // y (B·c,W) ← x (B·c,C) for tokens pos0…pos0+c−1, through the cache (TokenMixer::forward_chunk).
   virtual void core_forward_chunk(const Arenas<T>& a, const T* x, T* y, int B, int c, int pos0,
                                   MixerCache& cache) = 0;
+  virtual void core_for_each_adapter(const std::function<void(const LinearAdapter<T>&)>& /*f*/) const {}
 
  private:
   std::size_t rows(int B) const { return std::size_t(B) * seq_len_; }

@@ -288,6 +288,8 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
         {"tokens_per_s_per_rank", across_ranks(tokens_s)},
         {"samples_per_s", samples_s},
         {"st_samples_per_param_per_s", samples_s / double(root.num_params)},
+        // fine-tuning: per trainable parameter too (docs/PEFT.md says which the paper's Table 7 is)
+        {"st_samples_per_trainable_param_per_s", samples_s / double(std::max<std::size_t>(1, root.trainable_params))},
         {"loss_tokens_per_s", measured_time > 0 ? measured_loss_tokens / measured_time : 0.0},
         {"samples_note", "samples: sequences of the global batch, or instruction samples packed into them "
                          "(data.format \"instructions\"); loss tokens: targets the loss counts; over the "

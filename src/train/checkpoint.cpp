@@ -125,7 +125,10 @@ void expect_no_foreign_tensors(const st::Reader& ckpt, const ArenaLayout& layout
 void check_init_from(const st::Reader& ckpt, const RunConfig& run) {
   expect_checkpoint_format(ckpt);
   const ArenaLayout layout = make_param_layout(run.model);
-  for (const TensorInfo& t : layout.tensors()) expect_tensor(ckpt, t.name, t.full_shape);
+  for (const TensorInfo& t : layout.tensors()) {
+    if (t.adapter && !ckpt.find(t.name)) continue;  // a base model: the adapters start as declared
+    expect_tensor(ckpt, t.name, t.full_shape);
+  }
   expect_no_foreign_tensors(ckpt, layout);
 }
 
@@ -275,6 +278,7 @@ namespace {
 void weight_spans(const st::Reader& ckpt, const ArenaLayout& params, float* arena,
                   std::vector<st::LoadSpan>& spans) {
   for (const TensorInfo& t : params.tensors()) {
+    if (t.adapter && !ckpt.find(t.name)) continue;  // init_from a base model (check_init_from)
     const st::TensorView* view = &ckpt.at(t.name);
     for_each_shard_run(t, [&](std::size_t full, std::size_t local, std::size_t n) {
       spans.push_back({view, full, n, arena + t.offset + local});

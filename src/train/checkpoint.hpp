@@ -35,7 +35,7 @@ ResumePoint check_resume(const st::Reader& ckpt, const RunConfig& run);
 
 // Checks a checkpoint whose weights start `run`'s model (model.init_from: fine-tuning or continued
 // pretraining from an earlier run): the format, and every declared tensor present in F32 with its
-// full shape; AdamW moments are ignored (the run starts its own optimizer at step 0), any other
+// full shape (fine-tuning adapters may be absent: a base model's checkpoint); AdamW moments are ignored (the run starts its own optimizer at step 0), any other
 // tensor the model does not have is refused. The saving run's config may differ otherwise.
 void check_init_from(const st::Reader& ckpt, const RunConfig& run);
 

@@ -61,9 +61,10 @@ void AdamW::step(float* params, const float* grads, double lr, double grad_scale
   const float b1 = float(beta1_), b2 = float(beta2_), gs = float(grad_scale);
   const float c1 = float(1.0 / (1.0 - std::pow(beta1_, t_)));  // bias corrections
   const float c2 = float(1.0 / (1.0 - std::pow(beta2_, t_)));
-  const float lr_f = float(lr), eps = float(eps_);
+  const float eps = float(eps_);
   for_each_moment([&](const TensorInfo& t, std::size_t b, std::size_t e, float* m, float* v) {
     const float wd = t.decay ? float(weight_decay_) : 0.0f;
+    const float lr_f = float(lr * t.lr_scale);  // LoRA+: B's group (decay included, as PEFT's)
     float* p = params + b;
     const float* g = grads + b;
     // Elements are independent: the rank's threads share them (same result on any thread count).

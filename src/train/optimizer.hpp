@@ -29,8 +29,8 @@ class AdamW {
   // Updates the trainable tensors' parts of the arena in `owned` (GradientSync::owned: every
   // bucket, or a ZeRO-1 shard); its moments cover only those.
   AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<ArenaRange> owned);
-  // params -= lr · (m̂ / (√v̂ + eps) + wd · params) with g = grads · grad_scale; wd only where
-  // the tensor's `decay` flag is set.
+  // params -= lr' · (m̂ / (√v̂ + eps) + wd · params) with g = grads · grad_scale; wd only where
+  // the tensor's `decay` flag is set; lr' = lr × the tensor's lr_scale (LoRA+'s B).
   void step(float* params, const float* grads, double lr, double grad_scale);
   std::size_t state_bytes() const { return (m_.size() + v_.size()) * sizeof(float); }
   // Steps taken (the bias corrections' t); a resumed run sets it from its checkpoint.

@@ -138,7 +138,8 @@ std::vector<ArenaRange> owned_by(const GradientSync& a, const GradientSync& b) {
   return all;
 }
 
-// Writes the model in the Hugging Face layout (world rank 0). Each tensor's full form is put
+// Writes the model in the Hugging Face layout (world rank 0); fine-tuning adapters must have been
+// merged into the base weights (GPT::merge_adapters). Each tensor's full form is put
 // together over the tensor-parallel group with a max-reduce: every rank fills the elements it
 // holds and -inf elsewhere, and ranks holding the same element hold the same value, so the
 // result is exact.
@@ -146,6 +147,7 @@ void export_hf(const GPT<float>& model, const ModelConfig& m, const std::filesys
                mpi::Comm& tp, mpi::Comm& world) {
   std::map<std::string, std::vector<float>> full;
   for (const TensorInfo& t : model.param_layout().tensors()) {
+    if (t.adapter) continue;  // merged into the base weights before (train_run)
     std::vector<float>& f = full[t.name];
     f.assign(t.full_numel, -std::numeric_limits<float>::infinity());
     insert_shard(model.params() + t.offset, t, f.data());
@@ -209,6 +211,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     load_on_every_rank(world, start, [&] { load_weights(start, model); });
     rec.checkpoints["initialised_from"] = start.path().string();
   }
+  if (!ckpt.resume) model.init_adapters();  // from the base now in place (a resume loads them)
   // One gradient sync per replica group: the whole model over dp, experts split over ep over the
   // dp/ep ranks holding the same experts (none without expert parallelism).
   GradientSync sync(model.param_layout(), ReplicaGroup::DataParallel, bucket_bytes,
@@ -237,7 +240,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.tp_rank = grid.tp.rank();
   rec.ep_rank = grid.ep.rank();
   rec.arena_bytes = {{"parameters", model.param_bytes()},
-                     {"gradients", model.param_bytes()},
+                     {"gradients", model.grad_bytes()},  // trainable tensors only
                      {"optimizer", opt.state_bytes()},
                      {"activations", model.activation_bytes()}};
   if (on_arenas) {
@@ -338,7 +341,10 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));
   rec.param_checksums = param_checksums(model, grid.tp, grid.ep);
   rec.routing = routing.report();
-  if (!t.export_hf.empty() && rec.interrupted.is_null()) export_hf(model, run.model, t.export_hf, grid.tp, world);
+  if (!t.export_hf.empty() && rec.interrupted.is_null()) {
+    if (run.model.finetune.adapters()) model.merge_adapters(+1);  // the adapted model, merged
+    export_hf(model, run.model, t.export_hf, grid.tp, world);
+  }
   return rec;
 }
 
