@@ -71,7 +71,7 @@ long allocations_after_first_step(const ModelConfig& m, int threads) {
     model.zero_grad();
     model.forward(tokens.data(), targets.data(), B);
     model.backward();
-    const double norm = global_norm(model.grads(), model.num_params());
+    const double norm = global_norm(model.grads(), model.num_grads());
     opt.step(model.params(), model.grads(), 1e-3, clip_scale(norm, 1.0));
     if (step > 0) counted += g_allocations.load() - before;
   }

@@ -133,7 +133,7 @@ TEST(RankThreads, ModelForwardBackwardIsBitIdenticalOnAnyPoolSize) {
     model.zero_grad();
     const double loss = model.forward(tokens.data(), targets.data(), B);
     model.backward();
-    std::vector<float> out(model.grads(), model.grads() + model.num_params());
+    std::vector<float> out(model.grads(), model.grads() + model.num_grads());
     out.push_back(float(loss));
     return out;
   }, "GPT forward + backward");

@@ -24,8 +24,12 @@ inline constexpr int kChunkBytesQ8 = kRowGroup * 32;  // 512
 inline constexpr int kChunkBytesQ4 = kRowGroup * 16;  // 256
 inline constexpr int kScaleBytes = kRowGroup * 2;     // 32
 // Row groups a decode (one-token) tile reads side by side: several streams keep more cache-line
-// fills in flight than one (kernels_simd.hpp). Threads take groups in multiples of it.
-inline constexpr int kDecodeGroups = 4;
+// fills in flight than one (kernels_simd.hpp). Q8_0 moves twice Q4_0's bytes per dot product and
+// gains from more streams; Q4_0 is nearer its compute limit and loses (measured, PERFORMANCE.md).
+// Threads take groups in multiples of the larger.
+template <bool Q8>
+inline constexpr int kDecodeGroups = Q8 ? 8 : 4;
+inline constexpr int kDecodeGroupsMultiple = 8;
 
 namespace {  // internal linkage: each kernel file gets its own copy, compiled for its target
 constexpr std::size_t group_bytes(int nb, int chunk_bytes) { return std::size_t(nb) * (chunk_bytes + kScaleBytes); }

@@ -58,9 +58,9 @@ void int_kernel(const std::uint8_t* w, int g0, int g1, int rows, int cols, const
   const int full_groups = rows / kRowGroup;  // groups with no padding rows
   int g = g0;
   if (n == 1)
-    for (; g + kDecodeGroups <= g1 && g + kDecodeGroups <= full_groups; g += kDecodeGroups)
+    for (; g + kDecodeGroups<Q8> <= g1 && g + kDecodeGroups<Q8> <= full_groups; g += kDecodeGroups<Q8>)
       for (int half = 0; half < kRowGroup / V::L; half++)
-        int_tile<V, Q8, kDecodeGroups, 1>(w + g * stride, stride, nb, half, x, y + g * kRowGroup + half * V::L, ldy, V::L);
+        int_tile<V, Q8, kDecodeGroups<Q8>, 1>(w + g * stride, stride, nb, half, x, y + g * kRowGroup + half * V::L, ldy, V::L);
   for (; g < g1; g++) {
     const std::uint8_t* group = w + g * stride;
     for (int half = 0; half < kRowGroup / V::L; half++) {

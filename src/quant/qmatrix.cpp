@@ -66,7 +66,7 @@ AlignedBytes pack_halves(const float* W, std::size_t count, std::uint16_t (*conv
 template <class Fn>
 void for_row_groups(ThreadPool& pool, int groups, Fn fn) {
   const int threads = std::min(pool.threads(), groups);
-  const int piece = (std::max(1, groups / (8 * threads)) + kDecodeGroups - 1) / kDecodeGroups * kDecodeGroups;
+  const int piece = (std::max(1, groups / (8 * threads)) + kDecodeGroupsMultiple - 1) / kDecodeGroupsMultiple * kDecodeGroupsMultiple;
   std::atomic<int> next{0};
   pool.parallel_for(threads, [&](std::int64_t, std::int64_t) {
     for (int g0; (g0 = next.fetch_add(piece)) < groups;) fn(g0, std::min(groups, g0 + piece));
