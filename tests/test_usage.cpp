@@ -152,6 +152,54 @@ TEST(MemorySummary, TimeWeightedOverKnownSeries) {
   EXPECT_DOUBLE_EQ(busy_cores(one), 0.0);
 }
 
+TEST(Windows, EachIntervalCountsInTheWindowItBeganIn) {
+  RankSeries s;
+  s.t_s = {0, 1, 3, 4, 6};
+  s.rss_bytes = {100, 200, 400, 300, 999};
+  s.tracked_bytes = {0, 0, 0, 0, 0};
+  s.cpu_s = {0, 1, 1.5, 2.5, 3};
+  s.window = {Window::setup, Window::steps, Window::evaluation, Window::steps, Window::finish};
+  s.joules = {0, 10, 30, 35, 50};
+  const auto w = summarize_windows(s);
+  const WindowFigures& steps = w[int(Window::steps)];
+  EXPECT_DOUBLE_EQ(steps.seconds, 2 + 2);
+  EXPECT_DOUBLE_EQ(steps.rss_time, 200 * 2 + 300 * 2);
+  EXPECT_DOUBLE_EQ(steps.cpu_s, 0.5 + 0.5);
+  EXPECT_DOUBLE_EQ(steps.joules, 20 + 15);
+  EXPECT_DOUBLE_EQ(w[int(Window::evaluation)].seconds, 1);
+  EXPECT_DOUBLE_EQ(w[int(Window::evaluation)].joules, 5);
+  EXPECT_DOUBLE_EQ(w[int(Window::setup)].joules, 10);
+  EXPECT_DOUBLE_EQ(w[int(Window::finish)].seconds, 0);  // the last sample closes the series
+  s.joules.clear();  // off the node's lowest rank
+  EXPECT_DOUBLE_EQ(summarize_windows(s)[int(Window::steps)].joules, 0);
+}
+
+// Busy in the steps window, asleep in the evaluation window: the CPU time lands where it was spent.
+TEST(Sampler, WindowEdgesSplitTheTime) {
+  Sampler sampler(0.01, nullptr);
+  const auto busy = [](int ms) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    volatile double x = 0;
+    while (std::chrono::steady_clock::now() < until) x = x + 1;
+  };
+  sampler.enter(Window::steps);
+  busy(60);
+  sampler.enter(Window::evaluation);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  sampler.enter(Window::steps);
+  busy(60);
+  sampler.enter(Window::finish);
+  const Sampler::Result r = sampler.stop();
+  const auto w = summarize_windows(r.series);
+  const WindowFigures &steps = w[int(Window::steps)], &eval = w[int(Window::evaluation)];
+  EXPECT_GE(steps.seconds, 0.12);
+  EXPECT_LT(steps.seconds, 0.12 + 0.1);  // a loaded machine may stretch each edge a little
+  EXPECT_GE(eval.seconds, 0.08);
+  EXPECT_LT(eval.seconds, 0.08 + 0.1);
+  EXPECT_GT(steps.cpu_s, 0.5 * steps.seconds);
+  EXPECT_LT(eval.cpu_s, 0.5 * eval.seconds);
+}
+
 TEST(Sampler, SamplesOnItsPeriodAndSeesTrackedBytes) {
   Sampler sampler(0.01, nullptr);
   sampler.set_tracked_bytes(4096);
