@@ -166,20 +166,21 @@ TEST_F(Energy, WithoutCountersTheCpuIsEstimatedFromUtilization) {
   EXPECT_EQ(r["fallbacks"].size(), 3u);  // rapl, hwmon, nvml, each with its reason
 }
 
-// /proc/stat moves in clock ticks: a reading within the same tick is not an idle interval; the
-// time waits for the next reading that moved and gets its utilization.
-TEST_F(Energy, EstimateWaitsForTheNextClockTick) {
+// /proc/stat moves in clock ticks: a reading within the same tick is not an idle interval; it is
+// charged at the last utilisation seen (P_idle before the first).
+TEST_F(Energy, EstimateWithinOneClockTickKeepsTheLastUtilisation) {
   proc_stat(100, 900);
   Meter meter(root_, kNoNvml);
   meter.set_model(power_model("x", 4, 50, 250));
   meter.begin();
-  meter.sample(0.5);     // no tick since begin
-  EXPECT_EQ(meter.joules(), 0.0);
-  proc_stat(600, 1400);  // u = 0.5 over the whole second
+  meter.sample(0.5);     // no tick since begin: P_idle
+  EXPECT_NEAR(meter.joules(), 50 * 0.5, 1e-9);
+  proc_stat(600, 1400);  // u = 0.5
   meter.sample(1.0);
-  EXPECT_NEAR(meter.joules(), (50 + 200 * 0.5) * 1.0, 1e-9);
-  const nlohmann::json r = meter.finish(1.25, 0.5);  // no tick: the last utilization carries on
-  EXPECT_NEAR(r["joules"].get<double>(), 150 * 1.25, 1e-9);
+  EXPECT_NEAR(meter.joules(), 25 + (50 + 200 * 0.5) * 0.5, 1e-9);
+  meter.sample(1.2);     // no tick: u = 0.5 carries on, not idle
+  const nlohmann::json r = meter.finish(1.25, 0.5);
+  EXPECT_NEAR(r["joules"].get<double>(), 25 + 150 * 0.75, 1e-9);
 }
 
 TEST(PowerModel, DefaultsPerCpuModelScaleWithCores) {

@@ -80,7 +80,7 @@ void Meter::begin() {
   std::string error;
   cpu_last_ = estimate_ ? read_node_cpu(root_, error) : std::nullopt;
   if (estimate_ && !cpu_last_) last_error_ = error;
-  estimate_joules_ = t_last_ = joules_at_last_ = t_cpu_ = u_last_ = 0;
+  estimate_joules_ = t_last_ = joules_at_last_ = u_last_ = 0;
   failed_reads_ = 0;
   t_s_.clear();
   watts_.clear();
@@ -91,14 +91,14 @@ void Meter::sample(double t) {
   if (cpu_last_) {
     std::string error;
     if (const auto now = read_node_cpu(root_, error)) {
-      // /proc/stat counts whole clock ticks (10 ms): a reading within the same tick says nothing
-      // about the interval (it would read as idle), so the interval waits for the next tick.
+      // /proc/stat counts whole clock ticks (10 ms): a reading within the same tick as the last
+      // one says nothing about the interval (it would read as idle), so the interval is charged
+      // at the last utilisation seen; every interval's power stays within [P_idle, P_max].
       if (now->total > cpu_last_->total) {
         u_last_ = utilization(*cpu_last_, *now);
-        estimate_joules_ += power_w(model_, u_last_) * (t - t_cpu_);
         cpu_last_ = now;
-        t_cpu_ = t;
       }
+      estimate_joules_ += power_w(model_, u_last_) * (t - t_last_);
     } else {
       failed_reads_++;
       last_error_ = error;
@@ -152,11 +152,6 @@ nlohmann::json Meter::coverage(bool modelled, bool& partial) const {
 
 nlohmann::json Meter::finish(double t, double period_s) {
   sample(t);
-  if (cpu_last_ && t > t_cpu_) {  // the end fell within a tick: at the last utilization seen
-    estimate_joules_ += power_w(model_, u_last_) * (t - t_cpu_);
-    joules_at_last_ += power_w(model_, u_last_) * (t - t_cpu_);
-    t_cpu_ = t;
-  }
   nlohmann::json domains = nlohmann::json::array(), sources = nlohmann::json::array();
   for (const Counters& c : counters_) {
     sources.push_back(c.reader->source());

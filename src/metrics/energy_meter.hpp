@@ -52,7 +52,7 @@ class Meter {
   bool estimate_ = false;                  // no CPU counter: the CPU's energy is modelled
   std::optional<NodeCpuTimes> cpu_last_;
   double estimate_joules_ = 0, t_last_ = 0, joules_at_last_ = 0;
-  double t_cpu_ = 0, u_last_ = 0;  // the estimate: time of the last /proc/stat reading that moved, its utilization
+  double u_last_ = 0;  // the estimate: the node's utilisation at the last /proc/stat reading that moved
   int failed_reads_ = 0;
   std::string last_error_;
   std::vector<double> t_s_, watts_;  // node power per interval
