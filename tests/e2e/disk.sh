@@ -84,6 +84,7 @@ echo "disk full during a checkpoint save: exit code $code"
 ((code != 0 && code != 124)) || { cat "$WORK/err"; fail "exit code $code"; }
 grep -q "^efficientllm: error: cannot save the checkpoint at step 200: .*No space left on device" "$WORK/err" ||
   { cat "$WORK/err"; fail "no clear message for the failed checkpoint save"; }
+grep -m1 "cannot save the checkpoint" "$WORK/err"
 rm "$WORK/ckpt/filler"
 [[ $(cd "$ckdir" && echo *) == "step-000100.safetensors" ]] || fail "left in $ckdir: $(ls -a "$ckdir")"
 "$PY" - "$out" <<'PY' || fail "the first run was damaged"
