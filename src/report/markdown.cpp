@@ -208,7 +208,9 @@ std::string render_markdown(const json& report) {
         "(cores × FMA pipes × fp32 lanes × 2 × all-core clock, from a per-microarchitecture table: an estimate; "
         "the clock's source is in report.json). GEMM-relative efficiency is the same FLOP/s over a calibration sgemm "
         "on each node's cores. A ratio above 1 is printed as – and explained under the run's flags. PCU is the busy share of each rank's cores, AMU its resident set over the memory available to it "
-        "(docs/METRICS.md). Energy figures marked (est.) come from the power model, not from a counter.\n";
+        "(docs/METRICS.md). AMU, PCU, AEC and J/token cover the measured steps only (set-up, warm-up, evaluation and "
+        "checkpoint saves have their own figures in report.json's windows). Energy figures marked (est.) come from the "
+        "power model, not from a counter; (partial) ones leave out some of a node's devices.\n";
   md << "\n## Topology\n" << render_topology(report["topology"]["nodes"]);
   md << "\n## Runs\n";
   for (const json& run : report["runs"]) render_run_detail(md, run);
