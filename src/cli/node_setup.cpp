@@ -16,23 +16,29 @@ std::string nvml_library() {
 }
 
 // The node's measured peak: one sgemm on all of the node's cores, run by its lowest rank while
-// the other ranks sleep, so that each rank's peak is its share of one node-wide figure.
-nlohmann::json calibrate(const topology::NodeTopology& topo, const std::vector<int>& restore) {
+// the other ranks sleep, so that each rank's peak is its share of one node-wide figure. Its time
+// and energy are the job's set-up, outside every run's windows (docs/METRICS.md, "Windows").
+nlohmann::json calibrate(const topology::NodeTopology& topo, const std::vector<int>& restore, energy::Meter& meter) {
   const std::vector<int> pus = topo.all_pus();
   const int threads = int(topo.cores.size());
   const int saved_threads = kernels::blas_threads();
   topology::bind_process(pus);
   kernels::set_blas_threads(threads);
   const int n = calibration_size(threads);
+  meter.set_model(energy::power_model(topo.cpu_model, threads, 0, 0));  // the defaults: no run's overrides yet
+  meter.begin();
   const auto start = std::chrono::steady_clock::now();
   const double flops = measure_sgemm_peak(n);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const nlohmann::json energy = meter.finish(seconds, seconds);
   topology::bind_process(restore);
   kernels::set_blas_threads(saved_threads);
   return {{"flops_per_s", flops},
           {"threads", threads},
           {"matrix_n", n},
-          {"seconds", seconds},  // job set-up, before every run's windows (docs/METRICS.md)
+          {"seconds", seconds},
+          {"joules", energy["joules"]},
+          {"joules_estimated", energy["estimated"]},
           {"pus", topology::list_text(pus)},
           {"method", "best of ≥ " + std::to_string(kCalibrationReps) + " repeated " + std::to_string(n) +
                          "³ sgemm (after one warm-up) over ≥ " + std::to_string(kCalibrationSeconds).substr(0, 3) +
@@ -95,9 +101,9 @@ NodeContext describe_node(mpi::Comm& world) {
 NodeContext setup_node(mpi::Comm& world) {
   NodeContext ctx = describe_node(world);
   if (ctx.is_leader()) {
-    ctx.peak = calibrate(ctx.topo, ctx.initial_binding);
     ctx.meter = std::make_unique<energy::Meter>(ctx.root, nvml_library(),
                                                 energy::Devices{ctx.topo.packages, int(ctx.topo.gpus.size())});
+    ctx.peak = calibrate(ctx.topo, ctx.initial_binding, *ctx.meter);
   }
   world.barrier_sleeping();
   return ctx;
