@@ -99,7 +99,11 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
 
   dec.serve_linears(store.get());
   const std::unique_ptr<Sampler> sampler = start_sampling(node, run);
+  // The sampled figures' window (docs/METRICS.md, "Windows"): the benchmark, its warm-up
+  // repetitions included; the quality comparison below is outside it.
+  if (sampler) sampler->enter(Window::steps);
   const BenchTimes t = bench_decoder(dec, {ic.prompt_tokens, ic.gen_tokens, ic.repetitions, ic.warmup, run.training.seed});
+  if (sampler) sampler->enter(Window::finish);
   const json sampled = sampling_record(node, sampler.get(), run);
   const int B = dec.batch();
   const Summary latency = summarize(t.token_seconds);
