@@ -1,6 +1,7 @@
 // What the per-rank sampler builds on: the memory available to a rank (cgroup or /proc/meminfo,
 // from fake trees), node CPU utilization, the theoretical peak's factors, and the AMU / busy
 // arithmetic over known series.
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -174,30 +175,31 @@ TEST(Windows, EachIntervalCountsInTheWindowItBeganIn) {
   EXPECT_DOUBLE_EQ(summarize_windows(s)[int(Window::steps)].joules, 0);
 }
 
-// Busy in the steps window, asleep in the evaluation window: the CPU time lands where it was spent.
+// Window edges from the main thread while the sampler thread ticks: each window gets at least
+// the time spent in it, and the windows add up to the sampled time. (CPU time per window is
+// checked exactly on a hand-made series above; live, on a loaded machine, it is too noisy.)
 TEST(Sampler, WindowEdgesSplitTheTime) {
   Sampler sampler(0.01, nullptr);
-  const auto busy = [](int ms) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    volatile double x = 0;
-    while (std::chrono::steady_clock::now() < until) x = x + 1;
-  };
+  const auto pause = [](int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
   sampler.enter(Window::steps);
-  busy(60);
+  pause(60);
   sampler.enter(Window::evaluation);
-  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  pause(80);
   sampler.enter(Window::steps);
-  busy(60);
+  pause(60);
   sampler.enter(Window::finish);
   const Sampler::Result r = sampler.stop();
   const auto w = summarize_windows(r.series);
-  const WindowFigures &steps = w[int(Window::steps)], &eval = w[int(Window::evaluation)];
-  EXPECT_GE(steps.seconds, 0.12);
-  EXPECT_LT(steps.seconds, 0.12 + 0.1);  // a loaded machine may stretch each edge a little
-  EXPECT_GE(eval.seconds, 0.08);
-  EXPECT_LT(eval.seconds, 0.08 + 0.1);
-  EXPECT_GT(steps.cpu_s, 0.5 * steps.seconds);
-  EXPECT_LT(eval.cpu_s, 0.5 * eval.seconds);
+  EXPECT_GE(w[int(Window::steps)].seconds, 0.12);
+  EXPECT_GE(w[int(Window::evaluation)].seconds, 0.08);
+  EXPECT_EQ(w[int(Window::warmup)].seconds, 0.0);
+  EXPECT_EQ(w[int(Window::checkpoint)].seconds, 0.0);
+  double seconds = 0;
+  for (const WindowFigures& f : w) seconds += f.seconds;
+  EXPECT_NEAR(seconds, r.series.t_s.back(), 1e-12);
+  // every edge is a sample: 4 edges, the first and the last sample, and the ticks in between
+  EXPECT_GE(r.series.t_s.size(), 6u);
+  EXPECT_GT(std::count(r.series.window.begin(), r.series.window.end(), Window::evaluation), 0);
 }
 
 TEST(Sampler, SamplesOnItsPeriodAndSeesTrackedBytes) {
