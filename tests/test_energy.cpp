@@ -6,6 +6,7 @@
 
 #include "metrics/energy.hpp"
 #include "metrics/energy_meter.hpp"
+#include "metrics/sampler.hpp"
 #include "support/fake_tree.hpp"
 
 namespace ellm::energy {
@@ -69,6 +70,36 @@ TEST_F(Energy, MeterAccumulatesAcrossARaplWraparound) {
   EXPECT_NEAR(r["samples"]["watts"][1].get<double>(), 0.4, 1e-9);
   EXPECT_EQ(r["fallbacks"].size(), 1u);  // only NVML, which is absent
   EXPECT_EQ(r["fallbacks"][0]["source"], "nvml");
+}
+
+// The sampler reads the meter at every window edge, so each window gets exactly the energy the
+// counter moved while it lasted (the period is long enough that no tick falls in between).
+TEST_F(Energy, SamplerSplitsTheEnergyAtEveryWindowEdge) {
+  zone("intel-rapl:0", "package-0", 0, 1'000'000'000);
+  Meter meter(root_, kNoNvml);
+  Sampler sampler(600.0, &meter);
+  put("sys/class/powercap/intel-rapl:0/energy_uj", "250000\n");  // set-up: 0.25 J
+  sampler.enter(Window::steps);
+  put("sys/class/powercap/intel-rapl:0/energy_uj", "1250000\n");  // steps: 1 J
+  sampler.enter(Window::evaluation);
+  put("sys/class/powercap/intel-rapl:0/energy_uj", "5250000\n");  // evaluation: 4 J
+  sampler.enter(Window::steps);
+  sampler.enter(Window::steps);  // already there: no edge
+  put("sys/class/powercap/intel-rapl:0/energy_uj", "5750000\n");  // steps: 0.5 J
+  sampler.enter(Window::finish);
+  put("sys/class/powercap/intel-rapl:0/energy_uj", "5800000\n");  // finish: 0.05 J
+  const Sampler::Result r = sampler.stop();
+  ASSERT_EQ(r.series.t_s.size(), 6u);  // start, 4 edges, stop
+  const auto w = summarize_windows(r.series);
+  EXPECT_NEAR(w[int(Window::setup)].joules, 0.25, 1e-9);
+  EXPECT_NEAR(w[int(Window::steps)].joules, 1.5, 1e-9);
+  EXPECT_NEAR(w[int(Window::evaluation)].joules, 4.0, 1e-9);
+  EXPECT_NEAR(w[int(Window::finish)].joules, 0.05, 1e-9);
+  EXPECT_EQ(w[int(Window::checkpoint)].joules, 0.0);
+  EXPECT_NEAR(r.energy["joules"].get<double>(), 5.8, 1e-9);  // the whole run: every window's sum
+  double seconds = 0;
+  for (const WindowFigures& f : w) seconds += f.seconds;
+  EXPECT_NEAR(seconds, r.series.t_s.back(), 1e-12);
 }
 
 TEST_F(Energy, UnreadableRaplFallsBackToHwmonWithTheReason) {
@@ -135,6 +166,23 @@ TEST_F(Energy, WithoutCountersTheCpuIsEstimatedFromUtilization) {
   EXPECT_EQ(r["fallbacks"].size(), 3u);  // rapl, hwmon, nvml, each with its reason
 }
 
+// /proc/stat moves in clock ticks: a reading within the same tick is not an idle interval; it is
+// charged at the last utilisation seen (P_idle before the first).
+TEST_F(Energy, EstimateWithinOneClockTickKeepsTheLastUtilisation) {
+  proc_stat(100, 900);
+  Meter meter(root_, kNoNvml);
+  meter.set_model(power_model("x", 4, 50, 250));
+  meter.begin();
+  meter.sample(0.5);     // no tick since begin: P_idle
+  EXPECT_NEAR(meter.joules(), 50 * 0.5, 1e-9);
+  proc_stat(600, 1400);  // u = 0.5
+  meter.sample(1.0);
+  EXPECT_NEAR(meter.joules(), 25 + (50 + 200 * 0.5) * 0.5, 1e-9);
+  meter.sample(1.2);     // no tick: u = 0.5 carries on, not idle
+  const nlohmann::json r = meter.finish(1.25, 0.5);
+  EXPECT_NEAR(r["joules"].get<double>(), 25 + 150 * 0.75, 1e-9);
+}
+
 TEST(PowerModel, DefaultsPerCpuModelScaleWithCores) {
   const PowerModel epyc = power_model("AMD EPYC", 2, 0, 0);
   EXPECT_NEAR(epyc.p_max_w, 7.5, 1e-12);
@@ -190,6 +238,55 @@ TEST_F(Energy, GpusAreMeasuredBesideTheCpuEstimate) {
   EXPECT_NEAR(r["domains"][1]["joules"].get<double>(), 1.0, 1e-9);  // one read after begin
   EXPECT_NEAR(r["domains"][2]["joules"].get<double>(), 2.0, 1e-9);
   EXPECT_NEAR(r["joules"].get<double>(), 13.0, 1e-9);
+  EXPECT_FALSE(r["partial"].get<bool>());  // the model covers every CPU, NVML both GPUs
+  EXPECT_EQ(r["coverage"]["cpu"], "modelled");
+}
+
+// ---- partial energy: a record that leaves out some of the node's devices says so ----
+
+TEST_F(Energy, GpuCountersWithoutAnyCpuFigureArePartial) {
+  // No CPU counter, and /proc/stat unreadable: the model cannot run either.
+  Meter meter(root_, ELLM_FAKE_NVML, {1, 2});
+  meter.begin();
+  const nlohmann::json r = meter.finish(1.0, 1.0);
+  EXPECT_EQ(r["sources"], nlohmann::json({"nvml"}));
+  EXPECT_NEAR(r["joules"].get<double>(), 3.0, 1e-9);  // the GPUs only
+  EXPECT_TRUE(r["partial"].get<bool>());
+  EXPECT_EQ(r["coverage"]["cpu"], "none");
+  ASSERT_EQ(r["coverage"]["missing"].size(), 1u);
+  EXPECT_EQ(r["coverage"]["missing"][0].get<std::string>().rfind("the CPUs: no CPU counter and no power model", 0), 0u)
+      << r["coverage"]["missing"][0];
+}
+
+TEST_F(Energy, RaplOnOnePackageOfTwoIsPartial) {
+  zone("intel-rapl:0", "package-0", 1000, 262143328850);
+  zone("intel-rapl:0:0", "dram", 1000, 262143328850);
+  Meter two(root_, kNoNvml, {2, 0});
+  two.begin();
+  nlohmann::json r = two.finish(1.0, 1.0);
+  EXPECT_TRUE(r["partial"].get<bool>());
+  EXPECT_EQ(r["coverage"]["cpu_packages_measured"], 1);
+  EXPECT_EQ(r["coverage"]["missing"][0], "1 of the node's 2 CPU packages: no counter for them");
+  zone("intel-rapl:1", "package-1", 1000, 262143328850);
+  Meter both(root_, kNoNvml, {2, 0});
+  both.begin();
+  r = both.finish(1.0, 1.0);
+  EXPECT_FALSE(r["partial"].get<bool>());
+  EXPECT_EQ(r["coverage"]["cpu"], "measured");
+  EXPECT_TRUE(r["coverage"]["missing"].empty());
+}
+
+TEST_F(Energy, GpusWithoutACounterArePartial) {
+  zone("intel-rapl:0", "package-0", 1000, 262143328850);
+  Meter meter(root_, kNoNvml, {1, 4});  // four GPUs in the topology, no NVML
+  meter.begin();
+  nlohmann::json r = meter.finish(1.0, 1.0);
+  EXPECT_TRUE(r["partial"].get<bool>());
+  EXPECT_EQ(r["coverage"]["gpus_measured"], 0);
+  EXPECT_EQ(r["coverage"]["missing"][0], "4 of the node's 4 GPUs: no energy counter (NVML covers NVIDIA GPUs only)");
+  Meter unknown(root_, kNoNvml);  // topology not given: nothing to compare with
+  unknown.begin();
+  EXPECT_FALSE(unknown.finish(1.0, 1.0)["partial"].get<bool>());
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "report/run_report.hpp"
 #include "report/writer.hpp"
 #include "metrics/flops.hpp"
+#include "metrics/window.hpp"
 #include "util/rng.hpp"
 
 namespace ellm {
@@ -35,9 +36,29 @@ json node_info(int cores) {
                                 {"model", "m"}, {"sources", {{"simd_lanes", "a"}, {"fma_units", "b"}, {"clock", "c"}}}}}};
 }
 
+// Per-window figures as the sampler's record holds them: the steps window (10 s) carries the
+// headline figures, every other window 1 s, 1 J.
+json rank_windows(double busy_cores, double amu, double rss) {
+  json w = json::object();
+  for (const char* name : kWindowNames) w[name] = {{"seconds", 1.0}, {"rss_mean_bytes", rss}, {"amu", amu}, {"busy_cores", busy_cores}};
+  w["steps"]["seconds"] = 10.0;
+  return w;
+}
+
+json energy_windows(double steps_joules) {
+  json w = json::object();
+  for (const char* name : kWindowNames) w[name] = {{"seconds", 1.0}, {"joules", 1.0}, {"aec_w", 1.0}};
+  w["steps"] = {{"seconds", 10.0}, {"joules", steps_joules}, {"aec_w", steps_joules / 10}};
+  return w;
+}
+
 json energy(double joules, bool estimated) {
   return {{"sources", {estimated ? "estimate" : "rapl"}}, {"estimated", estimated}, {"period_s", 0.1}, {"seconds", 10.0},
-          {"joules", joules}, {"aec_w", joules / 10}, {"domains", json::array()},
+          {"joules", joules}, {"aec_w", joules / 10}, {"domains", json::array()}, {"window", "steps"},
+          {"partial", false}, {"coverage", {{"cpu", estimated ? "modelled" : "measured"}, {"cpu_packages", 1},
+                                            {"cpu_packages_measured", estimated ? json(nullptr) : json(1)},
+                                            {"gpus", 0}, {"gpus_measured", 0}, {"missing", json::array()}}},
+          {"windows", energy_windows(joules)}, {"whole_run", {{"seconds", 15.0}, {"joules", joules + 5}, {"aec_w", (joules + 5) / 15}}},
           {"model", estimated ? json{{"formula", "f"}, {"p_idle_w", 1}, {"p_max_w", 2}, {"constants_source", "c"},
                                      {"utilization_source", "u"}}
                               : json(nullptr)},
@@ -56,7 +77,8 @@ json record(int r, std::vector<double> steps, double busy_cores) {
                     {"blas_threads_source", "s"}, {"threads_bound", {{"inside", 3}, {"total", 3}}}, {"oversubscribed", false}};
   json sampling = {{"busy_cores", busy_cores}, {"amu", 0.1 * (r + 1)}, {"rss_mean_bytes", 100.0 * (r + 1)},
                    {"rss_peak_bytes", 200 * (r + 1)}, {"tracked_peak_bytes", 50}, {"available_bytes", 1000},
-                   {"available_source", "test"}, {"series", {{"t_s", {0.0}}, {"rss_bytes", {1}}, {"tracked_bytes", {0}}, {"cpu_s", {0.0}}}},
+                   {"available_source", "test"}, {"window", "steps"},
+                   {"windows", rank_windows(busy_cores, 0.1 * (r + 1), 100.0 * (r + 1))}, {"series", {{"t_s", {0.0}}, {"rss_bytes", {1}}, {"tracked_bytes", {0}}, {"cpu_s", {0.0}}}},
                    {"energy", leader ? energy(node == 0 ? 100 : 50, node == 2) : json(nullptr)}};
   return {{"rank", r}, {"host", node == 0 ? "a" : "b"}, {"node", node}, {"local_rank", r % 2}, {"local_size", 2},
           {"placement", placement}, {"sampling", sampling}, {"node_info", leader ? node_info(4) : json(nullptr)},
@@ -146,7 +168,7 @@ TEST(RunReport, NodeEnergyRowsAndClusterSums) {
   const json& n0 = r["nodes"][0];
   EXPECT_EQ(n0["ranks"], json({0, 1}));
   EXPECT_EQ(n0["cores_in_use"], 4.0);
-  const double node_tokens = 2 * 8 * 3;  // 2 ranks × 8 tokens a step × 3 steps
+  const double node_tokens = 2 * 8 * 2;  // 2 ranks × 8 tokens a step × 2 measured steps (3, 1 warm-up)
   EXPECT_DOUBLE_EQ(n0["energy"]["j_per_token"].get<double>(), 100 / node_tokens);
   EXPECT_FALSE(n0["energy"].contains("samples"));  // raw series live under samples.power_per_node
   const json& e = r["energy"];
@@ -156,6 +178,52 @@ TEST(RunReport, NodeEnergyRowsAndClusterSums) {
   EXPECT_TRUE(e["estimated"].get<bool>());  // node 2 had no counter
   EXPECT_TRUE(e["complete"].get<bool>());
   EXPECT_EQ(r["samples"]["power_per_node"].size(), 2u);
+}
+
+// The header ReportWriter takes, for the fixture's two nodes.
+json report_header_of(const Fixture& f) {
+  json nodes = json::array();
+  for (const int leader : {0, 2}) {
+    json n = f.ranks[leader]["node_info"];
+    n["node"] = leader;
+    nodes.push_back(n);
+  }
+  return {{"schema_version", 3},
+          {"job", {{"name", "t"}, {"description", ""}, {"file", "t.json"}}},
+          {"provenance", provenance({"test"})},
+          {"system", system_info()},
+          {"world", {{"ranks", 4}, {"hosts", {"a", "b"}}, {"rank_hosts", {"a", "a", "b", "b"}}}},
+          {"topology", {{"nodes", nodes}}}};
+}
+
+TEST(RunReport, EnergyLeavingOutADeviceIsLabelledPartial) {
+  Fixture f;
+  EXPECT_FALSE(build_run_report(f.run, 0, f.root, f.ranks)["energy"]["partial"].get<bool>());
+  json& e = f.ranks[2]["sampling"]["energy"];  // node 2's
+  e["partial"] = true;
+  e["coverage"]["missing"] = {"1 of the node's 2 CPU packages: no counter for them"};
+  const json r = build_run_report(f.run, 0, f.root, f.ranks);
+  EXPECT_TRUE(r["energy"]["partial"].get<bool>());
+  EXPECT_TRUE(r["energy"]["complete"].get<bool>());  // every node has a figure, one of them partial
+  json report = report_header_of(f);
+  report["runs"] = {r};
+  const std::string md = render_markdown(report);
+  EXPECT_NE(md.find("**partial**, leaves out: 1 of the node's 2 CPU packages: no counter for them;"), std::string::npos) << md;
+  EXPECT_NE(md.find("(est.) (partial)"), std::string::npos);  // the summary table's J/token and AEC cells
+}
+
+TEST(RunReport, WindowsSummedOverNodesAndAcrossRanks) {
+  const Fixture f;
+  const json r = build_run_report(f.run, 0, f.root, f.ranks);
+  const json& w = r["windows"];
+  ASSERT_EQ(w.size(), std::size_t(kWindows));
+  EXPECT_DOUBLE_EQ(w["steps"]["joules"].get<double>(), 150);  // = the headline energy
+  EXPECT_DOUBLE_EQ(w["steps"]["joules"].get<double>(), r["energy"]["joules"].get<double>());
+  EXPECT_DOUBLE_EQ(w["evaluation"]["joules"].get<double>(), 2);  // 1 J on each of two nodes
+  EXPECT_DOUBLE_EQ(w["evaluation"]["seconds"].get<double>(), 1);
+  EXPECT_DOUBLE_EQ(w["setup"]["aec_w"].get<double>(), 2);
+  EXPECT_DOUBLE_EQ(w["steps"]["amu"]["max"].get<double>(), 0.4);
+  EXPECT_EQ(r["energy"]["window"], "steps");
 }
 
 TEST(RunReport, SamplingOffLeavesSampledFiguresNull) {
@@ -323,18 +391,7 @@ TEST(RunReport, SizeBoundedWhateverTheRunLength) {
 // A full report.json through ReportWriter, checked against docs/report.schema.json.
 TEST(Schema, WrittenReportsValidate) {
   const Fixture f;
-  json nodes = json::array();
-  for (const int leader : {0, 2}) {
-    json n = f.ranks[leader]["node_info"];
-    n["node"] = leader;
-    nodes.push_back(n);
-  }
-  json header = {{"schema_version", 3},
-                 {"job", {{"name", "t"}, {"description", ""}, {"file", "t.json"}}},
-                 {"provenance", provenance({"test"})},
-                 {"system", system_info()},
-                 {"world", {{"ranks", 4}, {"hosts", {"a", "b"}}, {"rank_hosts", {"a", "a", "b", "b"}}}},
-                 {"topology", {{"nodes", nodes}}}};
+  const json header = report_header_of(f);
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("ellm_schema_" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   {

@@ -159,7 +159,11 @@ json bench_format(NodeContext& node, const RunConfig& run, Decoder<float>& dec, 
   const std::size_t released = store ? dec.release_fp32_linears(layers) : 0;
   const std::unique_ptr<Sampler> sampler = start_sampling(node, run);
   const double tp0 = tp_comm.stats().seconds;
+  // The sampled figures' window (docs/METRICS.md, "Windows"): the benchmark, its warm-up
+  // repetitions included; the quality comparison below is outside it.
+  if (sampler) sampler->enter(Window::steps);
   const BenchTimes t = bench_decoder(dec, {ic.prompt_tokens, ic.gen_tokens, ic.repetitions, ic.warmup, run.training.seed});
+  if (sampler) sampler->enter(Window::finish);
   const json sampled = sampling_record(node, sampler.get(), run);
   const int B = dec.batch();
   const Summary latency = summarize(t.token_seconds);

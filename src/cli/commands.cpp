@@ -307,7 +307,8 @@ int run(const Options& o, int argc, char** argv) {
       rec = train_run(
           rc, corpus, comm, [&](int step, const StepSample& s) { if (root) progress.step(step, s); },
           [&](const EvalSample& e) { if (root) progress.eval(e); },
-          [&](std::uint64_t bytes) { if (sampler) sampler->set_tracked_bytes(bytes); }, ckpt);
+          [&](std::uint64_t bytes) { if (sampler) sampler->set_tracked_bytes(bytes); },
+          [&](Window w) { if (sampler) sampler->enter(w); }, ckpt);
     } catch (const st::FileError& e) {  // a checkpoint's checksum, verified as it loaded
       if (root) {
         std::cerr << "efficientllm: " << e.what() << "\n";

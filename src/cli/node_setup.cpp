@@ -1,5 +1,6 @@
 #include "cli/node_setup.hpp"
 
+#include <chrono>
 #include <cstdlib>
 
 #include "kernels/gemm.hpp"
@@ -16,24 +17,72 @@ std::string nvml_library() {
 }
 
 // The node's measured peak: one sgemm on all of the node's cores, run by its lowest rank while
-// the other ranks sleep, so that each rank's peak is its share of one node-wide figure.
-nlohmann::json calibrate(const topology::NodeTopology& topo, const std::vector<int>& restore) {
+// the other ranks sleep, so that each rank's peak is its share of one node-wide figure. Its time
+// and energy are the job's set-up, outside every run's windows (docs/METRICS.md, "Windows").
+nlohmann::json calibrate(const topology::NodeTopology& topo, const std::vector<int>& restore, energy::Meter& meter) {
   const std::vector<int> pus = topo.all_pus();
   const int threads = int(topo.cores.size());
   const int saved_threads = kernels::blas_threads();
   topology::bind_process(pus);
   kernels::set_blas_threads(threads);
   const int n = calibration_size(threads);
+  meter.set_model(energy::power_model(topo.cpu_model, threads, 0, 0));  // the defaults: no run's overrides yet
+  meter.begin();
+  const auto start = std::chrono::steady_clock::now();
   const double flops = measure_sgemm_peak(n);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const nlohmann::json energy = meter.finish(seconds, seconds);
   topology::bind_process(restore);
   kernels::set_blas_threads(saved_threads);
   return {{"flops_per_s", flops},
           {"threads", threads},
           {"matrix_n", n},
+          {"seconds", seconds},
+          {"joules", energy["joules"]},
+          {"joules_estimated", energy["estimated"]},
           {"pus", topology::list_text(pus)},
           {"method", "best of ≥ " + std::to_string(kCalibrationReps) + " repeated " + std::to_string(n) +
                          "³ sgemm (after one warm-up) over ≥ " + std::to_string(kCalibrationSeconds).substr(0, 3) +
                          " s on " + std::to_string(threads) + " BLAS threads (all the node's cores), once per job"}};
+}
+
+nlohmann::json per_second(double amount, double seconds) {
+  return seconds > 0 ? nlohmann::json(amount / seconds) : nlohmann::json(nullptr);
+}
+
+// The rank's figures per window: time, mean resident set, AMU and busy cores.
+nlohmann::json rank_windows(const std::array<WindowFigures, kWindows>& w, std::uint64_t available) {
+  nlohmann::json out = nlohmann::json::object();
+  for (int i = 0; i < kWindows; i++) {
+    const nlohmann::json rss = per_second(w[i].rss_time, w[i].seconds);
+    out[kWindowNames[i]] = {{"seconds", w[i].seconds},
+                            {"rss_mean_bytes", rss},
+                            {"amu", rss.is_null() || available == 0 ? nlohmann::json(nullptr) : nlohmann::json(rss.get<double>() / double(available))},
+                            {"busy_cores", per_second(w[i].cpu_s, w[i].seconds)}};
+  }
+  return out;
+}
+
+// The node's energy record with its headline figures (seconds, joules, aec_w) over the steps
+// window, the whole sampled run beside them and every window's share.
+nlohmann::json energy_by_window(nlohmann::json e, const std::array<WindowFigures, kWindows>& w) {
+  if (e.is_null()) return e;
+  const bool measured = !e["joules"].is_null();
+  const auto joules = [&](double j) { return measured ? nlohmann::json(j) : nlohmann::json(nullptr); };
+  nlohmann::json windows = nlohmann::json::object();
+  for (int i = 0; i < kWindows; i++) {
+    windows[kWindowNames[i]] = {{"seconds", w[i].seconds},
+                                {"joules", joules(w[i].joules)},
+                                {"aec_w", measured ? per_second(w[i].joules, w[i].seconds) : nlohmann::json(nullptr)}};
+  }
+  e["whole_run"] = {{"seconds", e["seconds"]}, {"joules", e["joules"]}, {"aec_w", e["aec_w"]}};
+  e["windows"] = windows;
+  e["window"] = "steps";
+  const nlohmann::json steps = windows["steps"];
+  e["seconds"] = steps["seconds"];
+  e["joules"] = steps["joules"];
+  e["aec_w"] = steps["aec_w"];
+  return e;
 }
 
 }  // namespace
@@ -53,8 +102,9 @@ NodeContext describe_node(mpi::Comm& world) {
 NodeContext setup_node(mpi::Comm& world) {
   NodeContext ctx = describe_node(world);
   if (ctx.is_leader()) {
-    ctx.peak = calibrate(ctx.topo, ctx.initial_binding);
-    ctx.meter = std::make_unique<energy::Meter>(ctx.root, nvml_library());
+    ctx.meter = std::make_unique<energy::Meter>(ctx.root, nvml_library(),
+                                                energy::Devices{ctx.topo.packages, int(ctx.topo.gpus.size())});
+    ctx.peak = calibrate(ctx.topo, ctx.initial_binding, *ctx.meter);
   }
   world.barrier_sleeping();
   return ctx;
@@ -109,19 +159,24 @@ std::unique_ptr<Sampler> start_sampling(NodeContext& ctx, const RunConfig& run) 
 nlohmann::json sampling_record(const NodeContext& ctx, Sampler* sampler, const RunConfig& run) {
   if (sampler == nullptr) return nullptr;
   Sampler::Result r = sampler->stop();
-  const MemorySummary m = summarize_memory(r.series, ctx.available.bytes);
+  const MemorySummary m = summarize_memory(r.series, ctx.available.bytes);  // the peaks: whole run
   const RankSeries& s = r.series;
+  const std::array<WindowFigures, kWindows> w = summarize_windows(s);
+  nlohmann::json windows = rank_windows(w, ctx.available.bytes);
+  const nlohmann::json& steps = windows["steps"];  // the headline figures' window
   return {{"period_s", run.metrics.sample_period_ms / 1000.0},
           {"samples", s.t_s.size()},
           {"available_bytes", ctx.available.bytes},
           {"available_source", ctx.available.source},
-          {"amu", ctx.available.bytes > 0 ? nlohmann::json(m.amu) : nlohmann::json(nullptr)},
-          {"rss_mean_bytes", m.rss_mean_bytes},
+          {"window", "steps"},
+          {"amu", steps["amu"]},
+          {"rss_mean_bytes", steps["rss_mean_bytes"]},
+          {"busy_cores", steps["busy_cores"]},
           {"rss_peak_bytes", m.rss_peak_bytes},
           {"tracked_peak_bytes", m.tracked_peak_bytes},
-          {"busy_cores", busy_cores(s)},
+          {"windows", windows},
           {"series", {{"t_s", s.t_s}, {"rss_bytes", s.rss_bytes}, {"tracked_bytes", s.tracked_bytes}, {"cpu_s", s.cpu_s}}},
-          {"energy", r.energy}};
+          {"energy", energy_by_window(r.energy, w)}};
 }
 
 }  // namespace ellm::cli

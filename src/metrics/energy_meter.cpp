@@ -37,7 +37,8 @@ double power_w(const PowerModel& m, double utilization) {
   return m.p_idle_w + (m.p_max_w - m.p_idle_w) * utilization;
 }
 
-Meter::Meter(const std::filesystem::path& root, const std::string& nvml_library) : root_(root) {
+Meter::Meter(const std::filesystem::path& root, const std::string& nvml_library, Devices node)
+    : root_(root), node_(node) {
   std::string why;
   std::unique_ptr<Reader> cpu = open_rapl(root, why);
   if (!cpu) {
@@ -79,7 +80,7 @@ void Meter::begin() {
   std::string error;
   cpu_last_ = estimate_ ? read_node_cpu(root_, error) : std::nullopt;
   if (estimate_ && !cpu_last_) last_error_ = error;
-  estimate_joules_ = t_last_ = joules_at_last_ = 0;
+  estimate_joules_ = t_last_ = joules_at_last_ = u_last_ = 0;
   failed_reads_ = 0;
   t_s_.clear();
   watts_.clear();
@@ -90,8 +91,14 @@ void Meter::sample(double t) {
   if (cpu_last_) {
     std::string error;
     if (const auto now = read_node_cpu(root_, error)) {
-      estimate_joules_ += power_w(model_, utilization(*cpu_last_, *now)) * (t - t_last_);
-      cpu_last_ = now;
+      // /proc/stat counts whole clock ticks (10 ms): a reading within the same tick as the last
+      // one says nothing about the interval (it would read as idle), so the interval is charged
+      // at the last utilisation seen; every interval's power stays within [P_idle, P_max].
+      if (now->total > cpu_last_->total) {
+        u_last_ = utilization(*cpu_last_, *now);
+        cpu_last_ = now;
+      }
+      estimate_joules_ += power_w(model_, u_last_) * (t - t_last_);
     } else {
       failed_reads_++;
       last_error_ = error;
@@ -105,6 +112,42 @@ void Meter::sample(double t) {
   }
   t_last_ = t;
   joules_at_last_ = total;
+}
+
+nlohmann::json Meter::coverage(bool modelled, bool& partial) const {
+  int packages = 0, gpus = 0;
+  bool cpu_counter = false, packages_known = false;
+  for (const Counters& c : counters_) {
+    const std::string source = c.reader->source();
+    for (const Domain& d : c.reader->domains()) {
+      if (source == "nvml") {
+        gpus++;
+      } else if (source == "rapl") {  // top-level zones are packages ("package-0"), sub-zones "package-0/dram"
+        packages += d.name.find('/') == std::string::npos;
+        packages_known = true;
+      } else if (d.name.find("/Esocket") != std::string::npos) {  // hwmon: amd_energy's socket counters
+        packages++;
+        packages_known = true;
+      }
+      cpu_counter = cpu_counter || source != "nvml";
+    }
+  }
+  nlohmann::json missing = nlohmann::json::array();
+  const std::string cpu = cpu_counter ? "measured" : modelled ? "modelled" : "none";
+  if (cpu == "none") missing.push_back("the CPUs: no CPU counter and no power model (" + last_error_ + ")");
+  if (cpu_counter && packages_known && node_.cpu_packages > 0 && packages < node_.cpu_packages)
+    missing.push_back(std::to_string(node_.cpu_packages - packages) + " of the node's " + std::to_string(node_.cpu_packages) +
+                      " CPU packages: no counter for them");
+  if (gpus < node_.gpus)
+    missing.push_back(std::to_string(node_.gpus - gpus) + " of the node's " + std::to_string(node_.gpus) +
+                      " GPUs: no energy counter (NVML covers NVIDIA GPUs only)");
+  partial = !missing.empty();
+  return {{"cpu", cpu},
+          {"cpu_packages", node_.cpu_packages > 0 ? nlohmann::json(node_.cpu_packages) : nlohmann::json(nullptr)},
+          {"cpu_packages_measured", packages_known ? nlohmann::json(packages) : nlohmann::json(nullptr)},
+          {"gpus", node_.gpus},
+          {"gpus_measured", gpus},
+          {"missing", missing}};
 }
 
 nlohmann::json Meter::finish(double t, double period_s) {
@@ -132,8 +175,12 @@ nlohmann::json Meter::finish(double t, double period_s) {
     fallbacks.push_back({{"source", "estimate"}, {"reason", last_error_}});
   }
   const bool any = !domains.empty();
+  bool partial = false;
+  nlohmann::json covers = coverage(modelled, partial);
   return {{"sources", sources},
           {"estimated", modelled},
+          {"partial", any && partial},
+          {"coverage", covers},
           {"period_s", period_s},
           {"seconds", t},
           {"joules", any ? nlohmann::json(joules_at_last_) : nlohmann::json(nullptr)},

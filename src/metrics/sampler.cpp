@@ -34,6 +34,20 @@ double busy_cores(const RankSeries& s) {
   return (s.cpu_s.back() - s.cpu_s.front()) / (s.t_s.back() - s.t_s.front());
 }
 
+std::array<WindowFigures, kWindows> summarize_windows(const RankSeries& s) {
+  std::array<WindowFigures, kWindows> w{};
+  const bool energy = s.joules.size() == s.t_s.size();
+  for (std::size_t i = 0; i + 1 < s.t_s.size(); i++) {
+    WindowFigures& f = w[static_cast<int>(s.window[i])];
+    const double dt = s.t_s[i + 1] - s.t_s[i];
+    f.seconds += dt;
+    f.rss_time += double(s.rss_bytes[i]) * dt;
+    f.cpu_s += s.cpu_s[i + 1] - s.cpu_s[i];
+    if (energy) f.joules += s.joules[i + 1] - s.joules[i];
+  }
+  return w;
+}
+
 Sampler::Sampler(double period_s, energy::Meter* energy) : period_s_(period_s), energy_(energy) {
   start_ = now_seconds();
   if (energy_) energy_->begin();
@@ -50,19 +64,31 @@ void Sampler::take(double t) {
   series_.rss_bytes.push_back(resident_bytes());
   series_.tracked_bytes.push_back(tracked_.load(std::memory_order_relaxed));
   series_.cpu_s.push_back(process_cpu_seconds());
+  series_.window.push_back(window_);
+  if (energy_) series_.joules.push_back(energy_->joules());
+}
+
+void Sampler::tick(double t) {
+  if (energy_) energy_->sample(t);
+  take(t);
+}
+
+void Sampler::enter(Window w) {
+  std::lock_guard lock(mutex_);
+  if (w == window_) return;
+  window_ = w;
+  tick(now_seconds() - start_);
 }
 
 void Sampler::loop() {
   std::unique_lock lock(mutex_);
   // Ticks on a fixed grid from the start, so a slow read does not stretch the period.
-  for (int tick = 1;; tick++) {
+  for (int n = 1;; n++) {
     const auto deadline = std::chrono::steady_clock::time_point(
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            std::chrono::duration<double>(start_ + tick * period_s_)));
+            std::chrono::duration<double>(start_ + n * period_s_)));
     if (wake_.wait_until(lock, deadline, [this] { return stopping_; })) return;
-    const double t = now_seconds() - start_;
-    take(t);
-    if (energy_) energy_->sample(t);
+    tick(now_seconds() - start_);
   }
 }
 
@@ -74,9 +100,9 @@ Sampler::Result Sampler::stop() {
   wake_.notify_one();
   thread_.join();
   const double t = now_seconds() - start_;
+  nlohmann::json energy = energy_ ? energy_->finish(t, period_s_) : nlohmann::json(nullptr);  // reads at t
   take(t);
-  Result r{std::move(series_), energy_ ? energy_->finish(t, period_s_) : nlohmann::json(nullptr)};
-  return r;
+  return {std::move(series_), std::move(energy)};
 }
 
 }  // namespace ellm

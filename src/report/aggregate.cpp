@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "metrics/window.hpp"
 #include "topology/mapping.hpp"
 
 namespace ellm {
@@ -112,10 +113,42 @@ json node_energy(const json& record, double tokens) {
 
 }  // namespace
 
+json run_windows(const std::vector<json>& ranks, const json& node_rows) {
+  json out = json::object();
+  for (const char* name : kWindowNames) {
+    double seconds = 0, joules = 0, watts = 0;
+    bool energy = !node_rows.empty();
+    std::vector<double> amu, rss, busy;
+    for (const json& r : ranks) {
+      const json& w = r["sampling"]["windows"][name];
+      seconds = std::max(seconds, w["seconds"].get<double>());
+      if (!w["amu"].is_null()) amu.push_back(w["amu"].get<double>());
+      if (!w["rss_mean_bytes"].is_null()) rss.push_back(w["rss_mean_bytes"].get<double>());
+      if (!w["busy_cores"].is_null()) busy.push_back(w["busy_cores"].get<double>());
+    }
+    for (const json& n : node_rows) {
+      const json& e = n["energy"];
+      if (e.is_null() || e["windows"][name]["joules"].is_null()) {
+        energy = false;
+        continue;
+      }
+      joules += e["windows"][name]["joules"].get<double>();
+      watts += e["windows"][name]["aec_w"].is_null() ? 0.0 : e["windows"][name]["aec_w"].get<double>();
+    }
+    out[name] = {{"seconds", seconds},
+                 {"amu", across_ranks(amu)},
+                 {"rss_mean_bytes", across_ranks(rss)},
+                 {"busy_cores", across_ranks(busy)},
+                 {"joules", energy ? json(joules) : json(nullptr)},
+                 {"aec_w", energy && seconds > 0 ? json(watts) : json(nullptr)}};
+  }
+  return out;
+}
+
 json node_sections(const std::vector<json>& ranks, const RankPeaks& peaks, double tokens_per_rank) {
   json nodes = json::array();
   double joules = 0, watts = 0, tokens = 0;
-  bool complete = true, estimated = false, sampled = true;
+  bool complete = true, estimated = false, sampled = true, partial = false;
   for (const auto& [node, members] : ranks_by_node(ranks)) {
     const json& leader = ranks[node];
     const json& info = leader["node_info"];
@@ -133,6 +166,7 @@ json node_sections(const std::vector<json>& ranks, const RankPeaks& peaks, doubl
       watts += energy["aec_w"].is_null() ? 0.0 : energy["aec_w"].get<double>();
       tokens += node_tokens;
       estimated = estimated || energy["estimated"].get<bool>();
+      partial = partial || energy["partial"].get<bool>();
     } else {
       complete = false;
     }
@@ -149,13 +183,18 @@ json node_sections(const std::vector<json>& ranks, const RankPeaks& peaks, doubl
                                                              info["theoretical_peak"]["flops_per_s"].get<double>())},
                      {"energy", energy}});
   }
-  json energy = {{"sampled", sampled}, {"complete", complete && sampled}, {"estimated", estimated},
-                 {"unit", "J; AEC in W (J/s over each node's sampled time, summed)"}};
+  // complete: every node has an energy figure; partial: some node's figure leaves out some of its
+  // devices (nodes[].energy.coverage.missing says which).
+  json energy = {{"sampled", sampled}, {"complete", complete && sampled}, {"estimated", estimated}, {"partial", partial},
+                 {"unit", "J; AEC in W (J/s over each node's steps window, summed)"}};
   const bool any = tokens > 0;
   energy["joules"] = any ? json(joules) : json(nullptr);
   energy["aec_w"] = any ? json(watts) : json(nullptr);
   energy["j_per_token"] = any ? json(joules / tokens) : json(nullptr);
-  energy["note"] = "per node over the whole run (warm-up and evaluation included) ÷ the tokens its ranks trained on";
+  energy["window"] = "steps";
+  energy["note"] = "per node over the steps window (the measured steps: no set-up, warm-up, evaluation or checkpoint "
+                   "saves) ÷ the tokens of those steps; the other windows in the run's windows section and each "
+                   "node's energy.windows";
   return {{"nodes", nodes}, {"energy", energy}};
 }
 

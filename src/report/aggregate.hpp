@@ -44,8 +44,14 @@ RankPeaks rank_peaks(const std::vector<nlohmann::json>& ranks);
 // Rank indexes grouped by node id (the world rank of the node's lowest rank), in rank order.
 std::map<int, std::vector<int>> ranks_by_node(const std::vector<nlohmann::json>& ranks);
 
+// The run's figures per window (metrics/window.hpp) from every rank's sampler and every node's
+// energy: {name: {"seconds" (max over ranks), "amu", "rss_mean_bytes", "busy_cores" (across
+// ranks), "joules", "aec_w" (summed over nodes; null when a node has none)}}.
+nlohmann::json run_windows(const std::vector<nlohmann::json>& ranks, const nlohmann::json& node_rows);
+
 // The run's node rows, per-node energy and the cluster energy summary:
-// {"nodes": [...], "energy": {...}}. `tokens_per_rank` is what each rank trained on in the run.
+// {"nodes": [...], "energy": {...}}. `tokens_per_rank` is what each rank trained on in the steps
+// window (the measured steps), whose energy J/token divides.
 nlohmann::json node_sections(const std::vector<nlohmann::json>& ranks, const RankPeaks& peaks,
                              double tokens_per_rank);
 

@@ -20,7 +20,9 @@ std::string text(const json& v) { return v.is_string() ? v.get<std::string>() : 
 
 std::string energy_cell(const json& energy, const char* key, const char* format) {
   const std::string v = fmt(format, energy[key]);
-  return v == "–" || !energy["estimated"].get<bool>() ? v : v + " (est.)";
+  if (v == "–") return v;
+  const bool partial = energy.value("partial", false);  // absent from older reports
+  return v + (energy["estimated"].get<bool>() ? " (est.)" : "") + (partial ? " (partial)" : "");
 }
 
 std::string list(const json& array) {
@@ -37,10 +39,20 @@ void render_energy(std::ostringstream& md, const json& run) {
       md << "not sampled (metrics.sample_period_ms = 0)\n";
       continue;
     }
-    md << fmt("%.3g", e["joules"]) << " J over " << fmt("%.3g", e["seconds"]) << " s = AEC " << fmt("%.1f", e["aec_w"])
-       << " W, " << fmt("%.3g", e["j_per_token"]) << " J/token; sources " << list(e["sources"]) << ", sampled every "
-       << fmt("%.3g", e["period_s"]) << " s" << (e["estimated"].get<bool>() ? ", **estimated**" : "") << "; domains:";
+    md << fmt("%.3g", e["joules"]) << " J over " << fmt("%.3g", e["seconds"]) << " s of measured steps = AEC "
+       << fmt("%.1f", e["aec_w"]) << " W, " << fmt("%.3g", e["j_per_token"]) << " J/token";
+    if (e.contains("whole_run")) {  // reports before the windows: the figures above were the whole run's
+      md << " (whole run " << fmt("%.3g", e["whole_run"]["joules"]) << " J over " << fmt("%.3g", e["whole_run"]["seconds"])
+         << " s; set-up " << fmt("%.3g", e["windows"]["setup"]["joules"]) << " J, evaluation "
+         << fmt("%.3g", e["windows"]["evaluation"]["joules"]) << " J)";
+    }
+    md << "; sources " << list(e["sources"]) << ", sampled every " << fmt("%.3g", e["period_s"]) << " s"
+       << (e["estimated"].get<bool>() ? ", **estimated**" : "") << "; domains (whole run):";
     for (const json& d : e["domains"]) md << " " << text(d["name"]) << " " << fmt("%.3g", d["joules"]) << " J;";
+    if (e.value("partial", false)) {
+      md << " **partial**, leaves out:";
+      for (const json& m : e["coverage"]["missing"]) md << " " << text(m) << ";";
+    }
     if (!e["model"].is_null()) {
       md << " model " << text(e["model"]["formula"]) << " with P_idle " << fmt("%.1f", e["model"]["p_idle_w"]) << " W, P_max "
          << fmt("%.1f", e["model"]["p_max_w"]) << " W (" << text(e["model"]["constants_source"]) << ")";
@@ -196,7 +208,9 @@ std::string render_markdown(const json& report) {
         "(cores × FMA pipes × fp32 lanes × 2 × all-core clock, from a per-microarchitecture table: an estimate; "
         "the clock's source is in report.json). GEMM-relative efficiency is the same FLOP/s over a calibration sgemm "
         "on each node's cores. A ratio above 1 is printed as – and explained under the run's flags. PCU is the busy share of each rank's cores, AMU its resident set over the memory available to it "
-        "(docs/METRICS.md). Energy figures marked (est.) come from the power model, not from a counter.\n";
+        "(docs/METRICS.md). AMU, PCU, AEC and J/token cover the measured steps only (set-up, warm-up, evaluation and "
+        "checkpoint saves have their own figures in report.json's windows). Energy figures marked (est.) come from the "
+        "power model, not from a counter; (partial) ones leave out some of a node's devices.\n";
   md << "\n## Topology\n" << render_topology(report["topology"]["nodes"]);
   md << "\n## Runs\n";
   for (const json& run : report["runs"]) render_run_detail(md, run);

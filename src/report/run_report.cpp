@@ -132,10 +132,12 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
     json memory = nullptr;
     json pcu_a = nullptr;
     if (const json& sm = r["sampling"]; !sm.is_null()) {
-      pcu_a = bounded_ratio(sm["busy_cores"].get<double>(), peaks.core_share[i], "PCU", rank_flags);
+      // The steps window's figures: null when the run took no measured step.
+      if (!sm["busy_cores"].is_null())
+        pcu_a = bounded_ratio(sm["busy_cores"].get<double>(), peaks.core_share[i], "PCU", rank_flags);
       if (!pcu_a.is_null()) pcu.push_back(pcu_a.get<double>());
       if (!sm["amu"].is_null()) amu.push_back(sm["amu"].get<double>());
-      rss_mean.push_back(sm["rss_mean_bytes"].get<double>());
+      if (!sm["rss_mean_bytes"].is_null()) rss_mean.push_back(sm["rss_mean_bytes"].get<double>());
       rss_peak.push_back(sm["rss_peak_bytes"].get<double>());
       tracked_peak.push_back(sm["tracked_peak_bytes"].get<double>());
       available.push_back(sm["available_bytes"].get<double>());
@@ -195,7 +197,8 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
   const double model_flops = tokens_s_cluster * flops_per_token;
   const double peak_measured = across_ranks(peaks.measured)["sum"], peak_theoretical = across_ranks(peaks.theoretical)["sum"];
   const double comm_share_mean = across_ranks(comm_mean)["mean"];
-  json nodes = node_sections(ranks, peaks, tokens_per_step / n_ranks * steps_taken);
+  // Energy per token: the steps window's energy ÷ the tokens of its steps (the measured ones).
+  json nodes = node_sections(ranks, peaks, tokens_per_step / n_ranks * step.count);
   json flags = json::array();
   const json mfu = bounded_ratio(model_flops, peak_theoretical, "MFU", flags);
   const json gemm_relative = bounded_ratio(model_flops, peak_measured, "GEMM-relative efficiency", flags);
@@ -309,7 +312,8 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                                    "clock's source per node in nodes[].theoretical_peak)"},
         {"peak_note", "each rank's peak is its share of its node's cores × the node's per-core peak"},
         {"pcu_busy_fraction", across_ranks(pcu)},
-        {"pcu_definition", "CPU time ÷ wall time ÷ the rank's core share, over the sampled run"}}},
+        {"pcu_definition", "CPU time ÷ wall time ÷ the rank's core share, over the steps window (the measured "
+                           "steps: no set-up, warm-up, evaluation or checkpoint saves)"}}},
       {"memory",
        {{"sampled", sampled},
         {"period_s", run.metrics.sample_period_ms / 1000.0},
@@ -319,8 +323,10 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
         {"tracked_peak_bytes", across_ranks(tracked_peak)},
         {"available_bytes", across_ranks(available)},
         {"rss_hwm_bytes", across_ranks(rss_hwm)},
-        {"note", "AMU = time-weighted mean of resident set ÷ memory available to the rank"}}},
+        {"note", "AMU = time-weighted mean of resident set ÷ memory available to the rank, over the steps "
+                 "window (the measured steps); peaks over the whole sampled run"}}},
       {"energy", nodes["energy"]},
+      {"windows", sampled ? run_windows(ranks, nodes["nodes"]) : json(nullptr)},
       {"nodes", nodes["nodes"]},
       {"oversubscribed", std::ranges::any_of(nodes["nodes"], [](const json& n) { return n["oversubscribed"].get<bool>(); })},
       {"wall_seconds", root.wall_seconds},

@@ -89,12 +89,15 @@ double now_seconds() {
 // Mean validation loss over eval_batches global batches, each data-parallel rank evaluating its
 // rows (the ranks of a tensor-parallel group evaluate the same rows together).
 // With `timed`, each batch is also timed as one iteration of an evaluation-only run (its loss,
-// lr and gradient norm left 0: the run's figure is the pass's mean loss).
+// lr and gradient norm left 0: the run's figure is the pass's mean loss), its first
+// training.warmup_iters batches in the warm-up window and the others in the steps window.
 double evaluate(GPT<float>& model, const BatchSampler& sampler, const TrainingConfig& t,
                 mpi::Comm& dp, int rows, std::vector<int>& tokens, std::vector<int>& targets,
-                mpi::ProcessGrid* timed = nullptr, std::vector<StepSample>* batches = nullptr) {
+                mpi::ProcessGrid* timed = nullptr, std::vector<StepSample>* batches = nullptr,
+                const WindowCallback& on_window = {}) {
   double sum = 0.0;
   for (int i = 0; i < t.eval_batches; i++) {
+    if (batches && on_window) on_window(i < t.warmup_iters ? Window::warmup : Window::steps);
     const double t0 = now_seconds();
     const double tp0 = timed ? timed->tp.stats().seconds : 0, ep0 = timed ? timed->ep.stats().seconds : 0;
     const BatchCounts counts =
@@ -190,7 +193,9 @@ void test_only_stall(int rank, int step) {
 
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step, const EvalCallback& on_eval,
-                    const ArenaCallback& on_arenas, CheckpointSetup ckpt) {
+                    const ArenaCallback& on_arenas, const WindowCallback& on_window_given,
+                    CheckpointSetup ckpt) {
+  const WindowCallback on_window = on_window_given ? on_window_given : [](Window) {};
   const TrainingConfig& t = run.training;
   mpi::ProcessGrid grid = mpi::make_grid(world, run.parallel.tp, run.parallel.ep);
   const int dp = grid.dp.size();
@@ -254,11 +259,12 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   world.barrier();  // start the first timed step together (outside the timed region)
 
   if (t.steps == 0) {  // evaluation only: the timed window is the validation pass
-    EvalSample e{0, evaluate(model, sampler, t, grid.dp, rows, tokens, targets, &grid, &rec.steps)};
+    EvalSample e{0, evaluate(model, sampler, t, grid.dp, rows, tokens, targets, &grid, &rec.steps, on_window)};
     rec.evals.push_back(e);
     if (on_eval) on_eval(e);
   }
   for (int step = first_step; step < t.steps; step++) {
+    on_window(step - first_step < t.warmup_iters ? Window::warmup : Window::steps);  // as latency counts them
     const double t0 = now_seconds();
     const double tp0 = grid.tp.stats().seconds, ep0 = grid.ep.stats().seconds,
                  dp0 = grid.dp.stats().seconds + grid.edp.stats().seconds;
@@ -309,12 +315,14 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
 
     const bool last = step + 1 == t.steps;
     if (last || (t.eval_every > 0 && (step + 1) % t.eval_every == 0)) {
+      on_window(Window::evaluation);
       EvalSample e{step + 1, evaluate(model, sampler, t, grid.dp, rows, tokens, targets)};
       rec.evals.push_back(e);
       if (on_eval) on_eval(e);
     }
     const bool save_now = !ckpt.save_dir.empty() && (last || (run.checkpoint.every > 0 && (step + 1) % run.checkpoint.every == 0));
     if (save_now) {
+      on_window(Window::checkpoint);
       const double c0 = now_seconds();
       const std::filesystem::path file = checkpoint_file(ckpt.save_dir, run, step + 1);
       save_checkpoint(file, run, step + 1, model, opt, grid, world);
@@ -328,6 +336,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
       const bool resumable = save_now && run.checkpoint.optimizer;  // the same on every rank
       const std::filesystem::path file = checkpoint_file(resumable ? ckpt.save_dir : ckpt.interrupt_dir, run, step + 1);
       if (!resumable) {
+        on_window(Window::checkpoint);
         RunConfig with_moments = run;
         with_moments.checkpoint.optimizer = true;  // what a resume needs
         save_checkpoint(file, with_moments, step + 1, model, opt, grid, world);
@@ -336,6 +345,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
       break;
     }
   }
+  on_window(Window::finish);
   rec.wall_seconds = now_seconds() - run_start;
   rec.param_fingerprint = fingerprint(model.params(), {{0, model.num_params()}});
   rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));

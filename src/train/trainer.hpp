@@ -13,6 +13,7 @@
 #include "data/corpus.hpp"
 #include "io/safetensors.hpp"
 #include "efficientllm/config.hpp"
+#include "metrics/window.hpp"
 #include "mpi/comm.hpp"
 
 namespace ellm {
@@ -80,11 +81,14 @@ using StepCallback = std::function<void(int step, const StepSample&)>;
 using EvalCallback = std::function<void(const EvalSample&)>;
 // Called once the arenas are allocated, with their total bytes (the memory sampler tracks them).
 using ArenaCallback = std::function<void(std::uint64_t bytes)>;
+// Called as the run enters each window (metrics/window.hpp): the samplers mark the edge.
+using WindowCallback = std::function<void(Window)>;
 
 // `world` holds run.parallel.dp × run.parallel.tp ranks.
 // A resumed run takes steps ckpt.resume_step … training.steps − 1 (RunRecord::steps holds those).
 RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world,
                     const StepCallback& on_step = {}, const EvalCallback& on_eval = {},
-                    const ArenaCallback& on_arenas = {}, CheckpointSetup ckpt = {});
+                    const ArenaCallback& on_arenas = {}, const WindowCallback& on_window = {},
+                    CheckpointSetup ckpt = {});
 
 }  // namespace ellm

@@ -3,7 +3,8 @@
 # before any run with exit code 2 and one message, leaving nothing behind; (3) a disk that fills up
 # in the middle of a job (the test fills it once the first run is on disk) ends the job with a
 # clear message, and the first run stays whole in runs.jsonl and report.json, with no temporary
-# file left.
+# file left; (4) so does a disk that fills during a checkpoint save, which leaves no partial
+# checkpoint behind.
 source "$(dirname "$0")/lib/common.sh"
 mounts=()
 cleanup_mounts() { for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done; }
@@ -53,4 +54,50 @@ assert len(lines) == 1 and json.loads(lines[0])["name"] == "first", lines
 assert [r["name"] for r in json.load(open(f"{out}/report.json"))["runs"]] == ["first"]
 assert not [f for f in os.listdir(out) if f.endswith(".tmp")], os.listdir(out)
 PY
+
+# (4) The disk fills during a checkpoint save: a two-run job whose second run saves every 100 of
+# 400 steps; once its step-100 checkpoint is on disk, the disk is filled, so the save at step 200
+# hits ENOSPC. The job ends with a clear message; no partial checkpoint or temporary file is left
+# (a --resume finds the whole step-100 checkpoint and continues from it); the first run stays whole.
+"$PY" - "$job" "$WORK/second.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+second = {"name": "second", "training": {"steps": 400}, "checkpoint": {"save": True, "every": 100}}
+j["runs"] = [{"name": "first"}, second]
+json.dump(j, open(sys.argv[1], "w"))
+j["runs"] = [second]  # the same run alone, for --resume (which continues one run)
+json.dump(j, open(sys.argv[2], "w"))
+PY
+small ckpt 24m
+out="$WORK/ckpt/out" ckdir="$WORK/ckpt/out/checkpoints/second"
+run_mpi 2 "$BIN" run "$job" --out "$out" --set parallel.dp=2 >/dev/null 2>"$WORK/err" &
+pid=$!
+deadline=$((SECONDS + 120))
+until [[ -e $ckdir/step-000100.safetensors ]]; do  # renamed into place: complete
+  ((SECONDS < deadline)) || { kill "$pid" 2>/dev/null; fail "the step-100 checkpoint did not appear"; }
+  sleep 0.05
+done
+dd if=/dev/zero of="$WORK/ckpt/filler" bs=64k status=none 2>/dev/null || true
+code=0
+wait "$pid" || code=$?
+echo "disk full during a checkpoint save: exit code $code"
+((code != 0 && code != 124)) || { cat "$WORK/err"; fail "exit code $code"; }
+grep -q "^efficientllm: error: cannot save the checkpoint at step 200: .*No space left on device" "$WORK/err" ||
+  { cat "$WORK/err"; fail "no clear message for the failed checkpoint save"; }
+grep -m1 "cannot save the checkpoint" "$WORK/err"
+rm "$WORK/ckpt/filler"
+[[ $(cd "$ckdir" && echo *) == "step-000100.safetensors" ]] || fail "left in $ckdir: $(ls -a "$ckdir")"
+"$PY" - "$out" <<'PY' || fail "the first run was damaged"
+import json, os, sys
+out = sys.argv[1]
+lines = open(f"{out}/runs.jsonl").read().splitlines()
+assert len(lines) == 1 and json.loads(lines[0])["name"] == "first", lines
+assert [r["name"] for r in json.load(open(f"{out}/report.json"))["runs"]] == ["first"]
+assert not [f for f in os.listdir(out) if ".tmp" in f], os.listdir(out)
+PY
+run_mpi 2 "$BIN" run "$WORK/second.json" --resume "$ckdir" --out "$WORK/resumed" --set parallel.dp=2 \
+  >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; fail "resuming from the checkpoint directory failed"; }
+grep -q "^efficientllm: resuming from $ckdir/step-000100.safetensors at step 100$" "$WORK/err" ||
+  { cat "$WORK/err"; fail "did not resume from the whole step-100 checkpoint"; }
+json_check "$WORK/resumed/report.json" 'r["runs"][0]["status"] == "ok" and len(r["runs"][0]["loss_per_step"]) == 300'
 echo "1 passed, 0 failed"

@@ -36,6 +36,8 @@ for name, r in rows.items():
     assert 0 < r["token_latency_s"]["p50"] <= r["token_latency_s"]["p95"], r["token_latency_s"]
     assert r["time_to_first_token_s"]["mean"] > 0
     assert r["sampling"]["amu"] is None or 0 < r["sampling"]["amu"] < 1, r["sampling"]["amu"]
+    # the sampled figures cover the benchmark (the steps window), not the set-up
+    assert r["sampling"]["windows"]["steps"]["seconds"] > 0 and r["sampling"]["busy_cores"] is not None, r["sampling"]["windows"]
     assert "energy" in r["sampling"]
 # the linear layers shrink as their formats say; the rest stays fp32
 lin = {n: r["weight_bytes"]["linear_layers"] for n, r in rows.items()}
