@@ -2,6 +2,8 @@
 // here from its definition; on random data (never zeros).
 #include <gtest/gtest.h>
 
+#include "support/random.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -16,12 +18,7 @@
 namespace ellm {
 namespace {
 
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed, double scale = 1.0) {
-  Rng rng(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = float(rng.normal() * scale);
-  return v;
-}
+using ellm::testing::random_vector;
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = 0;

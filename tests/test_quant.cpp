@@ -3,6 +3,8 @@
 // reference of quant/blocks.hpp, on random data (never zeros), odd shapes, 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include "support/random.hpp"
+
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -18,12 +20,7 @@
 namespace ellm::quant {
 namespace {
 
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed, double scale = 1.0) {
-  Rng rng(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = float(rng.normal() * scale);
-  return v;
-}
+using ellm::testing::random_vector;
 
 // Normalized squared error: sum (a - ref)^2 / sum ref^2.
 double nse(const std::vector<float>& a, const std::vector<float>& ref) {

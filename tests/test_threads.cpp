@@ -6,6 +6,8 @@
 // count, not across thread counts: docs/PERFORMANCE.md.)
 #include <gtest/gtest.h>
 
+#include "support/random.hpp"
+
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -22,12 +24,7 @@ using namespace ellm;
 
 namespace {
 
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = float(rng.normal());
-  return v;
-}
+using ellm::testing::random_vector;
 
 // fn's output on 1 thread equals it on 2 and 3, byte for byte.
 void expect_thread_count_invariant(const std::function<std::vector<float>()>& fn, const char* what) {

@@ -15,6 +15,7 @@ void ThreadPool::set_threads(int threads) {
   if (threads < 1) throw std::invalid_argument("thread pool: threads must be >= 1, got " + std::to_string(threads));
   if (t_in_job) throw std::logic_error("thread pool: set_threads from inside a job");
   std::lock_guard<std::mutex> call(call_mutex_);
+  if (threads == this->threads()) return;  // every run of a job sets it: keep the workers
   stop();
   start(threads);
 }
