@@ -167,8 +167,10 @@ int main(int argc, char** argv) {
                            y.data(), kRows);
     });
     const double flop = 2.0 * kTokens * kRows * kCols;
-    std::printf("## %d thread(s): OpenBLAS sgemm %dx%dx%d: %.1f ms (%.1f GFLOP/s)\n\n", threads, kTokens, kRows,
-                kCols, sgemm * 1e3, flop / sgemm / 1e9);
+    if (gemv_only) std::printf("## %d thread(s) (GEMV only: no sgemm, no prefill GEMM)\n\n", threads);
+    else
+      std::printf("## %d thread(s): OpenBLAS sgemm %dx%dx%d: %.1f ms (%.1f GFLOP/s)\n\n", threads, kTokens, kRows,
+                  kCols, sgemm * 1e3, flop / sgemm / 1e9);
     std::printf("| format | weight MB | DRAM read GB/s | GEMV ms | bound ms | GEMV / bound | GEMV GB/s | in-L2 GEMV GB/s | GEMM n=%d ms | GFLOP/s | vs sgemm |\n",
                 kTokens);
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -193,10 +195,11 @@ int main(int argc, char** argv) {
       ms.clear();
       const double gemm = maybe([&] { m.matmul(xn.data(), kTokens, y.data()); });
       const double bw = median(bws), gemv = median(gemvs);
-      std::printf("| %s | %.1f | %.1f | %.3f | %.3f | %.0f %% | %.1f | %.1f | %.1f | %.1f | %.2fx |\n", format_name(f),
-                  m.bytes() / 1e6, bw / 1e9, gemv * 1e3, m.bytes() / bw * 1e3, 100 * median(ratios),
-                  m.bytes() / gemv / 1e9, in_cache_gemv_rate(f, W.data(), x1.data(), y.data(), repeats), gemm * 1e3,
-                  flop / gemm / 1e9, sgemm / gemm);
+      std::printf("| %s | %.1f | %.1f | %.3f | %.3f | %.0f %% | %.1f | %.1f |", format_name(f), m.bytes() / 1e6, bw / 1e9,
+                  gemv * 1e3, m.bytes() / bw * 1e3, 100 * median(ratios), m.bytes() / gemv / 1e9,
+                  in_cache_gemv_rate(f, W.data(), x1.data(), y.data(), repeats));
+      if (gemv_only) std::printf(" — | — | — |\n");
+      else std::printf(" %.1f | %.1f | %.2fx |\n", gemm * 1e3, flop / gemm / 1e9, sgemm / gemm);
       std::fflush(stdout);
     }
     std::printf("\nload average: %s\n\n", loadavg().c_str());
