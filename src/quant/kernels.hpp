@@ -10,32 +10,41 @@
 namespace ellm::quant {
 
 // Integer formats are stored in groups of kRowGroup rows, one group after the other (a thread
-// reading a range of groups streams contiguous memory). A group holds, for each 32-column block b,
+// reading a range of groups streams contiguous memory). For each 32-column block b a group holds
 // its "chunk block": the 16 rows' quant bytes interleaved in 4-byte chunks (chunk c holds bytes
 // [4c, 4c+4) of rows 0..15, 64 bytes), so one 512-bit load feeds 16 rows' dot products (one 32-bit
-// lane per row) and two 256-bit loads do for AVX2; then, after all the chunk blocks, the blocks'
-// fp16 scales (16 per block). Keeping the scales apart keeps every chunk 64-byte aligned (the data
-// is allocated on a 64-byte boundary; groups stay aligned when the block count is even). Q4_0
-// keeps ggml's nibble order inside a row's 16 bytes. A last partial group is padded with zero rows
+// lane per row) and two 256-bit loads do for AVX2. Blocks come in pairs: the chunk blocks of b and
+// b+1, then their 2 x 16 fp16 scales (64 bytes). A group is thus one sequential stream, which the
+// hardware prefetchers follow, and every chunk stays 64-byte aligned (the data is allocated on a
+// 64-byte boundary; an odd last block is followed by its scales alone, so with an odd block count
+// the groups after the first are not aligned). Q4_0 keeps
+// ggml's nibble order inside a row's 16 bytes. A last partial group is padded with zero rows
 // (scale 0).
 inline constexpr int kRowGroup = 16;
 inline constexpr int kChunks8 = 8, kChunks4 = 4;      // 4-byte chunks per row and block
 inline constexpr int kChunkBytesQ8 = kRowGroup * 32;  // 512
 inline constexpr int kChunkBytesQ4 = kRowGroup * 16;  // 256
 inline constexpr int kScaleBytes = kRowGroup * 2;     // 32
-// Row groups a decode (one-token) tile reads side by side: several streams keep more cache-line
-// fills in flight than one (kernels_simd.hpp). Q8_0 moves twice Q4_0's bytes per dot product and
-// gains from more streams; Q4_0 is nearer its compute limit and loses (measured, PERFORMANCE.md).
-// Threads take groups in multiples of the larger.
+// Decode (one token) is bound by how many cache-line fills are in flight. A decode tile reads
+// kDecodeGroups row groups side by side and prefetches each kDecodePrefetchBlocks blocks (about
+// 3 KB for Q8_0, 2 KB for Q4_0) ahead of its loads; the hardware prefetchers alone leave the
+// core's fill buffers idle at the start of every page. Both measured side by side
+// (docs/PERFORMANCE.md). Threads take groups in multiples of the larger group count.
 template <bool Q8>
-inline constexpr int kDecodeGroups = Q8 ? 8 : 4;
-inline constexpr int kDecodeGroupsMultiple = 8;
+inline constexpr int kDecodeGroups = Q8 ? 2 : 4;
+template <bool Q8>
+inline constexpr int kDecodePrefetchBlocks = Q8 ? 6 : 8;  // even: a prefetch covers a block pair
+inline constexpr int kDecodeGroupsMultiple = 4;
 
 namespace {  // internal linkage: each kernel file gets its own copy, compiled for its target
+constexpr std::size_t pair_bytes(int chunk_bytes) { return 2 * std::size_t(chunk_bytes) + 2 * kScaleBytes; }
 constexpr std::size_t group_bytes(int nb, int chunk_bytes) { return std::size_t(nb) * (chunk_bytes + kScaleBytes); }
-constexpr std::size_t chunk_offset(int b, int chunk_bytes) { return std::size_t(b) * chunk_bytes; }
+constexpr std::size_t chunk_offset(int b, int chunk_bytes) {
+  return std::size_t(b / 2) * pair_bytes(chunk_bytes) + std::size_t(b % 2) * chunk_bytes;
+}
 constexpr std::size_t scale_offset(int nb, int b, int chunk_bytes) {
-  return std::size_t(nb) * chunk_bytes + std::size_t(b) * kScaleBytes;
+  const bool alone = b % 2 == 0 && b + 1 == nb;  // an odd count's last block: its chunk block, its scales
+  return std::size_t(b / 2) * pair_bytes(chunk_bytes) + (alone ? chunk_bytes : 2 * std::size_t(chunk_bytes) + std::size_t(b % 2) * kScaleBytes);
 }
 }  // namespace
 

@@ -2,5 +2,9 @@
 #include "quant/kernels_avx512.hpp"
 
 namespace ellm::quant {
-KernelTable avx512_kernels() { return make_table<Avx512<false>>(); }
+KernelTable avx512_kernels() {
+  KernelTable k = make_table<Avx512<false>>();
+  k.bf16 = bf16_avx512<false>;
+  return k;
+}
 }  // namespace ellm::quant

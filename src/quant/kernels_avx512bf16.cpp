@@ -24,7 +24,7 @@ struct Bf16Raw {
 // converting the activations for every 4 rows costs more than it saves: it keeps AVX-512's exact
 // fp32 products.
 void bf16_kernel(const std::uint16_t* w, int r0, int r1, int cols, const float* x, int n, float* y, int ldy) {
-  if (n < Avx512Bf16Dot::FTT) return float_kernel<Avx512<true>, BF16<Avx512<true>>>(w, r0, r1, cols, x, n, y, ldy);
+  if (n < Avx512Bf16Dot::FTT) return bf16_avx512<true>(w, r0, r1, cols, x, n, y, ldy);
   float_kernel<Avx512Bf16Dot, Bf16Raw>(w, r0, r1, cols, x, n, y, ldy);
 }
 

@@ -21,12 +21,22 @@ namespace {
 // for L rows (their chunk bytes start at `chunks`, 64 bytes apart) and TT activation blocks,
 // "- 8 * sum" of Q4_0 included.
 
+// Decode's software prefetch: on each even block, the whole block pair kDecodePrefetchBlocks ahead
+// (its two chunk blocks and their scales). Past the group's end it touches the next group's
+// bytes or none; a prefetch never faults.
+template <bool Q8>
+inline void prefetch_pair(const std::uint8_t* group, int b) {
+  constexpr int kChunkBytes = Q8 ? kChunkBytesQ8 : kChunkBytesQ4;
+  if (b % 2) return;
+  const char* p = reinterpret_cast<const char*>(group + chunk_offset(b + kDecodePrefetchBlocks<Q8>, kChunkBytes));
+  for (std::size_t line = 0; line < pair_bytes(kChunkBytes); line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
+}
+
 // A tile of G row groups (stride `group_stride` bytes apart, their y rows kRowGroup apart) x TT
-// tokens. Decode (one token) takes kDecodeGroups groups at a time: several streams through memory
-// keep more cache-line fills in flight than one, as the fp32 kernel's four rows do, and the GEMV
-// is bound by how many fills are in flight. Prefill takes one group and four tokens: it is bound by the
-// dot products, and the group stays in the L2 for the next tokens. `valid` rows of each group's
-// half are stored (G > 1 only over full groups).
+// tokens. Decode (one token) takes kDecodeGroups groups at a time and prefetches ahead
+// (kernels.hpp): it is bound by how many cache-line fills are in flight. Prefill takes one group
+// and four tokens: it is bound by the dot products, and the group stays in the L2 for the next
+// tokens. `valid` rows of each group's half are stored (G > 1 only over full groups).
 template <class V, bool Q8, int G, int TT>
 void int_tile(const std::uint8_t* group, std::size_t group_stride, int nb, int half, const ActBlock* x, float* y,
               int ldy, int valid) {
@@ -39,6 +49,7 @@ void int_tile(const std::uint8_t* group, std::size_t group_stride, int nb, int h
     for (int t = 0; t < TT; t++) xb[t] = x + std::size_t(t) * nb + b;
     for (int i = 0; i < G; i++) {
       const std::uint8_t* g = group + i * group_stride;
+      if constexpr (TT == 1) prefetch_pair<Q8>(g, b);
       typename V::vi isum[TT];
       if constexpr (Q8) V::template q8_block<TT>(g + chunk_offset(b, kChunkBytes) + 4 * V::L * half, xb, isum);
       else V::template q4_block<TT>(g + chunk_offset(b, kChunkBytes) + 4 * V::L * half, xb, isum);
