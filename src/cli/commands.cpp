@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,7 @@ struct Options {
   std::string resume;
   std::vector<std::string> sets;
   bool help = false;
+  bool continue_job = false;
 };
 
 po::options_description command_options(const std::string& command) {
@@ -71,7 +73,10 @@ po::options_description command_options(const std::string& command) {
                        "output directory (default: results/<job>-<UTC time>)")(
         "resume", po::value<std::string>(),
         "continue a one-run job from a checkpoint: a step-*.safetensors file, or a directory of them "
-        "(the latest is taken); see docs/CHECKPOINTS.md");
+        "(the latest is taken); see docs/CHECKPOINTS.md")(
+        "continue", po::bool_switch(),
+        "take up --out, a directory holding results of this job: its finished runs are kept and "
+        "not run again, the others run (an interrupted one from its start)");
   }
   return desc;
 }
@@ -94,7 +99,11 @@ Options parse_options(const std::string& command, int argc, char** argv) {
   if (vm.count("out")) o.out = vm["out"].as<std::string>();
   if (vm.count("resume")) o.resume = vm["resume"].as<std::string>();
   if (vm.count("set")) o.sets = vm["set"].as<std::vector<std::string>>();
+  o.continue_job = vm.count("continue") && vm["continue"].as<bool>();
   if (!o.help && o.job.empty()) throw po::error("missing the job file argument (JOB.json)");
+  if (o.continue_job && o.out.empty()) throw po::error("--continue needs --out DIR, the directory to take up");
+  if (o.continue_job && !o.resume.empty())
+    throw po::error("--continue and --resume: --resume already takes up --out (one interrupted run)");
   return o;
 }
 
@@ -174,6 +183,28 @@ void check_layout(const Job& job, int world) {
                        std::to_string(tp_fits ? world / tp : world) +
                        (tp_fits ? "" : " --set parallel.tp=1"));
   }
+}
+
+// --continue: the runs an earlier invocation finished, by name, each checked to have run with the
+// configuration this job gives it now (a changed --set or job file would mix two studies).
+std::set<std::string> finished_runs(const Job& job, const ReportWriter& writer) {
+  std::set<std::string> names;
+  for (const RunConfig& run : job.runs) {
+    if (!writer.kept_runs().contains(run.name)) continue;
+    const json& earlier = writer.kept_runs()[run.name]["config"];
+    const json patch = json::diff(earlier, run.as_json);
+    if (!patch.empty()) {
+      const std::string field = patch[0].value("path", "");
+      throw JobError(job.file.string(), field,
+                     "run \"" + run.name + "\" finished in " + writer.dir().string() + " with " +
+                         (earlier.contains(json::json_pointer(field)) ? earlier[json::json_pointer(field)].dump() : "no value") +
+                         " here and would now run with " +
+                         (run.as_json.contains(json::json_pointer(field)) ? run.as_json[json::json_pointer(field)].dump() : "no value") +
+                         "; --continue takes up the same configuration (or choose another --out)");
+    }
+    names.insert(run.name);
+  }
+  return names;
 }
 
 std::string default_out_dir(const Job& job) {
@@ -257,11 +288,18 @@ int run(const Options& o, int argc, char** argv) {
   const std::vector<std::string> hosts = comm.gather_strings(host);
   const json nodes = gather_nodes(comm, node);
   std::optional<ReportWriter> writer;
+  std::set<std::string> finished;  // --continue: runs to skip (known on the root, then everywhere)
   std::string setup_error;
   if (comm.is_root()) {
     try {
+      const Reopen reopen = !o.resume.empty() ? Reopen::interrupted_run
+                            : o.continue_job    ? Reopen::finished_runs
+                                                : Reopen::never;
       writer.emplace(o.out.empty() ? default_out_dir(job) : o.out,
-                     report_header(job, std::vector<std::string>(argv, argv + argc), hosts, nodes), !o.resume.empty());
+                     report_header(job, std::vector<std::string>(argv, argv + argc), hosts, nodes), reopen);
+      finished = finished_runs(job, *writer);
+    } catch (const JobError& e) {
+      setup_error = e.what();
     } catch (const std::exception& e) {
       setup_error = e.what();
     }
@@ -275,8 +313,9 @@ int run(const Options& o, int argc, char** argv) {
     return kExitBadInput;
   }
 
-  // Every rank needs the directory (all take part in a save; the root writes).
+  // Every rank needs the directory (all take part in a save; the root writes) and the runs to skip.
   const std::string out_dir = comm.broadcast_string(comm.is_root() ? writer->dir().string() : "");
+  finished = json::parse(comm.broadcast_string(comm.is_root() ? json(finished).dump() : "")).get<std::set<std::string>>();
   Progress progress(stderr, isatty(fileno(stderr)) != 0);
   for (std::size_t i = 0; i < job.runs.size(); i++) {
     const RunConfig& rc = job.runs[i];
@@ -284,6 +323,12 @@ int run(const Options& o, int argc, char** argv) {
       if (comm.is_root())
         std::cerr << "efficientllm: stopped by a signal before run " << i + 1 << " of " << job.runs.size() << "\n";
       return kExitInterrupted;
+    }
+    if (finished.count(rc.name)) {
+      if (comm.is_root())
+        std::cerr << "[run " << i + 1 << "/" << job.runs.size() << " " << rc.name << "] finished earlier in "
+                  << out_dir << ": kept, not run again\n";
+      continue;
     }
     Corpus corpus;
     if (!agree(comm, [&] { corpus = load_corpus(rc.data, rc.model.seq_len, rc.model.vocab_size, job.file.string()); })) {

@@ -46,21 +46,31 @@ void write_atomically(const fs::path& target, const std::string& text) {
 
 }  // namespace
 
-ReportWriter::ReportWriter(fs::path dir, nlohmann::json header, bool resuming)
+ReportWriter::ReportWriter(fs::path dir, nlohmann::json header, Reopen reopen)
     : dir_(std::move(dir)), report_(std::move(header)) {
   nlohmann::json kept = nlohmann::json::array();
   if (fs::exists(dir_ / "runs.jsonl")) {
     nlohmann::json before;
     std::ifstream in(dir_ / "report.json");
     before = nlohmann::json::parse(in, nullptr, false);
-    const bool interrupted = !before.is_discarded() && before.contains("runs") && !before["runs"].empty() &&
-                             before["runs"].back().value("status", "") == "interrupted";
-    if (!resuming || !interrupted) {
+    const bool readable = !before.is_discarded() && before.contains("runs") && before["runs"].is_array();
+    const bool interrupted = readable && !before["runs"].empty() && before["runs"].back().value("status", "") == "interrupted";
+    const std::string job = report_["job"].value("name", ""), earlier = readable ? before["job"].value("name", "") : "";
+    if (reopen == Reopen::never || (reopen == Reopen::interrupted_run && !interrupted) || !readable) {
       throw std::runtime_error(dir_.string() + ": already holds the results of a job (runs.jsonl)" +
-                               (resuming ? " that was not interrupted" : "") + "; choose another --out");
+                               (reopen == Reopen::interrupted_run ? " that was not interrupted" : "") +
+                               (readable || reopen == Reopen::never ? "" : " but no readable report.json") +
+                               "; choose another --out" + (reopen == Reopen::never ? ", or --continue it" : ""));
     }
-    for (const nlohmann::json& run : before["runs"])
-      if (run.value("status", "") != "interrupted") kept.push_back(run);
+    if (reopen == Reopen::finished_runs && earlier != job) {
+      throw std::runtime_error(dir_.string() + ": holds the results of job \"" + earlier + "\", not \"" + job +
+                               "\"; --continue takes up a directory of the same job");
+    }
+    for (const nlohmann::json& run : before["runs"]) {
+      if (run.value("status", "") == "interrupted") continue;
+      kept.push_back(run);
+      kept_[run.value("name", "")] = run;
+    }
   }
   std::error_code ec;
   created_dir_ = !fs::exists(dir_, ec);

@@ -9,13 +9,19 @@
 
 namespace ellm {
 
+// What a directory that already holds a job's results (a runs.jsonl) may be taken up for.
+enum class Reopen {
+  never,            // refused: a new job needs a new directory
+  interrupted_run,  // --resume: the report must end with an interrupted run
+  finished_runs,    // --continue: the same job's finished runs are kept and not run again
+};
+
 class ReportWriter {
  public:
-  // Creates `dir` (refusing one that already holds a runs.jsonl) and writes the header report.
-  // With `resuming` (--resume), a directory whose report ends with an interrupted run is taken
-  // up instead: its finished runs are kept, the interrupted one is left to runs.jsonl alone
-  // (the resumed run's report replaces it in report.json).
-  ReportWriter(std::filesystem::path dir, nlohmann::json header, bool resuming = false);
+  // Creates `dir` and writes the header report. A directory that already holds a runs.jsonl is
+  // refused, or taken up as `reopen` allows: its finished runs are kept (an interrupted one is
+  // left to runs.jsonl alone: the run that replaces it reports in report.json).
+  ReportWriter(std::filesystem::path dir, nlohmann::json header, Reopen reopen = Reopen::never);
   // Appends the run to runs.jsonl (flushed and fsync'ed), then rewrites report.json and report.md.
   void add_run(const nlohmann::json& run);
   // Before any run was added: removes the header reports, and the directory if this writer
@@ -23,11 +29,14 @@ class ReportWriter {
   void discard_if_empty();
   const std::filesystem::path& dir() const { return dir_; }
   const nlohmann::json& report() const { return report_; }
+  // The runs kept from an earlier invocation (Reopen::finished_runs), by name.
+  const nlohmann::json& kept_runs() const { return kept_; }
 
  private:
   void rewrite_reports() const;
   std::filesystem::path dir_;
   nlohmann::json report_;
+  nlohmann::json kept_ = nlohmann::json::object();
   bool created_dir_ = false;
 };
 

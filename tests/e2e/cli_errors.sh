@@ -34,6 +34,6 @@ expect_error 2 "efficientllm: $job: /data/corpus/0: corpus file \"$WORK/binary.b
 
 # Results already in the output directory are never overwritten.
 mkdir -p "$WORK/used" && echo '{}' > "$WORK/used/runs.jsonl"
-expect_error 2 "efficientllm: $WORK/used: already holds the results of a job (runs.jsonl); choose another --out" \
+expect_error 2 "efficientllm: $WORK/used: already holds the results of a job (runs.jsonl); choose another --out, or --continue it" \
   run_mpi 2 "$BIN" run "$job" --out "$WORK/used" --set parallel.dp=2
 echo "1 passed, 0 failed"
