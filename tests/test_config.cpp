@@ -502,6 +502,44 @@ TEST(ParseOverride, RejectsTextWithoutPathAndValue) {
             expected + "\"training..steps=5\"");
 }
 
+// ---- --grid ----
+
+std::vector<std::string> run_names(const Job& job) {
+  std::vector<std::string> names;
+  for (const RunConfig& run : job.runs) names.push_back(run.name);
+  return names;
+}
+
+TEST(GridOverride, AddsAnAxisAfterTheJobsOwnOrReplacesIt) {
+  const Job added = parse_job(R"({"name": "x", "runs": [{"name": "a"}, {"name": "b"}]})", kJobFile,
+                              {parse_grid_override("training.seed=1,2,3")});
+  EXPECT_EQ(run_names(added), (std::vector<std::string>{"a,seed=1", "a,seed=2", "a,seed=3", "b,seed=1", "b,seed=2", "b,seed=3"}));
+  EXPECT_EQ(added.runs[4].training.seed, 2u);
+  const Job replaced = parse_job(R"({"name": "x", "grid": {"model.mlp": ["dense", "moe"], "training.seed": [1, 2, 3]}})",
+                                 kJobFile, {parse_grid_override("training.seed=[7, 8]")});
+  EXPECT_EQ(run_names(replaced), (std::vector<std::string>{"mlp=dense,seed=7", "mlp=dense,seed=8", "mlp=moe,seed=7", "mlp=moe,seed=8"}));
+  const Job strings = parse_job(R"({"name": "x"})", kJobFile, {parse_grid_override("model.norm=layernorm,rmsnorm")});
+  EXPECT_EQ(run_names(strings), (std::vector<std::string>{"norm=layernorm", "norm=rmsnorm"}));
+}
+
+TEST(GridOverride, BadAxesAreRefusedWithTheirOrigin) {
+  const std::string expected = "--grid: not PATH=VALUES; expected PATH=V1,V2,... such as training.seed=1,2,3, got ";
+  EXPECT_EQ(error_of([] { parse_grid_override("training.seed"); }), expected + "\"training.seed\"");
+  EXPECT_EQ(error_of([] { parse_grid_override("training.seed=[1, 2"); }),
+            "--grid: the values are not a JSON array; expected PATH=V1,V2,... such as training.seed=1,2,3, got "
+            "\"training.seed=[1, 2\"");
+  EXPECT_EQ(error_of([] { parse_job(R"({"name": "x"})", kJobFile, {parse_grid_override("model.n_layers=2,0")}); }),
+            "jobs/x.json: /grid/model.n_layers/1: must be in [1, 1024], got 0 (from --grid)");
+  EXPECT_EQ(error_of([] { parse_job(R"({"name": "x"})", kJobFile, {parse_grid_override("training.seed=1,1")}); }),
+            "jobs/x.json: /grid/training.seed/1: repeats 1; grid values must differ (they name the runs) (from --grid)");
+  EXPECT_EQ(error_of([] {
+              parse_job(R"({"name": "x", "runs": [{"name": "a", "training": {"seed": 4}}]})", kJobFile,
+                        {parse_grid_override("training.seed=1,2")});
+            }),
+            "jobs/x.json: /runs/0/training/seed: is also the grid axis /grid/training.seed; a run crossed with the grid "
+            "may not set a grid field");
+}
+
 TEST(Overrides, BadValueNamesWhereItLanded) {
   EXPECT_EQ(
       parse_error(R"({"name": "x"})", {"training.steps=ten"}),

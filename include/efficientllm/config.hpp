@@ -302,11 +302,17 @@ class JobError : public std::runtime_error {
 
 // An override from the command line: "--set training.steps=50". The value is parsed as JSON
 // when it is valid JSON, otherwise taken as a string.
+// "--grid training.seed=1,2,3" makes the field a grid axis instead (replacing the job's axis of
+// that field, or added after the job's axes): `value` then holds the JSON array of its values.
 struct Override {
   std::string path;  // dotted: "training.steps"
   std::string value;
+  bool grid_axis = false;
 };
 Override parse_override(const std::string& text);  // throws JobError (file "--set") on "a=b" without '=' etc.
+// "PATH=V1,V2,..." or "PATH=[JSON array]"; each value JSON when valid, else a string. Throws
+// JobError (file "--grid").
+Override parse_grid_override(const std::string& text);
 
 // The job file's names of a mapping policy ("inherit", "compact", "scatter"), for reports and for
 // `efficientllm topo --policy`; parse_policy throws JobError(source, "", message) on other names.

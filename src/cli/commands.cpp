@@ -58,7 +58,7 @@ struct Options {
   std::string job;
   std::string out;
   std::string resume;
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, grids;
   bool help = false;
   bool continue_job = false;
 };
@@ -67,7 +67,10 @@ po::options_description command_options(const std::string& command) {
   po::options_description desc("efficientllm " + command + " JOB.json [options]");
   desc.add_options()("help,h", "show this help")(
       "set", po::value<std::vector<std::string>>()->composing(),
-      "override a job field for every run, e.g. --set training.steps=50 (repeatable)");
+      "override a job field for every run, e.g. --set training.steps=50 (repeatable)")(
+      "grid", po::value<std::vector<std::string>>()->composing(),
+      "make a field a grid axis, e.g. --grid training.seed=1,2,3: every run once per value "
+      "(replaces the job's axis of that field; repeatable)");
   if (command == "run") {
     desc.add_options()("out,o", po::value<std::string>(),
                        "output directory (default: results/<job>-<UTC time>)")(
@@ -99,6 +102,7 @@ Options parse_options(const std::string& command, int argc, char** argv) {
   if (vm.count("out")) o.out = vm["out"].as<std::string>();
   if (vm.count("resume")) o.resume = vm["resume"].as<std::string>();
   if (vm.count("set")) o.sets = vm["set"].as<std::vector<std::string>>();
+  if (vm.count("grid")) o.grids = vm["grid"].as<std::vector<std::string>>();
   o.continue_job = vm.count("continue") && vm["continue"].as<bool>();
   if (!o.help && o.job.empty()) throw po::error("missing the job file argument (JOB.json)");
   if (o.continue_job && o.out.empty()) throw po::error("--continue needs --out DIR, the directory to take up");
@@ -110,6 +114,7 @@ Options parse_options(const std::string& command, int argc, char** argv) {
 Job load(const Options& o) {
   std::vector<Override> overrides;
   for (const std::string& s : o.sets) overrides.push_back(parse_override(s));
+  for (const std::string& g : o.grids) overrides.push_back(parse_grid_override(g));
   return load_job(o.job, overrides);
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <numeric>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -23,7 +24,7 @@ using Json = nlohmann::ordered_json;
 struct Context {
   std::string file;                  // as the user named it, for messages
   std::filesystem::path base_dir;    // absolute; relative corpus paths start here
-  std::set<std::string> overridden;  // pointers a --set wrote (everything below them came from it)
+  std::map<std::string, std::string> overridden;  // pointer a --set or --grid wrote (and all below it) → the flag
 
   // Throws JobError(file, pointer, message), saying "(from --set)" when a --set put the value
   // there.

@@ -30,10 +30,9 @@ JobError::JobError(std::string file, std::string pointer, std::string message)
 namespace config {
 
 void Context::fail(const std::string& pointer, const std::string& message) const {
-  const bool from_set = std::ranges::any_of(overridden, [&](const std::string& written) {
-    return pointer == written || pointer.starts_with(written + "/");
-  });
-  throw JobError(file, pointer, from_set ? message + " (from --set)" : message);
+  for (const auto& [written, flag] : overridden)
+    if (pointer == written || pointer.starts_with(written + "/")) throw JobError(file, pointer, message + " (from " + flag + ")");
+  throw JobError(file, pointer, message);
 }
 
 namespace {
@@ -162,12 +161,19 @@ void write_override(Json& object, std::string pointer, const std::vector<std::st
   }
   if (!target->is_object()) return;
   (*target)[keys.back()] = value;
-  ctx.overridden.insert(child(pointer, keys.back()));
+  ctx.overridden[child(pointer, keys.back())] = "--set";
 }
 
 // An override goes into "defaults" and into every run of "runs", so it wins everywhere; on a
 // grid key it replaces that axis with its single value instead (the grid wins over the runs).
 void apply_override(Json& root, const Override& change, Context& ctx) {
+  if (change.grid_axis) {  // the runs and defaults keep their value: the grid's wins, or a run's is reported
+    if (!root.contains("grid")) root["grid"] = Json::object();
+    if (!root["grid"].is_object()) return;  // for the checks to report
+    root["grid"][change.path] = Json::parse(change.value);
+    ctx.overridden[child("/grid", change.path)] = "--grid";
+    return;
+  }
   const Json value = override_value(change);
   std::vector<std::string> keys = split_dotted(change.path);
   if (keys.empty()) return;
@@ -175,7 +181,7 @@ void apply_override(Json& root, const Override& change, Context& ctx) {
       root.contains("grid") && root["grid"].is_object() && root["grid"].contains(change.path);
   if (grid_axis) {
     root["grid"][change.path] = Json::array({value});
-    ctx.overridden.insert(child("/grid", change.path));
+    ctx.overridden[child("/grid", change.path)] = "--set";
   } else if (root.contains("runs") && root["runs"].is_array()) {  // runs may not set grid axes
     Json& runs = root["runs"];
     for (std::size_t i = 0; i < runs.size(); ++i)
@@ -412,6 +418,30 @@ Override parse_override(const std::string& text) {
                    "whole, such as model.layer_overrides={\"3\": {\"window\": 64}}; got " +
                        config::show(text));
   return {path, text.substr(equals + 1)};
+}
+
+Override parse_grid_override(const std::string& text) {
+  const auto fail = [&](const std::string& why) {
+    throw JobError("--grid", "", why + "; expected PATH=V1,V2,... such as training.seed=1,2,3, got " + config::show(text));
+  };
+  Override axis;
+  try {
+    axis = parse_override(text);
+  } catch (const JobError&) {
+    fail("not PATH=VALUES");
+  }
+  config::Json values = config::Json::array();
+  if (axis.value.starts_with("[")) {
+    values = config::Json::parse(axis.value, nullptr, /*allow_exceptions=*/false);
+    if (values.is_discarded() || !values.is_array()) fail("the values are not a JSON array");
+  } else {
+    std::istringstream in(axis.value);
+    for (std::string item; std::getline(in, item, ',');) values.push_back(config::override_value({axis.path, item}));
+  }
+  if (values.empty()) fail("no values");
+  axis.value = values.dump();
+  axis.grid_axis = true;
+  return axis;
 }
 
 Job parse_job(const std::string& text, const std::filesystem::path& file,
