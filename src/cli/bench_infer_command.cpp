@@ -51,7 +51,9 @@ po::options_description bench_options() {
       "from-run", po::value<std::string>(),
       "serve each run's model as `efficientllm run` saved it there: DIR/checkpoints/<run name> (its model.init_from)")(
       "set", po::value<std::vector<std::string>>()->composing(),
-      "override a job field for every run, e.g. --set inference.formats=int4 (repeatable)");
+      "override a job field for every run, e.g. --set inference.formats=int4 (repeatable)")(
+      "grid", po::value<std::vector<std::string>>()->composing(),
+      "make a field a grid axis, e.g. --grid training.seed=1,2,3 (as for `efficientllm run`; repeatable)");
   return desc;
 }
 
@@ -275,9 +277,11 @@ void serve_from_run_dir(Job& job, const std::string& dir) {
   }
 }
 
-int bench(const std::string& job_file, const std::vector<std::string>& sets, std::string out, const std::string& from_run, mpi::Comm& comm) {
+int bench(const std::string& job_file, const std::vector<std::string>& sets, const std::vector<std::string>& grids,
+          std::string out, const std::string& from_run, mpi::Comm& comm) {
   std::vector<Override> overrides;
   for (const std::string& s : sets) overrides.push_back(parse_override(s));
+  for (const std::string& g : grids) overrides.push_back(parse_grid_override(g));
   Job job = load_job(job_file, overrides);
   serve_from_run_dir(job, from_run);
   for (const RunConfig& run : job.runs) {
@@ -344,7 +348,10 @@ int bench_infer_main(int argc, char** argv) {
   mpi::Session session(&argc, &argv);
   mpi::Comm comm = mpi::Comm::world();
   return exit_on_model_input_error("bench-infer", comm.is_root(), [&] {
-    return bench(vm["job"].as<std::string>(), vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{},
+    const auto strings = [&](const char* key) {
+      return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
+    };
+    return bench(vm["job"].as<std::string>(), strings("set"), strings("grid"),
                  vm.count("out") ? vm["out"].as<std::string>() : "", vm.count("from-run") ? vm["from-run"].as<std::string>() : "", comm);
   });
 }
