@@ -37,7 +37,7 @@ GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
   full_ = sp ? dln_ + NC : nullptr;
   std::size_t pack = 0;
   for (const TensorInfo& t : plan_.params.tensors()) {
-    if (!t.partial_grad || tp.shard.size == 1) continue;
+    if (!t.partial_grad || !t.trainable || tp.shard.size == 1) continue;  // frozen: no gradient
     partial_.push_back(&t);
     pack += t.full_numel;
   }
