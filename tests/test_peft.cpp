@@ -124,8 +124,7 @@ TEST_P(AdapterGradCheck, EveryAdapterTensorAndTheInput) {
 }
 
 std::string adapter_case_name(const ::testing::TestParamInfo<std::tuple<FinetuneMethod, bool>>& info) {
-  static const char* const kNames[] = {"full", "freeze", "lora", "lora_plus", "rslora", "dora", "pissa"};
-  return std::string(kNames[int(std::get<0>(info.param))]) + (std::get<1>(info.param) ? "_row" : "_column");
+  return method_name(std::get<0>(info.param)) + (std::get<1>(info.param) ? "_row" : "_column");
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, AdapterGradCheck,
@@ -489,6 +488,22 @@ TEST(PeftConfig, BadConfigurationsFailWithTheirMessages) {
             "jobs/x.json: /defaults/finetune/method: must be one of \"full\", \"freeze\", \"lora\", "
             "\"lora_plus\", \"rslora\", \"dora\", \"pissa\"; got \"lorax\"");
   EXPECT_EQ(job_error(R"({"method": "lora", "rank": 4})"), "no error");
+}
+
+TEST(PeftConfig, AdapterFilesNeedAnAdapterMethodAndPeftNames) {
+  EXPECT_EQ(job_error(R"({"method": "freeze", "save_adapter": "out"})"),
+            "jobs/x.json: /defaults/finetune/save_adapter: finetune.save_adapter needs an adapter method "
+            "(\"lora\", \"lora_plus\", \"rslora\", \"dora\", \"pissa\"); method is \"freeze\"");
+  // PEFT names an adapter by its Hugging Face module: the model must export as one
+  EXPECT_EQ(job_error(R"({"method": "lora", "save_adapter": "out"})"),
+            "jobs/x.json: /defaults/finetune/save_adapter: cannot name the adapters in PEFT's layout: "
+            "model.positions must be \"rope\" (export_hf writes Llama, Qwen2 or GPT-NeoX)");
+  const std::string neox = R"(, "positions": "rope", "activation": "gelu_exact")";
+  EXPECT_EQ(job_error(R"({"method": "lora", "target_modules": ["o", "down"], "adapter_from": "a"})", neox), "no error");
+  EXPECT_EQ(job_error(R"({"method": "lora", "target_modules": ["q"], "adapter_from": "a"})", neox),
+            "jobs/x.json: /defaults/finetune/target_modules: cannot name the adapters in PEFT's layout: rows 0…15 "
+            "of h.0.attn.q.w are not the whole weight of one GPTNeoXForCausalLM module (GPT-NeoX fuses q, k and "
+            "v into query_key_value, per head)");
 }
 
 }  // namespace

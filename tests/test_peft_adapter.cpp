@@ -110,15 +110,12 @@ TEST_P(PeftAdapterRoundTrip, LoadingReproducesTheSavedModelExactly) {
   EXPECT_NE(std::memcmp(want.data(), fresh.data(), want.size() * sizeof(float)), 0);  // the load did it
 }
 
-std::string method_name(const ::testing::TestParamInfo<FinetuneMethod>& info) {
-  static const char* const kNames[] = {"full", "freeze", "lora", "lora_plus", "rslora", "dora", "pissa"};
-  return kNames[int(info.param)];
-}
+std::string case_name(const ::testing::TestParamInfo<FinetuneMethod>& info) { return method_name(info.param); }
 
 INSTANTIATE_TEST_SUITE_P(Methods, PeftAdapterRoundTrip,
                          ::testing::Values(FinetuneMethod::LoRA, FinetuneMethod::RSLoRA, FinetuneMethod::DoRA,
                                            FinetuneMethod::PiSSA),
-                         method_name);
+                         case_name);
 
 // PEFT's key names (base_model.model.<Hugging Face module>.lora_A.weight, …) and config fields.
 TEST(PeftAdapterLayout, NamesShapesAndConfigAreHuggingFacePefts) {
@@ -289,37 +286,6 @@ TEST(PeftAdapterMismatch, NoConfigFile) {
     EXPECT_EQ(std::string(e.what()), d.config().string() + ": cannot be read (an adapter directory holds "
                                                            "adapter_config.json)");
   }
-}
-
-// ---- the job's rules ----
-
-std::string job_error(const std::string& model, const std::string& finetune) {
-  try {
-    parse_job(R"({"name": "x", "defaults": {"model": {"n_layers": 2, "d_model": 16, "n_heads": 2, "d_ff": 8)" +
-                  model + R"(}, "finetune": )" + finetune + "}}",
-              "jobs/x.json");
-  } catch (const JobError& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-TEST(PeftAdapterJob, AdapterFieldsNeedAnAdapterMethod) {
-  EXPECT_EQ(job_error("", R"({"method": "freeze", "save_adapter": "out"})"),
-            "jobs/x.json: /defaults/finetune/save_adapter: finetune.save_adapter needs an adapter method "
-            "(\"lora\", \"lora_plus\", \"rslora\", \"dora\", \"pissa\"); method is \"freeze\"");
-}
-
-TEST(PeftAdapterJob, AdaptersNeedAHuggingFaceModuleName) {
-  EXPECT_EQ(job_error("", R"({"method": "lora", "save_adapter": "out"})"),
-            "jobs/x.json: /defaults/finetune/save_adapter: cannot name the adapters in PEFT's layout: "
-            "model.positions must be \"rope\" (export_hf writes Llama, Qwen2 or GPT-NeoX)");
-  const std::string neox = R"(, "positions": "rope", "activation": "gelu_exact")";
-  EXPECT_EQ(job_error(neox, R"({"method": "lora", "target_modules": ["o", "down"], "adapter_from": "a"})"), "no error");
-  EXPECT_EQ(job_error(neox, R"({"method": "lora", "target_modules": ["q"], "adapter_from": "a"})"),
-            "jobs/x.json: /defaults/finetune/target_modules: cannot name the adapters in PEFT's layout: rows 0…15 "
-            "of h.0.attn.q.w are not the whole weight of one GPTNeoXForCausalLM module (GPT-NeoX fuses q, k and "
-            "v into query_key_value, per head)");
 }
 
 }  // namespace

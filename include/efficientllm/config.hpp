@@ -316,6 +316,8 @@ Override parse_override(const std::string& text);  // throws JobError (file "--s
 // The job file's names of a mapping policy ("inherit", "compact", "scatter"), for reports and for
 // `efficientllm topo --policy`; parse_policy throws JobError(source, "", message) on other names.
 std::string policy_name(MappingPolicy policy);
+// finetune.method's value as written in a job ("lora_plus").
+std::string method_name(FinetuneMethod method);
 MappingPolicy parse_policy(const std::string& name, const std::string& source);
 
 // Reads, applies overrides (to the defaults and every run), expands, validates. Throws JobError.

@@ -1046,6 +1046,7 @@ RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, c
 namespace ellm {
 
 std::string policy_name(MappingPolicy policy) { return config::name_of(policy); }
+std::string method_name(FinetuneMethod method) { return config::name_of(method); }
 
 MappingPolicy parse_policy(const std::string& name, const std::string& source) {
   const std::vector<std::string> choices = config::choices_of<MappingPolicy>();

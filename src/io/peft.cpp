@@ -33,11 +33,6 @@ std::string list_text(const std::vector<std::string>& names) {
   return s;
 }
 
-std::string method_name(FinetuneMethod m) {
-  static const char* const kNames[] = {"full", "freeze", "lora", "lora_plus", "rslora", "dora", "pissa"};
-  return kNames[int(m)];
-}
-
 // PEFT's init_lora_weights for the method: PiSSA's records its SVD (the residual base the
 // adapter is relative to); the others start as PEFT's default (true).
 Json init_weights(const FinetuneConfig& f) {

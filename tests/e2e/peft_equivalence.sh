@@ -35,4 +35,11 @@ loss = run["loss_per_step"]
 assert loss[-1] < loss[0] - 0.1, f"the loss did not fall: {loss}"
 PY
 done
+# Dropout did drop: its 1×1 run's losses are not LoRA's.
+"$PY" - "$WORK/lora-1-1/report.json" "$WORK/lora_dropout-1-1/report.json" <<'PY'
+import json, sys
+plain, dropped = (json.load(open(p))["runs"][0]["loss_per_step"] for p in sys.argv[1:])
+assert plain[0] == dropped[0], (plain[0], dropped[0])  # B = 0 at the start: the same first loss
+assert max(abs(a - b) for a, b in zip(plain[1:], dropped[1:])) > 1e-3, (plain, dropped)
+PY
 echo "1 passed, 0 failed"
