@@ -12,7 +12,9 @@
 // on a column-parallel linear B (and m) are sharded by output rows like the segment's rows and A
 // is whole on every rank (each rank's dA is the part from its rows: declared partial, summed over
 // the tensor-parallel group); on a row-parallel linear A is sharded by input columns like W₀ and B
-// is whole (its dB is the part from this rank's columns: partial). No collective runs here.
+// is whole (its dB is the part from this rank's columns: partial). Forward and backward run no
+// collective; what spans the ranks (a row-parallel DoRA's row norms, PiSSA's SVD of the full W₀)
+// goes through the TensorParallel the caller passes to refresh_norms, init_from_base and merge.
 //
 // Dropout (finetune.dropout = p > 0, training only: Arenas::dropout) is PEFT's: on the adapter's
 // input alone, y = x·W₀ᵀ + b + s·(x̃·Aᵀ)·Bᵀ with x̃ = x ⊙ mask / (1 − p), each segment its own mask
