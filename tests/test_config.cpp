@@ -630,7 +630,7 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
                   "warmup": 1, "batch": 1, "quality_windows": 4},
     "finetune": {"method": "full", "rank": 8, "alpha": 16.0, "dropout": 0.0,
                  "target_modules": ["q", "v"], "freeze_last_k": 2, "lora_plus_ratio": 16.0,
-                 "pissa_svd_iters": 0}})"));
+                 "pissa_svd_iters": 0, "adapter_from": "", "save_adapter": ""}})"));
 }
 
 // Attention's rules (ALiBi needs GQA, RoPE needs an even head size) bind attention layers only.

@@ -58,7 +58,7 @@ struct AdapterRig {
     g.assign(params.trainable_total(), 0);
     act.assign(acts.total(), 0);
     init_tensors(params, p.data(), 5);
-    adapter().init_from_base(arenas());
+    adapter().init_from_base(arenas(), {});
     Rng rng(9);  // B ≠ 0 (and m away from ‖W₀‖), so that every path carries a gradient
     for (const TensorInfo& t : params.tensors())
       if (t.adapter) for (std::size_t i = 0; i < t.numel; i++) p[t.offset + i] += 0.3 * rng.normal();
@@ -76,11 +76,12 @@ struct AdapterRig {
     } else {
       col = {};
       col.declare(d, C, {weight("fc.w", {OC, C}, Init::normal(0.5))}, {bias("fc.b", {OC})});
-      col.adapt(d, f, {{"gate", col.w, 0, 0, 3, {}}, {"up", col.w, 3, 3, 3, {}}}, N);
+      col.adapt(d, f, {{"gate", col.w, 0, 0, 3, {}}, {"up", col.w, 3, 3, 3, {}, 3}}, N);
     }
   }
   const LinearAdapter<double>& adapter() const { return row ? rowl.adapter : col.adapter; }
-  Arenas<double> arenas() { return {p.data(), g.data(), act.data(), nullptr, nullptr, g.size()}; }
+  const DropoutDraw* draw = nullptr;  // adapter dropout's masks (f.dropout > 0), or off
+  Arenas<double> arenas() { return {p.data(), g.data(), act.data(), nullptr, nullptr, g.size(), draw}; }
   double loss() {
     if (row) rowl.forward(arenas(), x.data(), y.data(), N);
     else col.forward(arenas(), x.data(), y.data(), N);
@@ -123,8 +124,7 @@ TEST_P(AdapterGradCheck, EveryAdapterTensorAndTheInput) {
 }
 
 std::string adapter_case_name(const ::testing::TestParamInfo<std::tuple<FinetuneMethod, bool>>& info) {
-  static const char* const kNames[] = {"full", "freeze", "lora", "lora_plus", "rslora", "dora", "pissa"};
-  return std::string(kNames[int(std::get<0>(info.param))]) + (std::get<1>(info.param) ? "_row" : "_column");
+  return method_name(std::get<0>(info.param)) + (std::get<1>(info.param) ? "_row" : "_column");
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, AdapterGradCheck,
@@ -132,6 +132,56 @@ INSTANTIATE_TEST_SUITE_P(Methods, AdapterGradCheck,
                                                               FinetuneMethod::DoRA, FinetuneMethod::PiSSA),
                                             ::testing::Bool()),
                          adapter_case_name);
+
+// Adapter dropout (PEFT's: on the adapter's input only), with the masks of one draw fixed: the
+// gradient of every adapter tensor and of the input against finite differences.
+TEST(AdapterDropout, GradientWithAFixedMask) {
+  for (const FinetuneMethod m : {FinetuneMethod::LoRA, FinetuneMethod::PiSSA}) {
+    for (const bool row : {false, true}) {
+      FinetuneConfig f = finetune(m);
+      f.dropout = 0.4;
+      AdapterRig rig(f, row);
+      const DropoutDraw draw{12345, 3, 2};
+      rig.draw = &draw;
+      rig.check();
+    }
+  }
+}
+
+// The draw decides the masks: the same draw, the same output; another step's draw, another
+// output; no draw (evaluation), the output without dropout; and about p of the inputs dropped.
+TEST(AdapterDropout, MasksComeFromTheDrawAndAreOffAtEvaluation) {
+  FinetuneConfig f = finetune(FinetuneMethod::LoRA);
+  f.dropout = 0.5;
+  AdapterRig rig(f, false);
+  AdapterRig plain(finetune(FinetuneMethod::LoRA), false);
+  const DropoutDraw step1{7, 0, 2}, step2{8, 0, 2};
+  const auto output = [](AdapterRig& r, const DropoutDraw* d) {
+    r.draw = d;
+    r.loss();
+    return r.y;
+  };
+  const Vec a = output(rig, &step1), b = output(rig, &step1), c = output(rig, &step2);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_EQ(output(rig, nullptr), output(plain, nullptr));  // the same start (seeds), no dropout
+  EXPECT_NE(a, output(plain, nullptr));
+  // The two segments' dropped inputs: each about half zeros, the rest x / (1 − p).
+  rig.draw = &step1;
+  rig.loss();
+  std::size_t zeros = 0, total = 0;
+  for (const TensorInfo& t : rig.acts.tensors()) {
+    if (t.name.find("lora_x_dropped") == std::string::npos) continue;
+    for (std::size_t i = 0; i < t.numel; i++, total++) {
+      const double v = rig.act[t.offset + i], x = rig.x[i];
+      if (v == 0) zeros++;
+      else EXPECT_DOUBLE_EQ(v, 2 * x) << t.name << " " << i;
+    }
+  }
+  ASSERT_EQ(total, 2u * AdapterRig::N * AdapterRig::C);
+  EXPECT_GT(zeros, total / 4);
+  EXPECT_LT(zeros, 3 * total / 4);
+}
 
 // DoRA's gradient of A and B is the one with the norm detached: the true derivative (the norm
 // recomputed at every perturbation) differs from it, so the check above did test the detachment.
@@ -190,6 +240,7 @@ void check_model(const ModelConfig& cfg) {
   model.zero_grad();
   model.forward(tokens.data(), targets.data(), B);
   model.backward();
+  model.hold_adapter_norms(true);  // DoRA: the detached norm is a constant of the loss
   Vec params(model.params(), model.params() + model.num_params());
   const Vec grads(model.grads(), model.grads() + model.num_grads());
   int checked = 0;
@@ -222,6 +273,12 @@ TEST(PeftModelGradCheck, RsloraQV) {
 }
 TEST(PeftModelGradCheck, PissaEveryLinear) {
   check_model(tiny(Activation::SwiGLU, Positions::RoPE, 0, finetune(FinetuneMethod::PiSSA)));
+}
+TEST(PeftModelGradCheck, DoraEveryLinearSwigluRopeGqa) {
+  check_model(tiny(Activation::SwiGLU, Positions::RoPE, 1, finetune(FinetuneMethod::DoRA)));
+}
+TEST(PeftModelGradCheck, DoraEveryLinearGelu) {
+  check_model(tiny(Activation::GELU, Positions::Learned, 0, finetune(FinetuneMethod::DoRA)));
 }
 TEST(PeftModelGradCheck, FreezeAllButTheLastBlock) {
   check_model(tiny(Activation::GELU, Positions::Learned, 0, finetune(FinetuneMethod::Freeze)));
@@ -422,10 +479,31 @@ TEST(PeftConfig, BadConfigurationsFailWithTheirMessages) {
   EXPECT_EQ(job_error(R"({"method": "lora"})", R"(, "mlp": "moe")"),
             "jobs/x.json: /defaults/finetune/method: adapters (method \"lora\") are declared on the "
             "linears of attention \"gqa\" and mlp \"dense\" only");
+  EXPECT_EQ(job_error(R"({"method": "dora", "dropout": 0.1})"),
+            "jobs/x.json: /defaults/finetune/dropout: dropout (0.1) must be 0 with method \"dora\" (DoRA's "
+            "dropout, which PEFT applies to the base's input too, is not implemented)");
+  EXPECT_EQ(job_error(R"({"method": "lora", "dropout": 1})"),
+            "jobs/x.json: /defaults/finetune/dropout: must be in [0, 1), got 1");
   EXPECT_EQ(job_error(R"({"method": "lorax"})"),
             "jobs/x.json: /defaults/finetune/method: must be one of \"full\", \"freeze\", \"lora\", "
             "\"lora_plus\", \"rslora\", \"dora\", \"pissa\"; got \"lorax\"");
   EXPECT_EQ(job_error(R"({"method": "lora", "rank": 4})"), "no error");
+}
+
+TEST(PeftConfig, AdapterFilesNeedAnAdapterMethodAndPeftNames) {
+  EXPECT_EQ(job_error(R"({"method": "freeze", "save_adapter": "out"})"),
+            "jobs/x.json: /defaults/finetune/save_adapter: finetune.save_adapter needs an adapter method "
+            "(\"lora\", \"lora_plus\", \"rslora\", \"dora\", \"pissa\"); method is \"freeze\"");
+  // PEFT names an adapter by its Hugging Face module: the model must export as one
+  EXPECT_EQ(job_error(R"({"method": "lora", "save_adapter": "out"})"),
+            "jobs/x.json: /defaults/finetune/save_adapter: cannot name the adapters in PEFT's layout: "
+            "model.positions must be \"rope\" (export_hf writes Llama, Qwen2 or GPT-NeoX)");
+  const std::string neox = R"(, "positions": "rope", "activation": "gelu_exact")";
+  EXPECT_EQ(job_error(R"({"method": "lora", "target_modules": ["o", "down"], "adapter_from": "a"})", neox), "no error");
+  EXPECT_EQ(job_error(R"({"method": "lora", "target_modules": ["q"], "adapter_from": "a"})", neox),
+            "jobs/x.json: /defaults/finetune/target_modules: cannot name the adapters in PEFT's layout: rows 0…15 "
+            "of h.0.attn.q.w are not the whole weight of one GPTNeoXForCausalLM module (GPT-NeoX fuses q, k and "
+            "v into query_key_value, per head)");
 }
 
 }  // namespace

@@ -47,13 +47,18 @@ struct FinetuneConfig {
   FinetuneMethod method = FinetuneMethod::Full;
   int rank = 8;
   double alpha = 16;
-  double dropout = 0;  // on the adapter's input; 0 only (not implemented: docs/PEFT.md)
+  double dropout = 0;  // on the adapter's input in training (PEFT's lora_dropout), [0, 1); dora: 0 only
   // Which linears carry adapters: q, k, v, o (attention), fc (a GELU MLP's first projection),
   // gate, up (SwiGLU's halves of it), down (the MLP's output projection); "all": every one.
   std::vector<std::string> target_modules = {"q", "v"};
   int freeze_last_k = 2;          // freeze: the blocks that train (LLaMA-Factory's default: 2)
   double lora_plus_ratio = 16;    // lora_plus: B's learning rate over A's (the paper: 16)
   int pissa_svd_iters = 0;        // pissa: 0 exact SVD (LAPACK); n > 0 randomized, n power iterations
+  // Adapters alone in Hugging Face PEFT's layout (adapter_config.json + adapter_model.safetensors,
+  // io/peft.hpp): loaded onto the base before the first step (empty: none), and written after
+  // the last step (empty: not written).
+  std::filesystem::path adapter_from;
+  std::filesystem::path save_adapter;
 
   bool adapters() const {
     return method != FinetuneMethod::Full && method != FinetuneMethod::Freeze;
@@ -317,6 +322,8 @@ Override parse_grid_override(const std::string& text);
 // The job file's names of a mapping policy ("inherit", "compact", "scatter"), for reports and for
 // `efficientllm topo --policy`; parse_policy throws JobError(source, "", message) on other names.
 std::string policy_name(MappingPolicy policy);
+// finetune.method's value as written in a job ("lora_plus").
+std::string method_name(FinetuneMethod method);
 MappingPolicy parse_policy(const std::string& name, const std::string& source);
 
 // Reads, applies overrides (to the defaults and every run), expands, validates. Throws JobError.

@@ -18,6 +18,7 @@
 #include "cli/subcommands.hpp"
 #include "data/corpus.hpp"
 #include "efficientllm/config.hpp"
+#include "io/peft.hpp"
 #include "metrics/flops.hpp"
 #include "metrics/memory.hpp"
 #include "model/plan.hpp"
@@ -130,11 +131,14 @@ void load_corpora(const Job& job) {
     load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
 }
 
-// model.init_from: every run's starting checkpoint fits its model (throws st::FileError).
+// model.init_from: every run's starting checkpoint fits its model; finetune.adapter_from: its
+// adapter fits the model and the job's finetune section (throws st::FileError).
 void check_initial_weights(const Job& job) {
-  for (const RunConfig& run : job.runs)
+  for (const RunConfig& run : job.runs) {
     if (!run.model.init_from.empty())
       check_init_from(st::Reader::open(resolve_checkpoint(run.model.init_from)), run);
+    if (!run.model.finetune.adapter_from.empty()) peft::check_adapter(run.model.finetune.adapter_from, run.model);
+  }
 }
 
 int validate(const Options& o) {

@@ -15,6 +15,8 @@
 
 #include "internal.hpp"
 #include "io/hf.hpp"
+#include "io/peft.hpp"
+#include "model/plan.hpp"
 
 namespace ellm::config {
 namespace {
@@ -472,12 +474,13 @@ const std::vector<FieldSpec>& fields() {
       finetune("method", &FinetuneConfig::method),
       finetune("rank", &FinetuneConfig::rank, at_least(1)),
       finetune("alpha", &FinetuneConfig::alpha, above(0)),
-      finetune("dropout", &FinetuneConfig::dropout,
-               {.lo = 0, .hi = 0, .why = "adapter dropout is not implemented"}),
+      finetune("dropout", &FinetuneConfig::dropout, unit_interval),
       finetune("target_modules", &FinetuneConfig::target_modules),
       finetune("freeze_last_k", &FinetuneConfig::freeze_last_k, at_least(1)),
       finetune("lora_plus_ratio", &FinetuneConfig::lora_plus_ratio, above(0)),
       finetune("pissa_svd_iters", &FinetuneConfig::pissa_svd_iters, between(0, 100)),
+      finetune("adapter_from", &FinetuneConfig::adapter_from),
+      finetune("save_adapter", &FinetuneConfig::save_adapter),
   };
   return table;
 }
@@ -760,20 +763,21 @@ void check_finetune(const ModelConfig& m, int tp, const Require& require,
     require(f.freeze_last_k <= m.n_layers, {"finetune.freeze_last_k", "model.n_layers"},
             cat("freeze_last_k (", f.freeze_last_k, ") must be at most n_layers (", m.n_layers,
                 "): it is the number of last blocks that train"));
+  for (const auto& [path, given] : {std::pair{"finetune.adapter_from", !f.adapter_from.empty()},
+                                    std::pair{"finetune.save_adapter", !f.save_adapter.empty()}})
+    require(!given || f.adapters(), {path, "finetune.method"},
+            cat(path, " needs an adapter method (\"lora\", \"lora_plus\", \"rslora\", \"dora\", \"pissa\"); ",
+                "method is \"", name_of(f.method), "\""));
   if (!f.adapters()) return;
   static const std::vector<std::string> known = {"q", "k", "v", "o", "fc", "gate", "up", "down", "all"};
   for (const std::string& t : f.target_modules)
     require(std::ranges::count(known, t) > 0, {"finetune.target_modules"},
             cat("unknown target module \"", t, "\"; allowed: ", join(known, ", ")));
-  // Not implemented under tensor parallelism: DoRA's row norms of a row-parallel weight (split by
-  // columns, they would need an all-reduce), PiSSA's SVD of a sharded weight.
-  const bool row_target = f.targets("o") || f.targets("down");
-  require(tp == 1 || f.method != FinetuneMethod::DoRA || !row_target,
-          {"finetune.target_modules", "finetune.method", "parallel.tp"},
-          cat("method \"dora\" on the row-parallel targets \"o\" and \"down\" runs with tp = 1 ",
-              "(their row norms span the tensor-parallel ranks); got tp = ", tp));
-  require(tp == 1 || f.method != FinetuneMethod::PiSSA, {"finetune.method", "parallel.tp"},
-          cat("method \"pissa\" runs with tp = 1 (the SVD of a sharded weight is not implemented); got tp = ", tp));
+  // PEFT's DoRA with dropout also recomputes the base on the dropped input (y gains
+  // (g − 1)·W₀·x̃): not implemented here.
+  require(f.dropout == 0 || f.method != FinetuneMethod::DoRA, {"finetune.dropout", "finetune.method"},
+          cat("dropout (", f.dropout, ") must be 0 with method \"dora\" (DoRA's dropout, which PEFT applies ",
+              "to the base's input too, is not implemented)"));
   for (int l = 0; l < layer_count(m); ++l) {
     const ModelConfig& b = m.layer(l);
     const auto require_l = require_in(l);
@@ -996,6 +1000,19 @@ void check_hf_export(const RunConfig& run, const Origins& origins, const Context
   }
 }
 
+// finetune.adapter_from, finetune.save_adapter: every adapter has a name in PEFT's layout (its
+// module in the Hugging Face architecture the model exports as).
+void check_peft_names(const RunConfig& run, const Origins& origins, const Context& ctx) {
+  try {
+    peft::tensor_names(run.model, make_param_layout(run.model));
+  } catch (const hf::Error& e) {
+    const std::string field = e.where().empty() ? "finetune.target_modules"
+                                                : "model." + e.where().substr(std::string("/model/").size());
+    ctx.fail(blamed_pointer({field, "finetune.save_adapter", "finetune.adapter_from"}, origins),
+             "cannot name the adapters in PEFT's layout: " + (e.where().empty() ? "" : field + " ") + e.message());
+  }
+}
+
 RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, const Context& ctx) {
   RunConfig run;
   run.name = name;
@@ -1013,6 +1030,8 @@ RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, c
   const std::vector<Origins> layer_origins = resolve_layers(run.model, given, origins, ctx);
   check_consistency(run, origins, layer_origins, ctx);
   if (!run.training.export_hf.empty()) check_hf_export(run, origins, ctx);
+  const FinetuneConfig& f = run.model.finetune;
+  if (f.adapters() && (!f.adapter_from.empty() || !f.save_adapter.empty())) check_peft_names(run, origins, ctx);
   run.as_json = resolved_json(run);
   // The per-layer description as given; omitted when there is none.
   for (const auto& [path, value] : given) {
@@ -1027,6 +1046,7 @@ RunConfig build_run(const std::string& name, const std::vector<Layer>& layers, c
 namespace ellm {
 
 std::string policy_name(MappingPolicy policy) { return config::name_of(policy); }
+std::string method_name(FinetuneMethod method) { return config::name_of(method); }
 
 MappingPolicy parse_policy(const std::string& name, const std::string& source) {
   const std::vector<std::string> choices = config::choices_of<MappingPolicy>();

@@ -112,6 +112,8 @@ const T* Decoder<T>::forward(const int* tokens, int c, bool all_rows) {
     for (int b = 0; b < B_; b++) positions_forward(x + std::size_t(b) * c * C, positions + std::size_t(pos_) * C, c, 0, c, C);
   }
   const Arenas<T> ar{params_.data(), nullptr, acts_.data(), scratch_.data(), linear_};
+  if (cfg_.finetune.method == FinetuneMethod::DoRA)  // row norms that span the tensor-parallel ranks
+    for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.refresh_norms(ar, tp_); });
   for (int l = 0; l < cfg_.n_layers; l++) {
     const T* in = l == 0 ? x : a(plan_.blocks[l - 1]->output());
     plan_.blocks[l]->forward_chunk(ar, in, B_, c, pos_, caches_[l]);

@@ -58,6 +58,18 @@ Arch export_arch(const ModelConfig& m);
 // The config.json that read_config turns back into `m` (what Hugging Face reads, too).
 nlohmann::ordered_json config_json(const ModelConfig& m, Arch arch, int max_positions);
 
+// A range of rows of one of our weights (full, tp = 1): what a fine-tuning adapter adapts.
+struct RowRange {
+  std::string tensor;  // our name ("h.0.attn.kv.w")
+  int row0 = 0, rows = 0;
+};
+// The Hugging Face module (for PEFT's adapter names: "model.layers.0.self_attn.v_proj") whose
+// whole weight each range is, in the architecture `m` exports as. Throws Error("", "", why) for a
+// range that is only part of a Hugging Face weight (GPT-NeoX's fused query_key_value).
+std::vector<std::string> modules_of(const ModelConfig& m, const std::vector<RowRange>& ranges);
+// The linear modules' own names (the last part of their path) in an architecture's blocks.
+std::vector<std::string> linear_module_names(Arch arch);
+
 // Writes dir/config.json and dir/model.safetensors (F32) for `m`, from the full (tp = 1) tensors
 // of our names. max_positions: the config's max_position_embeddings.
 void write_model(const std::filesystem::path& dir, const ModelConfig& m, int max_positions,

@@ -210,6 +210,35 @@ void load_weights(const fs::path& dir, const Config& config, const ArenaLayout& 
 template void load_weights<float>(const fs::path&, const Config&, const ArenaLayout&, float*);
 template void load_weights<double>(const fs::path&, const Config&, const ArenaLayout&, double*);
 
+std::vector<std::string> modules_of(const ModelConfig& m, const std::vector<RowRange>& ranges) {
+  const Arch arch = export_arch(m);
+  const NameMap map = name_map(arch, m);
+  std::vector<std::string> modules;
+  for (const RowRange& r : ranges) {
+    const auto it = map.ours.find(r.tensor);
+    if (it == map.ours.end()) throw std::logic_error("hf: no Hugging Face tensor for " + r.tensor);
+    std::int64_t at = 0;  // the piece's first row in our tensor
+    std::string found;
+    for (const Piece& p : it->second) {
+      const HfTensor& hf = map.hf[p.hf];
+      if (at == r.row0 && p.rows == r.rows && p.row == 0 && p.rows == hf.shape[0])
+        found = hf.name.substr(0, hf.name.size() - std::string(".weight").size());
+      at += p.rows;
+    }
+    if (found.empty())
+      throw Error("", "", "rows " + std::to_string(r.row0) + "…" + std::to_string(r.row0 + r.rows - 1) + " of " +
+                              r.tensor + " are not the whole weight of one " + arch_name(arch) +
+                              " module (GPT-NeoX fuses q, k and v into query_key_value, per head)");
+    modules.push_back(found);
+  }
+  return modules;
+}
+
+std::vector<std::string> linear_module_names(Arch arch) {
+  if (arch == Arch::GPTNeoX) return {"query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"};
+  return {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+}
+
 void write_model(const fs::path& dir, const ModelConfig& m, int max_positions,
                  const std::map<std::string, std::vector<float>>& full) {
   const Arch arch = export_arch(m);

@@ -37,7 +37,7 @@ GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
   full_ = sp ? dln_ + NC : nullptr;
   std::size_t pack = 0;
   for (const TensorInfo& t : plan_.params.tensors()) {
-    if (!t.partial_grad || tp.shard.size == 1) continue;
+    if (!t.partial_grad || !t.trainable || tp.shard.size == 1) continue;  // frozen: no gradient
     partial_.push_back(&t);
     pack += t.full_numel;
   }
@@ -69,6 +69,8 @@ double GPT<T>::forward(const int* tokens, const int* targets, int B, double divi
   const T* positions = positions_.empty() ? p(plan_.wpe) : positions_.data();
   if (positions) positions_forward(encoded, positions, R, stream_.first_row(B), Tn, C);
   const Arenas<T> ar = arenas();
+  if (cfg_.finetune.method == FinetuneMethod::DoRA)  // row norms that span the tensor-parallel ranks
+    for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.refresh_norms(ar, stream_.tp()); });
   for (int l = 0; l < cfg_.n_layers; l++) plan_.blocks[l]->forward(ar, block_input(l), B);
   plan_.lnf.forward(ar, block_input(cfg_.n_layers), R);
   const T* lnf = stream_.gather(a(plan_.lnf.out), a(plan_.lnf_full), B);  // (N,C)
@@ -146,13 +148,18 @@ double GPT<T>::aux_loss() const {
 template <class T>
 void GPT<T>::init_adapters() {
   const Arenas<T> ar = arenas();
-  for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.init_from_base(ar); });
+  for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.init_from_base(ar, stream_.tp()); });
 }
 
 template <class T>
 void GPT<T>::merge_adapters(int sign) {
   const Arenas<T> ar = arenas();
-  for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.merge(ar, sign); });
+  for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.merge(ar, sign, stream_.tp()); });
+}
+
+template <class T>
+void GPT<T>::hold_adapter_norms(bool hold) {
+  for (const auto& b : plan_.blocks) b->for_each_adapter([&](const LinearAdapter<T>& x) { x.hold_norms(hold); });
 }
 
 template <class T>

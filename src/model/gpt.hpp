@@ -48,6 +48,14 @@ class GPT {
   // imported or loaded and before training; merged into the base (sign +1) or taken out (−1).
   void init_adapters();
   void merge_adapters(int sign);
+  // Gradient checks of DoRA: forward keeps the row norms of the last one (LinearAdapter::hold_norms).
+  void hold_adapter_norms(bool hold);
+  // Adapter dropout (finetune.dropout) in the following forwards and backwards with this draw
+  // (copied); nullptr: off, as at evaluation.
+  void set_adapter_dropout(const DropoutDraw* draw) {
+    dropout_on_ = draw != nullptr;
+    if (draw) dropout_ = *draw;
+  }
 
   // The last forward's next-token probabilities (N, V/tp), this rank's vocabulary slice; backward
   // turns them into the logits' gradient.
@@ -74,7 +82,8 @@ class GPT {
   T* g(std::size_t off) { return arenas().g(off); }
   T* a(std::size_t off) { return acts_.data() + off; }
   Arenas<T> arenas() {
-    return {params_.data(), grads_.data(), acts_.data(), block_scratch_.data(), nullptr, grads_.size()};
+    return {params_.data(), grads_.data(), acts_.data(), block_scratch_.data(), nullptr, grads_.size(),
+            dropout_on_ ? &dropout_ : nullptr};
   }
   const T* block_input(int l) { return l == 0 ? a(plan_.encoded) : a(plan_.blocks[l - 1]->output()); }
 
@@ -97,6 +106,8 @@ class GPT {
   // The lowest layer (TensorInfo::layer) holding a trainable tensor: backward stops above it
   // (nothing below would use the gradient it carries down).
   int lowest_trainable_ = -1;
+  DropoutDraw dropout_;
+  bool dropout_on_ = false;
 };
 
 }  // namespace ellm

@@ -53,7 +53,7 @@ class GqaMixer final : public AttentionMixer<T> {
     qkv_.adapt(d, m.finetune,
                {{"q", q_w, 0, 0, H * hs, tp.along(0, {{0, H * hs}})},
                 {"k", kv_w, 0, H_ * hs, Hkv * hs, tp.along(0, {{0, Hkv * hs}})},
-                {"v", kv_w, Hkv_ * hs, (H_ + Hkv_) * hs, Hkv * hs, tp.along(0, {{0, Hkv * hs}})}},
+                {"v", kv_w, Hkv_ * hs, (H_ + Hkv_) * hs, Hkv * hs, tp.along(0, {{0, Hkv * hs}}), Hkv * hs}},
                N);
     qkv_buf_ = d.buffer("qkv", {N, row_});  // q and k after RoPE
     lse_ = d.buffer("lse", {max_batch, H_, m.seq_len});

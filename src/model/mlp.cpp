@@ -30,7 +30,7 @@ class DenseMlp final : public ChannelMixer<T> {
     const Shard hidden = tp.along(0, {{0, F}});
     std::vector<typename LinearAdapter<T>::Target> fc_targets;
     fc_targets.push_back({swiglu_ ? "gate" : "fc", fc_.w, 0, 0, F, hidden});
-    if (swiglu_) fc_targets.push_back({"up", fc_.w, F_, F_, F, hidden});
+    if (swiglu_) fc_targets.push_back({"up", fc_.w, F_, F_, F, hidden, F});
     fc_.adapt(d, m.finetune, fc_targets, N);
     out_.declare(d, "out", F, C, residual_init(m), m.linear_bias(), tp);
     out_.adapt(d, m.finetune, "down", F, tp, N);

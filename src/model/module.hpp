@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include "efficientllm/config.hpp"
 #include "model/tensor.hpp"
@@ -22,6 +23,15 @@ struct LinearWeights {
   virtual void expect(std::size_t /*w*/, int /*out*/, int /*in*/) const {}
 };
 
+// The draw of fine-tuning adapters' dropout masks for one training step (docs/PEFT.md): each
+// element's keep/drop is a counter-based hash of (seed, adapter, global sample, position, input
+// feature), so every dp × tp layout drops the same elements.
+struct DropoutDraw {
+  std::uint64_t seed = 0;  // the step's: derived from training.seed and the step
+  int first_sample = 0;    // the global index of this replica's first sample
+  int seq_len = 1;         // rows per sample
+};
+
 // The model's arenas; a module's offsets index into them.
 template <class T>
 struct Arenas {
@@ -34,12 +44,13 @@ struct Arenas {
   // The gradient arena's size: the trainable prefix of a split layout (ArenaLayout), past which
   // the frozen tensors lie. Everything when unsplit.
   std::size_t grad_elems = kAbsent;
+  const DropoutDraw* dropout = nullptr;  // training with adapter dropout: the step's draw; nullptr: off
   T* p(std::size_t off) const { return off == kAbsent ? nullptr : params + off; }
   // A frozen tensor's gradient is nullptr: layers skip what only it would need (the weight
   // gradient's GEMM of a frozen linear).
   T* g(std::size_t off) const { return off == kAbsent || off >= grad_elems ? nullptr : grads + off; }
   T* a(std::size_t off) const { return acts + off; }
-  Arenas with_scratch(T* s) const { return {params, grads, acts, s, linear, grad_elems}; }
+  Arenas with_scratch(T* s) const { return {params, grads, acts, s, linear, grad_elems, dropout}; }
 };
 
 // What one module costs per token, from its configuration alone (no arenas needed).

@@ -69,13 +69,22 @@ struct TensorDecl {
   // A fine-tuning adapter's tensor (LoRA's A and B, DoRA's magnitude): absent from the base
   // model's checkpoint, saved alone in PEFT's adapter layout (docs/PEFT.md).
   bool adapter = false;
+  // What an adapter tensor adapts, declared by the adapter (io/peft.hpp names it by this).
+  struct AdapterSite {
+    enum class Factor { A, B, Magnitude };
+    Factor factor = Factor::A;
+    std::string base;      // the base weight's tensor ("h.0.attn.kv.w")
+    int row0 = 0, rows = 0;  // the adapted rows of the full (tp = 1) base weight
+  };
+  AdapterSite site = {};
   double lr_scale = 1.0;  // the learning rate's factor (LoRA+: B at lora_plus_ratio × lr)
 
   TensorDecl&& sharded(Shard s) && { shard = std::move(s); return std::move(*this); }
   TensorDecl&& partial(bool is_partial = true) && { partial_grad = is_partial; return std::move(*this); }
   TensorDecl&& frozen(bool is_frozen = true) && { trainable = !is_frozen; return std::move(*this); }
-  TensorDecl&& adapter_of_base(double lr_factor = 1.0) && {
+  TensorDecl&& adapter_of_base(AdapterSite of, double lr_factor = 1.0) && {
     adapter = true;
+    site = std::move(of);
     lr_scale = lr_factor;
     return std::move(*this);
   }

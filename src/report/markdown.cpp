@@ -68,6 +68,8 @@ void render_run_detail(std::ostringstream& md, const json& run) {
   const json& checkpoints = run.contains("checkpoints") ? run["checkpoints"] : none;  // older reports: none
   if (checkpoints.contains("initialised_from") && !checkpoints["initialised_from"].is_null())
     md << "- weights initialised from `" << text(checkpoints["initialised_from"]) << "`\n";
+  if (checkpoints.contains("adapter_from"))
+    md << "- adapter (PEFT layout) loaded from `" << text(checkpoints["adapter_from"]) << "`\n";
   if (const json& from = checkpoints["resumed_from"]; !from.is_null()) {
     md << "- **resumed** from `" << text(from["file"]) << "` at step " << from["step"] << " (saved at dp "
        << from["layout"]["dp"] << " × tp " << from["layout"]["tp"] << " × ep " << from["layout"]["ep"]

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "io/hf.hpp"
+#include "io/peft.hpp"
 #include "model/gpt.hpp"
 #include "train/checkpoint.hpp"
 #include "train/interrupt.hpp"
@@ -141,24 +142,48 @@ std::vector<ArenaRange> owned_by(const GradientSync& a, const GradientSync& b) {
   return all;
 }
 
-// Writes the model in the Hugging Face layout (world rank 0); fine-tuning adapters must have been
-// merged into the base weights (GPT::merge_adapters). Each tensor's full form is put
-// together over the tensor-parallel group with a max-reduce: every rank fills the elements it
-// holds and -inf elsewhere, and ranks holding the same element hold the same value, so the
-// result is exact.
-void export_hf(const GPT<float>& model, const ModelConfig& m, const std::filesystem::path& dir,
-               mpi::Comm& tp, mpi::Comm& world) {
+// The full (tp = 1) form of the base tensors (adapters = false) or of the adapter tensors (true),
+// by name, put together over the tensor-parallel group with a max-reduce: every rank fills the
+// elements it holds and -inf elsewhere, and ranks holding the same element hold the same value,
+// so the result is exact.
+std::map<std::string, std::vector<float>> full_tensors(const GPT<float>& model, bool adapters, mpi::Comm& tp) {
   std::map<std::string, std::vector<float>> full;
   for (const TensorInfo& t : model.param_layout().tensors()) {
-    if (t.adapter) continue;  // merged into the base weights before (train_run)
+    if (t.adapter != adapters) continue;
     std::vector<float>& f = full[t.name];
     f.assign(t.full_numel, -std::numeric_limits<float>::infinity());
     insert_shard(model.params() + t.offset, t, f.data());
     if (tp.size() > 1) tp.allreduce_max(f.data(), f.size());
   }
+  return full;
+}
+
+// Writes the model in the Hugging Face layout (world rank 0); fine-tuning adapters must have been
+// merged into the base weights (GPT::merge_adapters).
+void export_hf(const GPT<float>& model, const ModelConfig& m, const std::filesystem::path& dir,
+               mpi::Comm& tp, mpi::Comm& world) {
+  const std::map<std::string, std::vector<float>> full = full_tensors(model, false, tp);
   int max_positions = m.seq_len;
   if (!m.from_hf.empty()) max_positions = std::max(max_positions, hf::read_config(m.from_hf).max_positions);
   if (world.rank() == 0) hf::write_model(dir, m, max_positions, full);
+}
+
+// Writes the adapters alone in PEFT's layout (world rank 0; io/peft.hpp), whole tensors; the
+// base model they adapt is model.from_hf's directory or model.init_from's checkpoint. A failed
+// write ends the run on every rank.
+void save_adapter(const GPT<float>& model, const ModelConfig& m, mpi::Comm& tp, mpi::Comm& world) {
+  const std::map<std::string, std::vector<float>> full = full_tensors(model, true, tp);
+  std::string error;
+  if (world.rank() == 0) {
+    try {
+      const std::filesystem::path base = m.from_hf.empty() ? m.init_from : m.from_hf;
+      peft::write_adapter(m.finetune.save_adapter, m, model.param_layout(), full, base.string());
+    } catch (const st::FileError& e) {
+      error = e.what();
+    }
+  }
+  error = world.broadcast_string(error);
+  if (!error.empty()) throw std::runtime_error("cannot save the adapter: " + error);
 }
 
 // Loads a checkpoint whose checksum is verified while it is read: a mismatch found on any rank
@@ -216,7 +241,14 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     load_on_every_rank(world, start, [&] { load_weights(start, model); });
     rec.checkpoints["initialised_from"] = start.path().string();
   }
-  if (!ckpt.resume) model.init_adapters();  // from the base now in place (a resume loads them)
+  if (!ckpt.resume) {  // a resume loads the adapters with the rest
+    model.init_adapters();  // from the base now in place (PiSSA: the residual a saved adapter is relative to)
+    const std::filesystem::path& adapter = run.model.finetune.adapter_from;  // checked with the job (check_adapter)
+    if (!adapter.empty()) {
+      peft::load_adapter(adapter, run.model, model.param_layout(), model.params());
+      rec.checkpoints["adapter_from"] = adapter.string();
+    }
+  }
   // One gradient sync per replica group: the whole model over dp, experts split over ep over the
   // dp/ep ranks holding the same experts (none without expert parallelism).
   GradientSync sync(model.param_layout(), ReplicaGroup::DataParallel, bucket_bytes,
@@ -271,6 +303,10 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     const BatchCounts counts =
         sampler.train_batch(step, grid.dp.rank() * rows, rows, tokens.data(), targets.data());
     model.zero_grad();
+    // Adapter dropout: this step's masks, the same elements dropped under every layout.
+    const DropoutDraw draw{derive_seed(derive_seed(t.seed, 2), std::uint64_t(step)), grid.dp.rank() * rows,
+                           run.model.seq_len};
+    model.set_adapter_dropout(&draw);
     // Every replica divides its summed loss by the global batch's counted targets over dp: the
     // replicas' mean is then the global batch's mean loss per counted target (docs/DATA.md).
     const double local_loss =
@@ -280,6 +316,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
       sync.grads_final_from(layer, model.grads());
       expert_sync.grads_final_from(layer, model.grads());
     });
+    model.set_adapter_dropout(nullptr);  // off at evaluation
     sync.finish(model.grads());
     expert_sync.finish(model.grads());
     model.reduce_tensor_parallel_grads();
@@ -351,6 +388,8 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   rec.replicated_fingerprint = fingerprint(model.params(), replicated_tensors(model.param_layout()));
   rec.param_checksums = param_checksums(model, grid.tp, grid.ep);
   rec.routing = routing.report();
+  if (!run.model.finetune.save_adapter.empty() && rec.interrupted.is_null())
+    save_adapter(model, run.model, grid.tp, world);  // before export_hf merges the adapters
   if (!t.export_hf.empty() && rec.interrupted.is_null()) {
     if (run.model.finetune.adapters()) model.merge_adapters(+1);  // the adapted model, merged
     export_hf(model, run.model, t.export_hf, grid.tp, world);
