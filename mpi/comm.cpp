@@ -11,13 +11,16 @@
 #include <limits>
 #include <stdexcept>
 
+#include "util/phases.hpp"
+
 namespace ellm::mpi {
 namespace {
 
 MPI_Comm to_c(int handle) { return MPI_Comm_f2c(handle); }
 
-// Times one blocking call into the communicator's statistics, and tells the watchdog which
-// collective this rank is blocked in (`what` names the MPI call).
+// Times one blocking call into the communicator's statistics (and the step's communication
+// phase, util/phases.hpp), and tells the watchdog which collective this rank is blocked in
+// (`what` names the MPI call).
 class BlockedTimer {
  public:
   BlockedTimer(CollectiveStats& s, const char* what, int ranks) : s_(s), start_(MPI_Wtime()) {
@@ -31,6 +34,7 @@ class BlockedTimer {
  private:
   CollectiveStats& s_;
   double start_;
+  PhaseScope phase_{Phase::communication};
 };
 
 template <class T>
