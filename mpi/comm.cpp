@@ -143,10 +143,12 @@ void Comm::start_allreduce_sum(float* data, std::size_t n, Requests& pending) {
 }
 
 namespace {
-// Runs an MPI_*all on the pending requests and writes their (possibly freed) handles back.
+// Runs an MPI_*all on the pending requests and writes their (possibly freed) handles back. The
+// C handles go in a buffer kept across calls: a step's progress and wait calls allocate nothing.
 template <class F>
 void on_requests(std::vector<int>& handles, F call) {
-  std::vector<MPI_Request> requests;
+  thread_local std::vector<MPI_Request> requests;
+  requests.clear();
   for (int h : handles) requests.push_back(MPI_Request_f2c(h));
   call(int(requests.size()), requests.data());
   for (std::size_t i = 0; i < requests.size(); i++) handles[i] = MPI_Request_c2f(requests[i]);
