@@ -11,13 +11,16 @@
 #include <limits>
 #include <stdexcept>
 
+#include "util/phases.hpp"
+
 namespace ellm::mpi {
 namespace {
 
 MPI_Comm to_c(int handle) { return MPI_Comm_f2c(handle); }
 
-// Times one blocking call into the communicator's statistics, and tells the watchdog which
-// collective this rank is blocked in (`what` names the MPI call).
+// Times one blocking call into the communicator's statistics (and the step's communication
+// phase, util/phases.hpp), and tells the watchdog which collective this rank is blocked in
+// (`what` names the MPI call).
 class BlockedTimer {
  public:
   BlockedTimer(CollectiveStats& s, const char* what, int ranks) : s_(s), start_(MPI_Wtime()) {
@@ -31,6 +34,7 @@ class BlockedTimer {
  private:
   CollectiveStats& s_;
   double start_;
+  PhaseScope phase_{Phase::communication};
 };
 
 template <class T>
@@ -130,16 +134,21 @@ void Comm::allreduce_max(double* data, std::size_t n) {
 }
 
 void Comm::start_allreduce_sum(float* data, std::size_t n, Requests& pending) {
+  // Starting is not free (Open MPI's libnbc builds the schedule and may move data right away):
+  // it counts as time in MPI, like the waits.
+  BlockedTimer t(stats_, "MPI_Iallreduce (start)", size_);
   MPI_Request request;
   MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, to_c(handle_), &request);
   pending.handles_.push_back(MPI_Request_c2f(request));
 }
 
 namespace {
-// Runs an MPI_*all on the pending requests and writes their (possibly freed) handles back.
+// Runs an MPI_*all on the pending requests and writes their (possibly freed) handles back. The
+// C handles go in a buffer kept across calls: a step's progress and wait calls allocate nothing.
 template <class F>
 void on_requests(std::vector<int>& handles, F call) {
-  std::vector<MPI_Request> requests;
+  thread_local std::vector<MPI_Request> requests;
+  requests.clear();
   for (int h : handles) requests.push_back(MPI_Request_f2c(h));
   call(int(requests.size()), requests.data());
   for (std::size_t i = 0; i < requests.size(); i++) handles[i] = MPI_Request_c2f(requests[i]);

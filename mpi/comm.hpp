@@ -23,7 +23,7 @@ class Session {
 };
 
 struct CollectiveStats {
-  double seconds = 0.0;  // time blocked in collectives
+  double seconds = 0.0;  // time in collectives: blocked in them, or starting non-blocking ones
 };
 
 // Non-blocking collectives in flight (their MPI requests, held as Fortran handles).

@@ -70,6 +70,15 @@ json energy(double joules, bool estimated) {
 // unbound on its 4 cores).
 json record(int r, std::vector<double> steps, double busy_cores) {
   const int node = r < 2 ? 0 : 2;
+  // per step: GEMM 0.25 s, communication as comm_seconds, the rest elementwise; other phases 0
+  const std::vector<double> gemm(steps.size(), 0.25), none(steps.size(), 0.0);
+  std::vector<double> comm(steps.size()), elementwise(steps.size());
+  for (std::size_t s = 0; s < steps.size(); s++) {
+    comm[s] = s == 0 ? 0.0 : 0.5;
+    elementwise[s] = steps[s] - 0.25 - comm[s];
+  }
+  const json phases = {{"gemm", gemm}, {"attention", none}, {"elementwise", elementwise}, {"loss", none},
+                       {"optimizer", none}, {"communication", comm}, {"other", none}};
   const bool leader = r == node;
   const std::vector<int> cores = node == 0 ? std::vector<int>{2 * r, 2 * r + 1} : std::vector<int>{0, 1, 2, 3};
   json placement = {{"policy", "compact"}, {"binding", "set"}, {"pus", "0-1"}, {"cores", "0-1"}, {"core_indexes", cores},
@@ -82,7 +91,8 @@ json record(int r, std::vector<double> steps, double busy_cores) {
                    {"energy", leader ? energy(node == 0 ? 100 : 50, node == 2) : json(nullptr)}};
   return {{"rank", r}, {"host", node == 0 ? "a" : "b"}, {"node", node}, {"local_rank", r % 2}, {"local_size", 2},
           {"placement", placement}, {"sampling", sampling}, {"node_info", leader ? node_info(4) : json(nullptr)},
-          {"rss_hwm_bytes", 300}, {"step_seconds", steps}, {"comm_seconds", {0.0, 0.5, 0.5}}, {"wall_seconds", 10.0},
+          {"rss_hwm_bytes", 300}, {"step_seconds", steps}, {"comm_seconds", comm}, {"phase_seconds", phases},
+          {"wall_seconds", 10.0},
           {"dp_rank", r}, {"tp_rank", 0}, {"ep_rank", 0}, {"local_params", 4}, {"tp_seconds", {0.0, 0.0, 0.0}},
           {"ep_seconds", {0.0, 0.0, 0.0}},
           {"dp_seconds", {0.0, 0.5, 0.5}}, {"param_fingerprint", "f"}, {"replicated_fingerprint", "g"},
@@ -129,6 +139,19 @@ TEST(RankPeaks, ShareOfTheNodesPerCorePeak) {
   EXPECT_EQ(p.core_share, (std::vector<double>{2, 2, 2, 2}));  // node 2: 4 shared cores ÷ 2 ranks
   EXPECT_EQ(p.measured, (std::vector<double>{200, 200, 200, 200}));  // 400 FLOP/s ÷ 4 cores × 2
   EXPECT_EQ(p.theoretical, (std::vector<double>{400, 400, 400, 400}));
+}
+
+// Each rank's phases: the mean over its measured steps (the warm-up step excluded).
+TEST(RunReport, PhaseSecondsAreEachRanksMeansOverTheMeasuredSteps) {
+  const Fixture f;
+  const json r = build_run_report(f.run, 0, f.root, f.ranks);
+  const json& rank2 = r["ranks"][2]["phase_seconds"];  // steps 1 and 3 s, communication 0.5 s each
+  EXPECT_DOUBLE_EQ(rank2["gemm"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(rank2["communication"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(rank2["elementwise"].get<double>(), (0.25 + 2.25) / 2);
+  double sum = 0;
+  for (const auto& [phase, seconds] : rank2.items()) sum += seconds.get<double>();
+  EXPECT_DOUBLE_EQ(sum, r["ranks"][2]["step_seconds"]["mean"].get<double>());
 }
 
 TEST(RunReport, LatencyThroughputPeaksAndPcu) {

@@ -12,6 +12,7 @@
 
 #include "model/gpt.hpp"
 #include "train/optimizer.hpp"
+#include "util/phases.hpp"
 #include "util/rng.hpp"
 #include "util/thread_pool.hpp"
 
@@ -66,6 +67,7 @@ long allocations_after_first_step(const ModelConfig& m, int threads) {
   std::vector<int> tokens(std::size_t(B) * m.seq_len), targets(tokens.size());
   for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = int(rng.below(m.vocab_size)), targets[i] = int(rng.below(m.vocab_size));
   long counted = 0;
+  phase_clock_start();  // the per-phase timers run in every timed step: they must not allocate
   for (int step = 0; step < 4; step++) {
     const long before = g_allocations.load();
     model.zero_grad();
@@ -75,6 +77,7 @@ long allocations_after_first_step(const ModelConfig& m, int threads) {
     opt.step(model.params(), model.grads(), 1e-3, clip_scale(norm, 1.0));
     if (step > 0) counted += g_allocations.load() - before;
   }
+  phase_clock_stop();
   rank_pool().set_threads(1);
   return counted;
 }

@@ -1,9 +1,9 @@
-// The rank's kernels on its thread pool (util/thread_pool.hpp): norms, activations, the
-// cross-entropy, AdamW and attention share their independent rows/elements/heads among the
-// threads and give bit-identical results for any thread count; so does a whole model's forward
-// and backward when only the pool's thread count changes. (OpenBLAS sgemm is not bit-identical
-// across its own thread counts, so a training step is deterministic for a given seed and thread
-// count, not across thread counts: docs/PERFORMANCE.md.)
+// The rank's kernels on its thread pool (util/thread_pool.hpp): norms, activations, the linear
+// layer's bias, the cross-entropy, AdamW and attention share their independent rows/elements/
+// heads among the threads and give bit-identical results for any thread count; so does a whole
+// model's forward and backward when only the pool's thread count changes. (OpenBLAS sgemm is not
+// bit-identical across its own thread counts, so a training step is deterministic for a given
+// seed and thread count, not across thread counts: docs/PERFORMANCE.md.)
 #include <gtest/gtest.h>
 
 #include "support/random.hpp"
@@ -14,6 +14,7 @@
 
 #include "layers/activation.hpp"
 #include "layers/crossentropy.hpp"
+#include "layers/linear.hpp"
 #include "layers/norm.hpp"
 #include "model/gpt.hpp"
 #include "train/optimizer.hpp"
@@ -77,6 +78,21 @@ TEST(RankThreads, ActivationsAreBitIdenticalOnAnyThreadCount) {
     for (auto* v : {&dx, &ye, &dxe, &ys, &dxs}) y.insert(y.end(), v->begin(), v->end());
     return y;
   }, "activations");
+}
+
+// The linear layer's own elementwise parts: the bias seeding rows forward, the bias gradient's
+// column sums backward (its GEMMs run in OpenBLAS, on one thread here).
+TEST(RankThreads, LinearBiasIsBitIdenticalOnAnyThreadCount) {
+  const auto x = random_vector(std::size_t(N) * C, 20), w = random_vector(std::size_t(V) * C, 21);
+  const auto bias = random_vector(V, 22), dy = random_vector(std::size_t(N) * V, 23);
+  expect_thread_count_invariant([&] {
+    std::vector<float> y(std::size_t(N) * V), db = random_vector(V, 24);
+    layers::linear_forward(y.data(), x.data(), w.data(), bias.data(), N, C, V);
+    layers::linear_backward(static_cast<float*>(nullptr), static_cast<float*>(nullptr), db.data(), dy.data(),
+                            x.data(), w.data(), N, C, V);
+    y.insert(y.end(), db.begin(), db.end());
+    return y;
+  }, "linear bias");
 }
 
 TEST(RankThreads, CrossEntropyIsBitIdenticalOnAnyThreadCount) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include "kernels/vmath.hpp"
+#include "util/phases.hpp"
 #include "util/thread_pool.hpp"
 
 namespace ellm::layers {
@@ -33,6 +34,7 @@ void each_row(int N, int F, Fn fn) {
 
 template <class T>
 void gelu_forward(T* out, const T* inp, long n) {
+  const PhaseScope phase(Phase::elementwise);
   each_element(n, [&](long i) {
     const T x = inp[i];
     const T u = T(kGeluScale) * (x + T(kGeluCubic) * x * x * x);
@@ -42,6 +44,7 @@ void gelu_forward(T* out, const T* inp, long n) {
 
 template <class T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, long n) {
+  const PhaseScope phase(Phase::elementwise);
   each_element(n, [&](long i) {
     const T x = inp[i];
     const T u = T(kGeluScale) * (x + T(kGeluCubic) * x * x * x);
@@ -54,6 +57,7 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, long n) {
 
 template <class T>
 void gelu_exact_forward(T* out, const T* inp, long n) {
+  const PhaseScope phase(Phase::elementwise);
   each_element(n, [&](long i) {
     const T x = inp[i];
     out[i] = T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
@@ -62,6 +66,7 @@ void gelu_exact_forward(T* out, const T* inp, long n) {
 
 template <class T>
 void gelu_exact_backward(T* dinp, const T* inp, const T* dout, long n) {
+  const PhaseScope phase(Phase::elementwise);
   each_element(n, [&](long i) {
     const T x = inp[i];
     const T cdf = T(0.5) * (T(1) + std::erf(x * T(kInvSqrt2)));
@@ -72,6 +77,7 @@ void gelu_exact_backward(T* dinp, const T* inp, const T* dout, long n) {
 
 template <class T>
 void swiglu_forward(T* out, const T* inp, int N, int F) {
+  const PhaseScope phase(Phase::elementwise);
   each_row(N, F, [&](int n) {
     const T* gate = inp + size_t(n) * 2 * F;
     const T* up = gate + F;
@@ -85,6 +91,7 @@ void swiglu_forward(T* out, const T* inp, int N, int F) {
 
 template <class T>
 void swiglu_backward(T* dinp, const T* inp, const T* dout, int N, int F) {
+  const PhaseScope phase(Phase::elementwise);
   each_row(N, F, [&](int n) {
     const T* gate = inp + size_t(n) * 2 * F;
     const T* up = gate + F;

@@ -9,6 +9,7 @@
 
 #include "kernels/gemm.hpp"
 #include "kernels/vmath.hpp"
+#include "util/phases.hpp"
 #include "util/thread_pool.hpp"
 
 namespace ellm::layers {
@@ -202,6 +203,7 @@ void in_pieces(std::int64_t items, size_t workspace, Fn item) {
 
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile) {
+  const PhaseScope phase(Phase::attention);
   in_pieces<T>(std::int64_t(s.B) * s.H, forward_workspace(s, tile), [&](std::int64_t bh, T* work) {
     forward_head(out, lse, qkv, s, tile, int(bh / s.H), int(bh % s.H), work);
   });
@@ -210,6 +212,7 @@ void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, in
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* out, const T* lse, const T* qkv,
                         const AttentionShape& s, int tile) {
+  const PhaseScope phase(Phase::attention);
   in_pieces<T>(std::int64_t(s.B) * s.Hkv, backward_workspace(s, tile), [&](std::int64_t bg, T* work) {
     backward_group(dqkv, dout, out, lse, qkv, s, tile, int(bg / s.Hkv), int(bg % s.Hkv), work);
   });

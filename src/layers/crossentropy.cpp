@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/vmath.hpp"
+#include "util/phases.hpp"
 #include "util/thread_pool.hpp"
 
 namespace ellm::layers {
@@ -23,6 +24,7 @@ void each_row(int N, int V, Fn fn) {
 template <class T>
 double crossentropy_forward(T* logits, T* losses, const int* targets, int N, int V, int v0, T* rows,
                             const RowReduce<T>& max, const RowReduce<T>& sum) {
+  const PhaseScope phase(Phase::loss);
   T* row_max = rows;       // (N)
   T* row_sums = rows + N;  // (N,2): Σ exp(logit − max), and the target's logit (0 off-shard)
   each_row(N, V, [&](int n) {
@@ -57,6 +59,7 @@ double crossentropy_forward(T* logits, T* losses, const int* targets, int N, int
 
 template <class T>
 void crossentropy_backward(T* probs, const int* targets, int N, int V, int v0, double divisor) {
+  const PhaseScope phase(Phase::loss);
   const T dloss = T(1) / T(divisor);
   each_row(N, V, [&](int n) {
     T* d = probs + std::size_t(n) * V;

@@ -4,11 +4,14 @@
 #include <cmath>
 #include <cstddef>
 
+#include "util/phases.hpp"
+
 namespace ellm::layers {
 
 template <class T>
 void embedding_forward(T* out, const int* tokens, const T* wte, int B, int Tn, int C,
                        int vocab_begin, int vocab_end) {
+  const PhaseScope phase(Phase::elementwise);
   for (int n = 0; n < B * Tn; n++) {
     T* y = out + std::size_t(n) * C;
     const int tok = tokens[n];
@@ -23,6 +26,7 @@ void embedding_forward(T* out, const int* tokens, const T* wte, int B, int Tn, i
 template <class T>
 void embedding_backward(T* dwte, const T* dout, const int* tokens, int B, int Tn, int C,
                         int vocab_begin, int vocab_end) {
+  const PhaseScope phase(Phase::elementwise);
   for (int n = 0; n < B * Tn; n++) {
     const int tok = tokens[n];
     if (tok < vocab_begin || tok >= vocab_end) continue;
@@ -34,6 +38,7 @@ void embedding_backward(T* dwte, const T* dout, const int* tokens, int B, int Tn
 
 template <class T>
 void positions_forward(T* out, const T* pos, int rows, int first_row, int Tn, int C) {
+  const PhaseScope phase(Phase::elementwise);
   for (int i = 0; i < rows; i++) {
     const T* p = pos + std::size_t((first_row + i) % Tn) * C;
     T* y = out + std::size_t(i) * C;
@@ -43,6 +48,7 @@ void positions_forward(T* out, const T* pos, int rows, int first_row, int Tn, in
 
 template <class T>
 void positions_backward(T* dpos, const T* dout, int rows, int first_row, int Tn, int C) {
+  const PhaseScope phase(Phase::elementwise);
   for (int i = 0; i < rows; i++) {
     T* dp = dpos + std::size_t((first_row + i) % Tn) * C;
     const T* dy = dout + std::size_t(i) * C;

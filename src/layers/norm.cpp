@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cmath>
 
+#include "util/phases.hpp"
 #include "util/thread_pool.hpp"
 
 namespace ellm::layers {
@@ -36,6 +37,7 @@ void over_column_blocks(int N, int C, Fn fn) {
 template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N, int C,
                        double eps) {
+  const PhaseScope phase(Phase::elementwise);
   over_rows(N, C, [&](int n) {
     const T* x = inp + size_t(n) * C;
     double sum = 0.0;
@@ -54,6 +56,7 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const
 template <class T>
 void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, const T* w,
                         const T* mean, const T* rstd, int N, int C) {
+  const PhaseScope phase(Phase::elementwise);
   over_rows(N, C, [&](int n) {
     const T* dy = dout + size_t(n) * C;
     const T* x = inp + size_t(n) * C;
@@ -90,6 +93,7 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
 
 template <class T>
 void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, double eps) {
+  const PhaseScope phase(Phase::elementwise);
   over_rows(N, C, [&](int n) {
     const T* x = inp + size_t(n) * C;
     double ss = 0.0;
@@ -104,6 +108,7 @@ void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, do
 template <class T>
 void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, const T* rstd, int N,
                       int C) {
+  const PhaseScope phase(Phase::elementwise);
   over_rows(N, C, [&](int n) {
     const T* dy = dout + size_t(n) * C;
     const T* x = inp + size_t(n) * C;

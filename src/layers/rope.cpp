@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "util/phases.hpp"
+
 namespace ellm::layers {
 namespace {
 
@@ -64,11 +66,13 @@ void rotate(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double b
 template <class T>
 void rope_forward(T* x, int B, int Tn, int row, int n_heads, int hs, int rot, double base,
                   int pos0) {
+  const PhaseScope phase(Phase::elementwise);
   rotate(x, B, Tn, row, n_heads, hs, rot, base, +1, pos0);
 }
 
 template <class T>
 void rope_backward(T* dx, int B, int Tn, int row, int n_heads, int hs, int rot, double base) {
+  const PhaseScope phase(Phase::elementwise);
   rotate(dx, B, Tn, row, n_heads, hs, rot, base, -1, 0);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/vmath.hpp"
+#include "util/phases.hpp"
 
 namespace ellm::layers {
 namespace {
@@ -72,6 +73,7 @@ T scale_of(const SparseShape& s) {
 template <class T>
 void sparse_attention_forward(T* out, T* lse, const T* q, const T* k, const T* v,
                               const KeyRange* ranges, const SparseShape& s) {
+  const PhaseScope phase(Phase::attention);
   const T scale = scale_of<T>(s);
   thread_local std::vector<T> scores;  // one query's scores, in key order (capacity kept across calls)
   for (int b = 0; b < s.B; b++) {
@@ -105,6 +107,7 @@ template <class T>
 void sparse_attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* out, const T* lse,
                                const T* q, const T* k, const T* v, const KeyRange* ranges,
                                const SparseShape& s) {
+  const PhaseScope phase(Phase::attention);
   const T scale = scale_of<T>(s);
   for (int b = 0; b < s.B; b++) {
     for (int t = 0; t < s.T; t++) {

@@ -1,9 +1,25 @@
 #include "model/block.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
+#include "util/phases.hpp"
+#include "util/thread_pool.hpp"
+
 namespace ellm {
+namespace {
+
+// y (n) += x (n): a residual connection or a branch's sum, on the rank's threads.
+template <class T>
+void add_into(T* y, const T* x, std::size_t n) {
+  const PhaseScope phase(Phase::elementwise);
+  parallel_items(std::int64_t(n), 1, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; i++) y[i] += x[i];
+  });
+}
+
+}  // namespace
 
 template <class T>
 Block<T>::Block(const ModelConfig& m, int max_batch, const Declarer& d,
@@ -88,7 +104,7 @@ void Block<T>::forward_sequential(const Arenas<T>& a, const T* x, int B) {
   T* partial = stream_.partial_buffer(mid, w.full[0]);
   mixer_->forward(w.modules, h1, partial, B);
   stream_.reduce_partials(partial, mid, B);  // row-parallel: sum the heads' contributions
-  for (std::size_t i = 0; i < RC; i++) mid[i] += x[i];
+  add_into(mid, x, RC);
   if (!mlp_) return;  // mid is the output
   ln2_.forward(a, mid, R);
   const T* h2 = stream_.gather(a.a(ln2_.out), a.a(ln2_full_), B);  // (N,C)
@@ -96,7 +112,7 @@ void Block<T>::forward_sequential(const Arenas<T>& a, const T* x, int B) {
   partial = stream_.partial_buffer(out, w.full[0]);
   mlp_->forward(w.modules, h2, partial, B);
   stream_.reduce_partials(partial, out, B);
-  for (std::size_t i = 0; i < RC; i++) out[i] += mid[i];
+  add_into(out, mid, RC);
 }
 
 template <class T>
@@ -112,9 +128,9 @@ void Block<T>::forward_parallel(const Arenas<T>& a, const T* x, int B) {
   T* partial = stream_.partial_buffer(out, w.full[0]);
   mixer_->forward(w.modules, h1, partial, B);
   mlp_->forward(w.modules, h2, w.branch, B);
-  for (std::size_t i = 0; i < NC; i++) partial[i] += w.branch[i];
+  add_into(partial, w.branch, NC);
   stream_.reduce_partials(partial, out, B);  // one collective for both branches
-  for (std::size_t i = 0; i < RC; i++) out[i] += x[i];
+  add_into(out, x, RC);
 }
 
 template <class T>
@@ -137,20 +153,20 @@ void Block<T>::forward_chunk(const Arenas<T>& a, const T* x, int B, int c, int p
     ln2_.forward(a, x, N);
     mixer_->forward_chunk(w.modules, a.a(ln1_.out), out, B, c, pos0, *cache.mixer);
     mlp_->forward_chunk(w.modules, a.a(ln2_.out), w.branch, B, c, cache.mlp.get());
-    for (std::size_t i = 0; i < NC; i++) out[i] += w.branch[i];
+    add_into(out, w.branch, NC);
     tp.all_reduce_sum(out, NC);
-    for (std::size_t i = 0; i < NC; i++) out[i] += x[i];
+    add_into(out, x, NC);
     return;
   }
   T* mid = a.a(mid_);  // (N,C); the output itself for a mixer-only block
   mixer_->forward_chunk(w.modules, a.a(ln1_.out), mid, B, c, pos0, *cache.mixer);
   tp.all_reduce_sum(mid, NC);
-  for (std::size_t i = 0; i < NC; i++) mid[i] += x[i];
+  add_into(mid, x, NC);
   if (!mlp_) return;
   ln2_.forward(a, mid, N);
   mlp_->forward_chunk(w.modules, a.a(ln2_.out), out, B, c, cache.mlp.get());
   tp.all_reduce_sum(out, NC);
-  for (std::size_t i = 0; i < NC; i++) out[i] += mid[i];
+  add_into(out, mid, NC);
 }
 
 // dres (R,C) holds d(out); out = mid + mlp(ln2(mid)), mid = x + mixer(ln1(x)). The row-parallel

@@ -7,6 +7,7 @@
 #include "layers/crossentropy.hpp"
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
+#include "util/phases.hpp"
 
 namespace ellm {
 using namespace layers;
@@ -98,7 +99,10 @@ void GPT<T>::backward(const std::function<void(int layer)>& grads_final) {
   linear_backward(dlnf, g(plan_.head()), static_cast<T*>(nullptr), dlogits, a(plan_.lnf_full),
                   p(plan_.head()), N, C, V);
   stream_.reduce_partials(dlnf, dln_, B);
-  std::fill(dres_, dres_ + std::size_t(R) * C, T(0));
+  {
+    const PhaseScope phase(Phase::elementwise);
+    std::fill(dres_, dres_ + std::size_t(R) * C, T(0));
+  }
   plan_.lnf.backward(ar, dres_, dln_, block_input(cfg_.n_layers), R);
   final_from(cfg_.n_layers);
   for (int l = cfg_.n_layers - 1; l >= 0; l--) {
@@ -164,6 +168,7 @@ void GPT<T>::hold_adapter_norms(bool hold) {
 
 template <class T>
 void GPT<T>::zero_grad() {
+  const PhaseScope phase(Phase::optimizer);  // the optimizer's share of the step, as in PyTorch
   std::fill(grads_.begin(), grads_.end(), T(0));
 }
 

@@ -14,6 +14,7 @@
 #include "layers/attention.hpp"
 #include "layers/rope.hpp"
 #include "model/token_mixer.hpp"
+#include "util/phases.hpp"
 
 namespace ellm {
 namespace {
@@ -82,7 +83,10 @@ class GqaMixer final : public AttentionMixer<T> {
   void core_backward(const Arenas<T>& a, const T* x, const T* y, const T* dy, T* dx, int B) override {
     const int N = B * m_.seq_len;
     T* dqkv = a.scratch;  // (N,row)
-    std::fill(dqkv, dqkv + std::size_t(N) * row_, T(0));
+    {
+      const PhaseScope phase(Phase::attention);  // attention_backward adds into dqkv
+      std::fill(dqkv, dqkv + std::size_t(N) * row_, T(0));
+    }
     attention_backward(dqkv, dy, y, a.a(lse_), a.a(qkv_buf_), shape(B));
     if (m_.positions == Positions::RoPE) {
       rope_backward(dqkv, B, m_.seq_len, row_, H_ + Hkv_, hs_, m_.rotary_dim(), m_.rope_base);

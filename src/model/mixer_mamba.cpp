@@ -166,8 +166,8 @@ class MambaMixer final : public TokenMixer<T> {
     for (std::size_t i = 0; i < std::size_t(D_) * N_; i++) g_alog[i] += w.dA[i] * w.A[i];
     dt_backward(a, w.dxdbl, w.ddelta, delta, xdbl, Nr);
     tp_.all_reduce_sum(w.dxdbl, rows(B) * xdbl_width());  // the conjugate of forward's sum
-    // du += dxdbl · W_x, by way of g (no longer needed)
-    linear_backward_accumulate(w.du, w.g, a.g(x_proj_), static_cast<T*>(nullptr), w.dxdbl, w.u,
+    // du += dxdbl · W_x
+    linear_backward_accumulate(w.du, a.g(x_proj_), static_cast<T*>(nullptr), w.dxdbl, w.u,
                                a.p(x_proj_), Nr, D_, xdbl_width());
     for (std::size_t i = 0; i < ND; i++) w.du[i] *= silu_grad(xc[i]);  // du becomes dconv
     conv1d_causal_backward(w.dxz, 2 * D_, a.g(conv_w_), a.g(conv_b_), w.du, xz, 2 * D_,

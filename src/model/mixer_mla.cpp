@@ -62,7 +62,7 @@ class MlaMixer final : public AttentionMixer<T> {
  private:
   std::size_t core_scratch_elems(int B) const override {
     const std::size_t N = std::size_t(B) * m_.seq_len;
-    return N * (row_ + 3 * H_ * hs_ + H_ * r_ + r_ + dc_ + dq_ + std::max({m_.d_model, dc_, dq_}));
+    return N * (row_ + 3 * H_ * hs_ + H_ * r_ + r_ + dc_ + dq_);
   }
 
   void core_forward(const Arenas<T>& a, const T* x, T* y, int B) override {
@@ -95,23 +95,23 @@ class MlaMixer final : public AttentionMixer<T> {
     rope_backward(w.k_r, B, m_.seq_len, r_, 1, r_, r_, m_.rope_base);
     // keys and values come from the latent: d c_kv = (dk_c) W_uk + (dv) W_uv
     w_uk_.backward(a, w.dc_kv, w.k_c, a.a(c_kv_), N);
-    w_uv_.backward_accumulate(a, w.dc_kv, w.tmp, w.v, a.a(c_kv_), N);
+    w_uv_.backward_accumulate(a, w.dc_kv, w.v, a.a(c_kv_), N);
     w_dkv_.backward(a, dx, w.dc_kv, x, N);
-    w_kr_.backward_accumulate(a, dx, w.tmp, w.k_r, x, N);
+    w_kr_.backward_accumulate(a, dx, w.k_r, x, N);
     // queries: through the query latent when there is one
     if (dq_ > 0) {
       w_uq_.backward(a, w.dc_q, w.q_c, a.a(c_q_), N);
-      w_qr_.backward_accumulate(a, w.dc_q, w.tmp, w.q_r, a.a(c_q_), N);
-      w_dq_.backward_accumulate(a, dx, w.tmp, w.dc_q, x, N);
+      w_qr_.backward_accumulate(a, w.dc_q, w.q_r, a.a(c_q_), N);
+      w_dq_.backward_accumulate(a, dx, w.dc_q, x, N);
     } else {
-      w_uq_.backward_accumulate(a, dx, w.tmp, w.q_c, x, N);
-      w_qr_.backward_accumulate(a, dx, w.tmp, w.q_r, x, N);
+      w_uq_.backward_accumulate(a, dx, w.q_c, x, N);
+      w_qr_.backward_accumulate(a, dx, w.q_r, x, N);
     }
   }
 
   // Views into the workspace: forward's projections, then backward's gradients of the same.
   struct Work {
-    T *qkv, *q_c, *q_r, *k_c, *k_r, *v, *dc_kv, *dc_q, *tmp;
+    T *qkv, *q_c, *q_r, *k_c, *k_r, *v, *dc_kv, *dc_q;
   };
   Work work(T* base, int B) const {
     const std::size_t N = std::size_t(B) * m_.seq_len;
@@ -130,7 +130,6 @@ class MlaMixer final : public AttentionMixer<T> {
     w.v = take(N * H_ * hs_);
     w.dc_kv = take(N * dc_);
     w.dc_q = take(N * dq_);
-    w.tmp = take(N * std::max({m_.d_model, dc_, dq_}));
     return w;
   }
 

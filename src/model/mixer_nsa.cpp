@@ -114,7 +114,7 @@ class NsaMixer final : public AttentionMixer<T> {
   std::size_t core_scratch_elems(int B) const override {
     const std::size_t N = std::size_t(B) * m_.seq_len, M = std::size_t(B) * nc_ * G_;
     return M * (2 * m_.nsa_block * hs_ + 4 * hs_) +
-           N * (H_ * hs_ + qkv_row_ + kv_row_ + 3 * H_ + m_.d_model);
+           N * (H_ * hs_ + qkv_row_ + kv_row_ + 3 * H_);
   }
 
   void core_forward(const Arenas<T>& a, const T* x, T* y, int B) override {
@@ -282,8 +282,8 @@ class NsaMixer final : public AttentionMixer<T> {
       rope_backward(w.dkv, B, m_.seq_len, kv_row_, G_, hs_, m_.rotary_dim(), m_.rope_base);
     }
     qkv_.backward(a, dx, w.dqkv, x, N);
-    kv_.backward_accumulate(a, dx, w.tmp, w.dkv, x, N);
-    gate_.backward_accumulate(a, dx, w.tmp, w.dgate, x, N);
+    kv_.backward_accumulate(a, dx, w.dkv, x, N);
+    gate_.backward_accumulate(a, dx, w.dgate, x, N);
   }
 
   struct Phi {
@@ -298,7 +298,6 @@ class NsaMixer final : public AttentionMixer<T> {
     T* dcmp[2];           // (M, hs) each: gradients of the compressed keys and values
     T* dout;              // (N, H·hs) one branch's output gradient
     T *dqkv, *dkv, *dgate;  // (N, qkv row), (N, kv row), (N, 3H) gradients of the projections
-    T* tmp;               // (N, C)
   };
   Work work(T* base, int B) const {
     const std::size_t N = std::size_t(B) * m_.seq_len, M = std::size_t(B) * nc_ * G_;
@@ -315,7 +314,6 @@ class NsaMixer final : public AttentionMixer<T> {
     w.dqkv = take(N * qkv_row_);
     w.dkv = take(N * kv_row_);
     w.dgate = take(N * 3 * H_);
-    w.tmp = take(N * m_.d_model);
     return w;
   }
 

@@ -92,7 +92,7 @@ class Moe final : public ChannelMixer<T> {
 
   std::size_t scratch_elems(int B) const override {
     const std::size_t N = std::size_t(B) * seq_len_, rows = N * k_, expert_rows = max_expert_rows(N);
-    std::size_t own = rows * 2 * C_ + expert_rows * (Fin_ + F_) + N * (2 * E_ + C_);
+    std::size_t own = rows * 2 * C_ + expert_rows * (Fin_ + F_) + N * 2 * E_;
     if (ep_.size > 1) own += expert_rows * 3 * C_;  // experts' dy and dx, the received rows
     return own + (shared_ ? shared_->scratch_elems(B) : 0);
   }
@@ -117,7 +117,7 @@ class Moe final : public ChannelMixer<T> {
     const bool moves = ep_.size > 1;  // rows travel to other ranks' experts
     T *dyd = take(rows * C_), *dxd = take(rows * C_), *dhpre = take(expert_rows * Fin_),
       *dhact = take(expert_rows * F_), *dgate_probs = take(std::size_t(N) * E_),
-      *dlogits = take(std::size_t(N) * E_), *tmp = take(std::size_t(N) * C_);
+      *dlogits = take(std::size_t(N) * E_);
     // this rank's experts' rows (the same as its own assignments' rows when nothing moves)
     T* dye = moves ? take(expert_rows * C_) : dyd;
     T* dxe = moves ? take(expert_rows * C_) : dxd;
@@ -152,7 +152,7 @@ class Moe final : public ChannelMixer<T> {
       T* t = dx + std::size_t(token_of_row_[r]) * C_;
       for (int c = 0; c < C_; c++) t[c] += d[c];
     }
-    router_backward(a, x, dgate.data(), dgate_probs, dlogits, tmp, dx, N);
+    router_backward(a, x, dgate.data(), dgate_probs, dlogits, dx, N);
   }
 
   const RoutingStats* routing() const override { return &stats_; }
@@ -378,7 +378,7 @@ class Moe final : public ChannelMixer<T> {
   // (through the renormalisation when on), the load-balancing term's ∂/∂p = coeff·E·f_i/N, the
   // softmax, and the z-loss's ∂/∂logit = coeff_z·2·lse·p/N.
   void router_backward(const Arenas<T>& a, const T* x, const T* dgate, T* dprobs, T* dlogits,
-                       T* tmp, T* dx, int N) const {
+                       T* dx, int N) const {
     const T *probs = a.a(probs_), *lse = a.a(lse_);
     std::fill(dprobs, dprobs + std::size_t(N) * E_, T(0));
     for (int n = 0; n < N; n++) {
@@ -409,7 +409,7 @@ class Moe final : public ChannelMixer<T> {
       const T z = T(z_coeff_ * 2.0 / N) * lse[n];
       for (int e = 0; e < E_; e++) dl[e] = p[e] * (dp[e] - dot) + z * p[e];
     }
-    linear_backward_accumulate(dx, tmp, a.g(router_), static_cast<T*>(nullptr), dlogits, x,
+    linear_backward_accumulate(dx, a.g(router_), static_cast<T*>(nullptr), dlogits, x,
                                a.p(router_), N, C_, E_);
   }
 

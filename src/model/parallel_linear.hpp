@@ -80,10 +80,10 @@ struct ColumnParallelLinear {
     layers::linear_backward(dx, a.g(w), a.g(b), dyb, x, a.p(w), N, in, out);
     adapter.backward(a, dx, dyb, x, N);
   }
-  // As backward, but dx += dy · W by way of tmp (N,in): an input that feeds several projections.
-  void backward_accumulate(const Arenas<T>& a, T* dx, T* tmp, const T* dy, const T* x, int N) const {
+  // As backward, but dx += dy · W: an input that feeds several projections.
+  void backward_accumulate(const Arenas<T>& a, T* dx, const T* dy, const T* x, int N) const {
     const T* dyb = adapter.output_grad(a, dy, N);
-    layers::linear_backward_accumulate(dx, tmp, a.g(w), a.g(b), dyb, x, a.p(w), N, in, out);
+    layers::linear_backward_accumulate(dx, a.g(w), a.g(b), dyb, x, a.p(w), N, in, out);
     adapter.backward(a, dx, dyb, x, N);
   }
   LinearAdapter<T> adapter;

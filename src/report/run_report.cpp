@@ -7,6 +7,7 @@
 #include "metrics/flops.hpp"
 #include "metrics/stats.hpp"
 #include "report/aggregate.hpp"
+#include "util/phases.hpp"
 
 namespace ellm {
 namespace {
@@ -37,6 +38,24 @@ json counts(const std::vector<StepSample>& steps, std::int64_t StepSample::*fiel
   return out;
 }
 
+// {phase: [seconds per step]} (util/phases.hpp)
+json phase_series(const std::vector<StepSample>& steps) {
+  json out = json::object();
+  for (int i = 0; i < kPhases; i++) {
+    json& series = out[phase_name(Phase(i))] = json::array();
+    for (const StepSample& s : steps) series.push_back(s.phases.seconds[i]);
+  }
+  return out;
+}
+
+// {phase: mean seconds per measured step} of a rank record's phase_seconds.
+json phase_means(const json& phase_seconds, int warmup) {
+  json out = json::object();
+  for (const auto& [phase, series] : phase_seconds.items())
+    out[phase] = summarize(measured(series.get<std::vector<double>>(), warmup)).mean;
+  return out;
+}
+
 }  // namespace
 
 json rank_record(const RunRecord& rec, const RankContext& ctx) {
@@ -56,6 +75,7 @@ json rank_record(const RunRecord& rec, const RankContext& ctx) {
           {"tp_seconds", tp_s},
           {"ep_seconds", ep_s},
           {"dp_seconds", dp_s},
+          {"phase_seconds", phase_series(rec.steps)},
           {"host", ctx.host},
           {"node", ctx.node},
           {"local_rank", ctx.local_rank},
@@ -164,6 +184,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                          {"step_seconds", to_json(st)},
                          {"compute_seconds", to_json(cp)},
                          {"comm_seconds", to_json(cm)},
+                         {"phase_seconds", phase_means(r["phase_seconds"], warmup)},
                          {"tokens_per_s", tok_s},
                          {"tt_tokens_per_param_per_s", tok_s / double(root.num_params)},
                          {"model_flops_per_s", tok_s * flops_per_token},

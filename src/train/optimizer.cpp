@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "util/phases.hpp"
 #include "util/thread_pool.hpp"
 
 namespace ellm {
@@ -16,6 +17,7 @@ double learning_rate(const TrainingConfig& t, int step) {
 }
 
 double global_norm(const float* grads, std::size_t n) {
+  const PhaseScope phase(Phase::optimizer);
   // Eight independent partial sums: one running sum is a chain of dependent adds (4 cycles
   // each), the step's slowest loop over a large model. The lane order is fixed, so the result
   // depends on n alone, not on the CPU's vector width.
@@ -57,6 +59,7 @@ AdamW::AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<Are
 }
 
 void AdamW::step(float* params, const float* grads, double lr, double grad_scale) {
+  const PhaseScope phase(Phase::optimizer);
   t_ += 1;
   const float b1 = float(beta1_), b2 = float(beta2_), gs = float(grad_scale);
   const float c1 = float(1.0 / (1.0 - std::pow(beta1_, t_)));  // bias corrections

@@ -289,6 +289,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   const mpi::Watchdog watchdog(run.parallel.watchdog_s, world.rank(), world.host());
   const double run_start = now_seconds();
   world.barrier();  // start the first timed step together (outside the timed region)
+  phase_clock_start();  // this thread's time by phase: each step keeps its difference
 
   if (t.steps == 0) {  // evaluation only: the timed window is the validation pass
     EvalSample e{0, evaluate(model, sampler, t, grid.dp, rows, tokens, targets, &grid, &rec.steps, on_window)};
@@ -297,6 +298,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
   }
   for (int step = first_step; step < t.steps; step++) {
     on_window(step - first_step < t.warmup_iters ? Window::warmup : Window::steps);  // as latency counts them
+    const PhaseSeconds phases0 = phase_clock_read();
     const double t0 = now_seconds();
     const double tp0 = grid.tp.stats().seconds, ep0 = grid.ep.stats().seconds,
                  dp0 = grid.dp.stats().seconds + grid.edp.stats().seconds;
@@ -334,6 +336,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
     s.samples = counts.samples;
     s.tokens = counts.counted;
     s.seconds = now_seconds() - t0;
+    s.phases = phase_clock_read() - phases0;
     s.tp_seconds = grid.tp.stats().seconds - tp0;
     s.ep_seconds = grid.ep.stats().seconds - ep0;
     s.comm_seconds = s.tp_seconds + s.ep_seconds + (grid.dp.stats().seconds + grid.edp.stats().seconds - dp0);
@@ -382,6 +385,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
       break;
     }
   }
+  phase_clock_stop();
   on_window(Window::finish);
   rec.wall_seconds = now_seconds() - run_start;
   rec.param_fingerprint = fingerprint(model.params(), {{0, model.num_params()}});

@@ -15,6 +15,7 @@
 #include "efficientllm/config.hpp"
 #include "metrics/window.hpp"
 #include "mpi/comm.hpp"
+#include "util/phases.hpp"
 
 namespace ellm {
 
@@ -30,6 +31,7 @@ struct StepSample {
   double ep_seconds = 0;   // expert-parallel all-to-alls (MoE dispatch and combine)
   double dp_seconds = 0;   // data-parallel gradient sync (both replica groups), and MoE's
                            // global-batch statistics and routing log, which use the dp group
+  PhaseSeconds phases{};   // the step's wall time by phase (util/phases.hpp), adding up to seconds
 };
 
 struct EvalSample {

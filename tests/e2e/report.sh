@@ -19,6 +19,9 @@ json_check "$R" 'all(len(x["ranks"]) == 2 and x["replicas_identical"] for x in r
 json_check "$R" 'all(x["latency"]["warmup_iters_excluded"] == 1 and x["latency"]["measured_iters"] == 5 for x in r["runs"])'
 json_check "$R" 'all(x["throughput"]["tokens_per_s"] > 0 and 0 < x["compute"]["gemm_relative_efficiency"] <= 1 for x in r["runs"])'
 json_check "$R" 'all(len(x["samples"]["step_seconds_per_rank"]) == 2 for x in r["runs"])'
+# each rank's phases add up to its mean step; GEMM and (dp = 2) communication are among them
+json_check "$R" 'all(abs(sum(k["phase_seconds"].values()) - k["step_seconds"]["mean"]) <= 0.01 * k["step_seconds"]["mean"] for x in r["runs"] for k in x["ranks"])'
+json_check "$R" 'all(k["phase_seconds"]["gemm"] > 0 and k["phase_seconds"]["communication"] > 0 for x in r["runs"] for k in x["ranks"])'
 json_check "$R" 'r["runs"][1]["config"]["model"]["activation"] == "swiglu"'
 # MHA, 4 heads of 16, 2 layers: 2 · 64 keys and values · 4 bytes · 2 layers
 json_check "$R" 'all(x["model"]["kv_cache_bytes_per_token"] == 1024 for x in r["runs"])'
