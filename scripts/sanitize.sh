@@ -23,7 +23,9 @@ launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DELLM_SANITIZE="$kind" \
   -DELLM_BUILD_BENCH=OFF "${launcher[@]}" > /dev/null
+start=$SECONDS
 nice -n 10 cmake --build "$dir" -j "${JOBS:-2}"
+echo "sanitize.sh: build took $((SECONDS - start)) s (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 
 export OPENBLAS_NUM_THREADS=1
 # Leaks in efficientllm are errors; abort on the first report so ctest sees a failure.
