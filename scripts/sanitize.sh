@@ -34,12 +34,17 @@ start=$SECONDS
 nice -n 10 cmake --build "$dir" -j "${JOBS:-2}" "${targets[@]}"
 echo "sanitize.sh: build took $((SECONDS - start)) s (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 
-export OPENBLAS_NUM_THREADS=1
+# The unit and MPI tests set their own thread counts (tests/CMakeLists.txt). The e2e tests run two
+# kernel threads per rank (OPENBLAS_NUM_THREADS sizes the rank's thread pool too,
+# src/cli/node_setup.cpp), so each rank's pool has a worker running beside the sampler, the
+# watchdog and the overlapped communication.
+export OPENBLAS_NUM_THREADS=2
 # Leaks in efficientllm are errors; abort on the first report so ctest sees a failure.
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export LSAN_OPTIONS="suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-export TSAN_OPTIONS="suppressions=$root/tests/sanitize/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
+# ignore_noninstrumented_modules: why, in tests/sanitize/tsan.supp.
+export TSAN_OPTIONS="ignore_noninstrumented_modules=1:suppressions=$root/tests/sanitize/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
 cd "$dir"
 if [[ -n $regex ]]; then
   nice -n 10 ctest -j "${JOBS:-2}" --output-on-failure --timeout 1800 -R "$regex"
