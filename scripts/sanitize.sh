@@ -23,8 +23,9 @@ e2e='^e2e\.(report|report_command|cli_errors|dp_equivalence|tp_equivalence|grad_
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/work} CCACHE_DIR=${CCACHE_DIR:-/work/.ccache}
 launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-# -O1 -g1 (line tables): what the sanitizers' authors recommend, and cheaper to compile
-# than -O2 -g, which made the instrumented build hours long on a loaded 2-core machine.
+# -O1 -g1: the optimisation level the sanitizers' documentation recommends, and line tables only
+# (enough for their stack traces) instead of RelWithDebInfo's full -O2 -g, to keep the build
+# short on 2 cores.
 cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DELLM_SANITIZE="$kind" \
   -DELLM_BUILD_BENCH=OFF "${launcher[@]}" > /dev/null
