@@ -41,7 +41,10 @@ echo "sanitize.sh: build took $((SECONDS - start)) s (load average: $(cut -d' ' 
 # watchdog and the overlapped communication.
 export OPENBLAS_NUM_THREADS=2
 # Leaks in efficientllm are errors; abort on the first report so ctest sees a failure.
-export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"
+# fast_unwind_on_malloc=0 and Open MPI's plugins kept loaded: so that leaks in third-party code
+# have stacks its suppressions can match (tests/sanitize/lsan.supp).
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:fast_unwind_on_malloc=0"
+export OMPI_MCA_mca_base_component_disable_dlclose=1
 export LSAN_OPTIONS="suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # ignore_noninstrumented_modules: why, in tests/sanitize/tsan.supp.
