@@ -26,10 +26,11 @@ PY=$(command -v python3)
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# mpirun with a time limit: a hang is a failure, not a stuck CI.
+# mpirun with a time limit: a hang is a failure, not a stuck CI (longer under a sanitizer:
+# ELLM_TEST_TIME_SCALE, tests/CMakeLists.txt).
 run_mpi() {
   local np=$1; shift
-  timeout 300 mpirun -np "$np" --oversubscribe --bind-to none "$@"
+  timeout $((300 * ${ELLM_TEST_TIME_SCALE:-1})) mpirun -np "$np" --oversubscribe --bind-to none "$@"
 }
 
 # A small corpus of real English text (Debian's fortunes), copied so tests never depend on
