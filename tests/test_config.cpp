@@ -629,7 +629,7 @@ TEST(GoodJob, NoRunsOrGridIsOneRunOfDefaultsNamedAfterTheJob) {
     "inference": {"formats": "fp32", "prompt_tokens": 512, "gen_tokens": 128, "repetitions": 5,
                   "warmup": 1, "batch": 1, "quality_windows": 4},
     "finetune": {"method": "full", "rank": 8, "alpha": 16.0, "dropout": 0.0,
-                 "target_modules": ["q", "v"], "freeze_last_k": 2, "lora_plus_ratio": 16.0,
+                 "target_modules": ["q", "v"], "freeze_last_k": 2, "freeze_modules": ["all"], "lora_plus_ratio": 16.0,
                  "pissa_svd_iters": 0, "adapter_from": "", "save_adapter": ""}})"));
 }
 

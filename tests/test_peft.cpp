@@ -284,6 +284,12 @@ TEST(PeftModelGradCheck, FreezeAllButTheLastBlock) {
   check_model(tiny(Activation::GELU, Positions::Learned, 0, finetune(FinetuneMethod::Freeze)));
 }
 
+TEST(PeftModelGradCheck, FreezeAllButTheLastBlocksAttention) {
+  FinetuneConfig f = finetune(FinetuneMethod::Freeze);
+  f.freeze_modules = {"attn"};
+  check_model(tiny(Activation::SwiGLU, Positions::RoPE, 1, f));
+}
+
 // ---- the adapted model at its start ----
 
 std::vector<float> probabilities(GPT<float>& model, const std::vector<int>& tokens) {
@@ -417,6 +423,27 @@ TEST(PeftArenas, FrozenTensorsAreBitIdenticalAfterTraining) {
   }
 }
 
+// Freezing by part (finetune.freeze_modules): the parts of the trained block add up to the
+// whole block, a part left out keeps its values, the chosen part trains.
+TEST(PeftArenas, FreezingByPartTrainsOnlyThoseParts) {
+  const auto trained = [](std::vector<std::string> parts) {
+    FinetuneConfig f = finetune(FinetuneMethod::Freeze);
+    f.freeze_modules = std::move(parts);
+    return train_a_little(tiny(Activation::SwiGLU, Positions::RoPE, 1, f));
+  };
+  const Trained all = trained({"all"}), attn = trained({"attn"}), mlp = trained({"mlp"}), norm = trained({"norm"});
+  EXPECT_EQ(attn.grads + mlp.grads + norm.grads, all.grads);
+  EXPECT_EQ(trained({"attn", "mlp", "norm"}).grads, all.grads);
+  EXPECT_GT(mlp.grads, norm.grads);
+  EXPECT_GT(norm.grads, 0u);
+  for (const Trained* r : {&attn, &mlp, &norm}) {
+    EXPECT_EQ(std::memcmp(r->start.data() + r->grads, r->end.data() + r->grads, (r->start.size() - r->grads) * sizeof(float)), 0);
+    std::size_t moved = 0;
+    for (std::size_t i = 0; i < r->grads; i++) moved += r->start[i] != r->end[i];
+    EXPECT_GT(moved, r->grads / 2);
+  }
+}
+
 // ---- PiSSA's SVD ----
 
 TEST(PissaSvd, ExactAndRandomizedFindTheTopTriplets) {
@@ -473,6 +500,12 @@ TEST(PeftConfig, BadConfigurationsFailWithTheirMessages) {
   EXPECT_EQ(job_error(R"({"method": "freeze", "freeze_last_k": 3})"),
             "jobs/x.json: /defaults/finetune/freeze_last_k: freeze_last_k (3) must be at most "
             "n_layers (2): it is the number of last blocks that train");
+  EXPECT_EQ(job_error(R"({"method": "freeze", "freeze_modules": ["mlp", "ffn"]})"),
+            "jobs/x.json: /defaults/finetune/freeze_modules: unknown block part \"ffn\"; allowed: attn, mlp, norm, all");
+  EXPECT_EQ(job_error(R"({"method": "lora", "freeze_modules": ["mlp"]})"),
+            "jobs/x.json: /defaults/finetune/freeze_modules: freeze_modules applies to method \"freeze\"; "
+            "method is \"lora\"");
+  EXPECT_EQ(job_error(R"({"method": "freeze", "freeze_modules": ["attn", "norm"]})"), "no error");
   EXPECT_EQ(job_error(R"({"method": "dora", "target_modules": ["gate"]})"),
             "jobs/x.json: /defaults/finetune/target_modules: target module \"gate\" is a half of "
             "SwiGLU's first projection; this model's activation is \"gelu\" (use \"fc\")");

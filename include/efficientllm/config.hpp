@@ -36,7 +36,7 @@ enum class ChannelMixerKind { Dense, MoE, RWKV, None };
 enum class TokenMixerKind { Attention, Mamba, RWKV6 };
 
 // Fine-tuning (docs/PEFT.md; the semantics of Hugging Face PEFT). full: every tensor trains;
-// freeze: only the last freeze_last_k blocks train; the LoRA family: every base tensor is frozen
+// freeze: only the last freeze_last_k blocks train (their freeze_modules parts); the LoRA family: every base tensor is frozen
 // and each target linear gains trainable factors A (rank, in) and B (out, rank) with
 // W' = W₀ + s·B·A, s = alpha / rank (rslora: alpha / √rank); lora_plus trains B at
 // lora_plus_ratio × lr; dora adds a trainable magnitude per output row; pissa starts A and B
@@ -52,6 +52,9 @@ struct FinetuneConfig {
   // gate, up (SwiGLU's halves of it), down (the MLP's output projection); "all": every one.
   std::vector<std::string> target_modules = {"q", "v"};
   int freeze_last_k = 2;          // freeze: the blocks that train (LLaMA-Factory's default: 2)
+  // freeze: which parts of those blocks train (LLaMA-Factory's freeze_trainable_modules): attn
+  // (the token mixer), mlp (the channel mixer), norm (the block's norms); "all": all of them.
+  std::vector<std::string> freeze_modules = {"all"};
   double lora_plus_ratio = 16;    // lora_plus: B's learning rate over A's (the paper: 16)
   int pissa_svd_iters = 0;        // pissa: 0 exact SVD (LAPACK); n > 0 randomized, n power iterations
   // Adapters alone in Hugging Face PEFT's layout (adapter_config.json + adapter_model.safetensors,
@@ -72,6 +75,13 @@ struct FinetuneConfig {
   bool trains_base(int layer, int n_layers) const {
     if (method == FinetuneMethod::Full) return true;
     if (method == FinetuneMethod::Freeze) return layer >= n_layers - freeze_last_k && layer < n_layers;
+    return false;
+  }
+  // Whether a part ("attn", "mlp", "norm") of a block that trains_base trains too.
+  bool trains_module(const std::string& module) const {
+    if (method != FinetuneMethod::Freeze) return true;
+    for (const std::string& m : freeze_modules)
+      if (m == module || m == "all") return true;
     return false;
   }
   bool targets(const std::string& module) const {

@@ -477,6 +477,7 @@ const std::vector<FieldSpec>& fields() {
       finetune("dropout", &FinetuneConfig::dropout, unit_interval),
       finetune("target_modules", &FinetuneConfig::target_modules),
       finetune("freeze_last_k", &FinetuneConfig::freeze_last_k, at_least(1)),
+      finetune("freeze_modules", &FinetuneConfig::freeze_modules),
       finetune("lora_plus_ratio", &FinetuneConfig::lora_plus_ratio, above(0)),
       finetune("pissa_svd_iters", &FinetuneConfig::pissa_svd_iters, between(0, 100)),
       finetune("adapter_from", &FinetuneConfig::adapter_from),
@@ -763,6 +764,14 @@ void check_finetune(const ModelConfig& m, int tp, const Require& require,
     require(f.freeze_last_k <= m.n_layers, {"finetune.freeze_last_k", "model.n_layers"},
             cat("freeze_last_k (", f.freeze_last_k, ") must be at most n_layers (", m.n_layers,
                 "): it is the number of last blocks that train"));
+  static const std::vector<std::string> parts = {"attn", "mlp", "norm", "all"};
+  for (const std::string& part : f.freeze_modules)
+    require(std::ranges::count(parts, part) > 0, {"finetune.freeze_modules"},
+            cat("unknown block part \"", part, "\"; allowed: ", join(parts, ", ")));
+  require(!f.freeze_modules.empty(), {"finetune.freeze_modules"}, "must name at least one block part (or \"all\")");
+  require(f.method == FinetuneMethod::Freeze || f.freeze_modules == std::vector<std::string>{"all"},
+          {"finetune.freeze_modules", "finetune.method"},
+          cat("freeze_modules applies to method \"freeze\"; method is \"", name_of(f.method), "\""));
   for (const auto& [path, given] : {std::pair{"finetune.adapter_from", !f.adapter_from.empty()},
                                     std::pair{"finetune.save_adapter", !f.save_adapter.empty()}})
     require(!given || f.adapters(), {path, "finetune.method"},

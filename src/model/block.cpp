@@ -29,17 +29,19 @@ Block<T>::Block(const ModelConfig& m, int max_batch, const Declarer& d,
   const bool sp = stream.sequence_parallel();
   // Arena order: ln1, token mixer, ln2, channel mixer — so the block's tensors are contiguous
   // and its gradients final together (gradient buckets follow the reverse layer order).
-  ln1_.declare(d, "ln1", m, R, sp);
+  // Freezing by part (finetune.freeze_modules) leaves some of a trained block's parts frozen.
+  const Declarer norms = d.frozen_unless(m.finetune.trains_module("norm"));
+  ln1_.declare(norms, "ln1", m, R, sp);
   ln1_full_ = sp ? d.buffer("ln1_full", {N, C_}) : ln1_.out;
-  mixer_ = make_token_mixer<T>(m, max_batch, d.sub("attn."), stream.tp());
+  mixer_ = make_token_mixer<T>(m, max_batch, d.sub("attn.").frozen_unless(m.finetune.trains_module("attn")), stream.tp());
   if (m.mlp == ChannelMixerKind::None) {  // validation: sequential wiring
     out_ = mid_ = d.buffer("out", {R, C_});
     return;
   }
   if (wiring_ == Wiring::Sequential) mid_ = d.buffer("res2", {R, C_});
-  ln2_.declare(d, "ln2", m, R, sp);
+  ln2_.declare(norms, "ln2", m, R, sp);
   ln2_full_ = sp ? d.buffer("ln2_full", {N, C_}) : ln2_.out;
-  mlp_ = make_channel_mixer<T>(m, max_batch, d.sub("mlp."), stream.tp());
+  mlp_ = make_channel_mixer<T>(m, max_batch, d.sub("mlp.").frozen_unless(m.finetune.trains_module("mlp")), stream.tp());
   out_ = d.buffer("out", {R, C_});
 }
 

@@ -147,6 +147,8 @@ struct Declarer {
     return acts.add_buffer(prefix + name, std::move(shape), layer);
   }
   Declarer sub(const std::string& name) const { return {params, acts, prefix + name, layer, frozen}; }
+  // The same place, frozen as well when `trains` is false (a part that freezing leaves out).
+  Declarer frozen_unless(bool trains) const { return {params, acts, prefix, layer, frozen || !trains}; }
 };
 
 // Calls f(full_offset, local_offset, length) for each contiguous run of the full tensor
