@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/gpt.hpp"
+#include "support/train_step.hpp"
 #include "train/optimizer.hpp"
 #include "util/phases.hpp"
 #include "util/rng.hpp"
@@ -91,22 +92,13 @@ TEST(PhaseClock, PhasesCoverATrainingStep) {
   m.seq_len = 128;
   const int B = 4;
   rank_pool().set_threads(2);
-  GPT<float> model(m, B);
-  model.init_params(1);
-  TrainingConfig t;
-  AdamW opt(model.param_layout(), t, {{0, model.param_layout().total()}});
-  Rng rng(2);
-  std::vector<int> tokens(std::size_t(B) * m.seq_len), targets(tokens.size());
-  for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = int(rng.below(m.vocab_size)), targets[i] = int(rng.below(m.vocab_size));
+  ellm::testing::StepRig rig(m, B);
   PhaseSeconds s;
   double wall = 0;
   for (int step = 0; step < 3; step++) {  // the last one counts (the first sizes workspaces)
     const auto t0 = std::chrono::steady_clock::now();
     phase_clock_start();
-    model.zero_grad();
-    model.forward(tokens.data(), targets.data(), B);
-    model.backward();
-    opt.step(model.params(), model.grads(), 1e-3, clip_scale(global_norm(model.grads(), model.num_grads()), 1.0));
+    rig.step();
     s = phase_clock_read();
     wall = seconds_since(t0);
     phase_clock_stop();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/gpt.hpp"
+#include "support/train_step.hpp"
 #include "train/optimizer.hpp"
 #include "util/phases.hpp"
 #include "util/rng.hpp"
@@ -59,22 +60,12 @@ ModelConfig base() {
 long allocations_after_first_step(const ModelConfig& m, int threads) {
   rank_pool().set_threads(threads);
   const int B = 2;
-  GPT<float> model(m, B);
-  model.init_params(1);
-  TrainingConfig t;
-  AdamW opt(model.param_layout(), t, {{0, model.param_layout().total()}});
-  Rng rng(2);
-  std::vector<int> tokens(std::size_t(B) * m.seq_len), targets(tokens.size());
-  for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = int(rng.below(m.vocab_size)), targets[i] = int(rng.below(m.vocab_size));
+  ellm::testing::StepRig rig(m, B);
   long counted = 0;
   phase_clock_start();  // the per-phase timers run in every timed step: they must not allocate
   for (int step = 0; step < 4; step++) {
     const long before = g_allocations.load();
-    model.zero_grad();
-    model.forward(tokens.data(), targets.data(), B);
-    model.backward();
-    const double norm = global_norm(model.grads(), model.num_grads());
-    opt.step(model.params(), model.grads(), 1e-3, clip_scale(norm, 1.0));
+    rig.step();
     if (step > 0) counted += g_allocations.load() - before;
   }
   phase_clock_stop();
