@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <limits>
@@ -286,7 +287,10 @@ void Comm::alltoallv_rows(const float* send, const std::vector<int>& send_rows, 
   MPI_Type_free(&row);
 }
 
-void abort_all(int exit_code) {
+void abort_all(const std::string& message, int exit_code) {
+  // One write: mpirun forwards each write separately, and its abort banner lands between two of them.
+  std::fwrite(message.data(), 1, message.size(), stderr);
+  std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::abort();  // MPI_Abort does not return; this satisfies [[noreturn]]
 }

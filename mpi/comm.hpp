@@ -113,8 +113,9 @@ class Comm {
 };
 
 // Ends every rank of the job (MPI_Abort on MPI_COMM_WORLD). Needs no collective first, so a rank
-// can call it while the others are blocked elsewhere.
-[[noreturn]] void abort_all(int exit_code);
+// can call it while the others are blocked elsewhere. The message (a whole line, newline included)
+// goes to stderr first.
+[[noreturn]] void abort_all(const std::string& message, int exit_code);
 std::string library_version();  // MPI_Get_library_version, first line
 double wtime();                 // MPI_Wtime
 

@@ -129,8 +129,8 @@ start() {
     readlink "/proc/$(cat "$dir/run/slurmd-n$i.pid")/ns/uts" > "$dir/run/n$i.uts"
   done
 
-  # Ready when every node is idle.
-  local deadline=$((SECONDS + 20))
+  # Ready when every node is idle (a loaded machine may take a while to register them).
+  local deadline=$((SECONDS + 60))
   while ((SECONDS < deadline)); do
     if [[ $(sinfo -h -N -o %T 2>/dev/null | grep -cx idle) == "$nodes" ]]; then
       trap - EXIT
@@ -140,7 +140,8 @@ start() {
     sleep 0.1
   done
   sinfo -N >&2 || true
-  die "the nodes did not come up within 20 s"
+  tail -n 20 "$dir"/log/*.log >&2 || true
+  die "the nodes did not come up within 60 s"
 }
 
 # The pid in FILE if that process still is one started for DIR (a stale pid may be reused).

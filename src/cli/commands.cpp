@@ -429,8 +429,7 @@ int dispatch(const std::string& command, int argc, char** argv) {
     return run(o, argc, argv);
   } catch (const std::exception& e) {
     // A failure on one rank would leave the others blocked in a collective: end them all.
-    std::cerr << "efficientllm: error: " << e.what() << "\n";
-    mpi::abort_all(kExitFailure);
+    mpi::abort_all(std::string("efficientllm: error: ") + e.what() + "\n", kExitFailure);
   }
 }
 

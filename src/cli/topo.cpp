@@ -40,8 +40,7 @@ int topo_main(int argc, char** argv) {
                  {"placement", place_rank(node, policy)}, {"node_info", node_info(node)}};
     all = world.gather_strings(mine.dump());
   } catch (const std::exception& e) {  // e.g. the OS refused a binding: end every rank
-    std::cerr << "efficientllm topo: error: " << e.what() << "\n";
-    mpi::abort_all(1);
+    mpi::abort_all(std::string("efficientllm topo: error: ") + e.what() + "\n", 1);
   }
   if (!world.is_root()) return 0;
 

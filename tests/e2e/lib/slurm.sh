@@ -17,6 +17,16 @@ slurm_up() {
   export OMPI_MCA_orte_tmpdir_base=$WORK/ompi OMPI_MCA_btl_vader_backing_directory=$SLURM_SHM
 }
 
+# What the cluster looked like when a job failed: the nodes' states and the daemons' last words.
+slurm_diagnose() {
+  sinfo -N -l >&2 || true
+  local log
+  for log in "$WORK"/slurm/log/*.log; do
+    echo "--- tail of $log" >&2
+    tail -n 30 "$log" >&2
+  done
+}
+
 slurm_submit() { sbatch --parsable "$@"; }
 
 slurm_wait() {
@@ -28,6 +38,7 @@ slurm_wait() {
   if ! grep -q 'JobState=COMPLETED ' <<<"$info" || ! grep -q ' ExitCode=0:0' <<<"$info"; then
     echo "$info" >&2
     cat "$WORK"/*"-$id.out" >&2 || true
+    slurm_diagnose
     fail "Slurm job $id did not complete within ${secs}s: $(grep -o 'JobState=[A-Z_]*' <<<"$info") $(grep -o ' ExitCode=[0-9:]*' <<<"$info")"
   fi
 }
