@@ -14,6 +14,7 @@
 
 #include "build_info.hpp"
 #include "cli/disk_space.hpp"
+#include "cli/estimate_command.hpp"
 #include "cli/node_setup.hpp"
 #include "cli/subcommands.hpp"
 #include "data/corpus.hpp"
@@ -45,6 +46,7 @@ const char* kUsage =
     "commands:\n"
     "  run JOB.json       train every run of the job and write its report (launch with mpirun)\n"
     "  validate JOB.json  check a job file and its corpus without running anything\n"
+    "  estimate JOB.json  parameters, FLOPs, memory per rank and an estimated step time, before running\n"
     "  topo               the node's topology and where each rank runs (under mpirun: the cluster)\n"
     "  report DIR...      re-render a report, or put several side by side (--format md|csv|json)\n"
     "  tokenizer train    train a SentencePiece model on a corpus (--vocab-size N --out FILE.model)\n"
@@ -62,6 +64,8 @@ struct Options {
   std::vector<std::string> sets, grids;
   bool help = false;
   bool continue_job = false;
+  bool force_memory = false;  // run: start runs whose memory estimate exceeds what a rank has
+  EstimateOptions estimate;   // estimate: --ranks, --json, --rate
 };
 
 po::options_description command_options(const std::string& command) {
@@ -80,7 +84,18 @@ po::options_description command_options(const std::string& command) {
         "(the latest is taken); see docs/CHECKPOINTS.md")(
         "continue", po::bool_switch(),
         "take up --out, a directory holding results of this job: its finished runs are kept and "
-        "not run again, the others run (an interrupted one from its start)");
+        "not run again, the others run (an interrupted one from its start)")(
+        "force-memory", po::bool_switch(),
+        "start every run even when its estimated memory per rank exceeds the memory available to a "
+        "rank (docs/ESTIMATE.md)");
+  }
+  if (command == "estimate") {
+    desc.add_options()("ranks", po::value<int>(),
+                       "world size to estimate for: parallel.dp = N / parallel.tp in every run (default: "
+                       "each run's dp × tp)")("json", po::bool_switch(), "print JSON (docs/ESTIMATE.md)")(
+        "rate", po::value<double>(),
+        "FLOP/s of one rank for the step-time estimate, in GFLOP/s (default: this machine's theoretical "
+        "peak shared by the ranks)");
   }
   return desc;
 }
@@ -105,6 +120,12 @@ Options parse_options(const std::string& command, int argc, char** argv) {
   if (vm.count("set")) o.sets = vm["set"].as<std::vector<std::string>>();
   if (vm.count("grid")) o.grids = vm["grid"].as<std::vector<std::string>>();
   o.continue_job = vm.count("continue") && vm["continue"].as<bool>();
+  o.force_memory = vm.count("force-memory") && vm["force-memory"].as<bool>();
+  o.estimate.json = vm.count("json") && vm["json"].as<bool>();
+  if (vm.count("ranks")) o.estimate.ranks = vm["ranks"].as<int>();
+  if (vm.count("rate")) o.estimate.rate_gflops = vm["rate"].as<double>();
+  if (vm.count("ranks") && o.estimate.ranks < 1) throw po::error("--ranks must be at least 1");
+  if (vm.count("rate") && !(o.estimate.rate_gflops > 0)) throw po::error("--rate must be a positive GFLOP/s");
   if (!o.help && o.job.empty()) throw po::error("missing the job file argument (JOB.json)");
   if (o.continue_job && o.out.empty()) throw po::error("--continue needs --out DIR, the directory to take up");
   if (o.continue_job && !o.resume.empty())
@@ -125,10 +146,13 @@ int usage_error(const std::string& command, const std::string& message) {
   return kExitBadInput;
 }
 
-// Reads and checks every run's data (throws JobError); the corpora are not kept.
-void load_corpora(const Job& job) {
+// Reads and checks every run's data (throws JobError); the corpora are not kept, their sizes are
+// (corpus_bytes: what each run will hold).
+std::vector<std::size_t> load_corpora(const Job& job) {
+  std::vector<std::size_t> bytes;
   for (const RunConfig& run : job.runs)
-    load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string());
+    bytes.push_back(corpus_bytes(load_corpus(run.data, run.model.seq_len, run.model.vocab_size, job.file.string())));
+  return bytes;
 }
 
 // model.init_from: every run's starting checkpoint fits its model; finetune.adapter_from: its
@@ -152,6 +176,33 @@ int validate(const Options& o) {
                 params.total / 1e6, run.training.steps, run.training.batch_size,
                 run.model.seq_len, run.parallel.dp);
   }
+  return 0;
+}
+
+// --ranks N: every run at world size N, parallel.dp = N / parallel.tp, checked by the validator as
+// --set parallel.dp would be (the job is loaded again with that override for each run).
+std::vector<RunConfig> runs_on(const Options& o, const Job& job, int world) {
+  std::vector<RunConfig> runs;
+  for (std::size_t i = 0; i < job.runs.size(); i++) {
+    const RunConfig& run = job.runs[i];
+    if (world % run.parallel.tp != 0)
+      throw JobError(job.file.string(), "", "--ranks " + std::to_string(world) + ": run \"" + run.name +
+                                                "\" has parallel.tp = " + std::to_string(run.parallel.tp) +
+                                                ", which does not divide it");
+    Options at = o;
+    at.sets.push_back("parallel.dp=" + std::to_string(world / run.parallel.tp));
+    runs.push_back(load(at).runs.at(i));
+  }
+  return runs;
+}
+
+// The estimate is printed by the root only (a run's ranks are counted from the job, not launched).
+int estimate(const Options& o) {
+  mpi::Comm comm = mpi::Comm::world();
+  Job job = load(o);
+  if (o.estimate.ranks > 0) job.runs = runs_on(o, job, o.estimate.ranks);
+  const std::vector<std::size_t> corpora = load_corpora(job);
+  if (comm.is_root()) print_estimate(job, corpora, o.estimate, double(resident_bytes()));
   return 0;
 }
 
@@ -276,10 +327,11 @@ int run(const Options& o, int argc, char** argv) {
   // written (each run reads its corpus again when it starts, so only one is held at a time).
   std::shared_ptr<st::Reader> resume;
   ResumePoint resume_point;
+  std::vector<std::size_t> corpora;
   if (!agree(comm, [&] {
         job = load(o);
         check_layout(job, comm.size());
-        load_corpora(job);
+        corpora = load_corpora(job);
         check_initial_weights(job);
         resume = open_resume(o, job, resume_point);
       }))
@@ -293,6 +345,17 @@ int run(const Options& o, int argc, char** argv) {
   }
 
   NodeContext node = setup_node(comm);
+  // Every run's memory estimate on this rank, its runtime part this process's memory now (before
+  // any model): a run that will not fit is refused before any starts, on every rank (agree).
+  std::vector<RankMemory> estimates;
+  if (!agree(comm, [&] {
+        for (std::size_t i = 0; i < job.runs.size(); i++) {
+          estimates.push_back(rank_estimate(job.runs[i], comm.size(), comm.rank(), corpora[i], double(resident_bytes())));
+          const std::string problem = memory_problem(job.runs[i], comm.rank(), estimates.back(), node.available);
+          if (!problem.empty() && !o.force_memory) throw JobError(job.file.string(), "", problem);
+        }
+      }))
+    return kExitBadInput;
   const std::string host = comm.host();
   const std::vector<std::string> hosts = comm.gather_strings(host);
   const json nodes = gather_nodes(comm, node);
@@ -346,7 +409,7 @@ int run(const Options& o, int argc, char** argv) {
     if (comm.is_root()) progress.begin_run(int(i), int(job.runs.size()), rc);
     const bool root = comm.is_root();
     RankContext ctx{comm.rank(), host, node.leader, node.node.rank(), node.node.size(), place_rank(node, rc.topology.policy),
-                    nullptr, node_info(node), 0};
+                    nullptr, node_info(node), 0, to_json(estimates[i])};
     const std::unique_ptr<Sampler> sampler = start_sampling(node, rc);
     CheckpointSetup ckpt;
     const fs::path ckpt_dir = rc.checkpoint.dir.empty() ? fs::path(out_dir) / "checkpoints" : fs::path(rc.checkpoint.dir);
@@ -413,6 +476,15 @@ int dispatch(const std::string& command, int argc, char** argv) {
     std::cout << command_options(command) << "\n";
     return 0;
   }
+  if (command == "estimate") {
+    mpi::Session session(&argc, &argv);
+    try {
+      return estimate(o);
+    } catch (const JobError& e) {
+      std::cerr << "efficientllm: " << e.what() << "\n";
+      return kExitBadInput;
+    }
+  }
   if (command == "validate") {
     try {
       return validate(o);
@@ -450,7 +522,7 @@ int main(int argc, char** argv) {
               << (build_info::git_dirty ? ", dirty" : "") << ")\n";
     return 0;
   }
-  if (first == "run" || first == "validate") return dispatch(first, argc, argv);
+  if (first == "run" || first == "validate" || first == "estimate") return dispatch(first, argc, argv);
   if (first == "topo") return topo_main(argc, argv);
   if (first == "report") return report_main(argc, argv);
   if (first == "tokenizer") return tokenizer_main(argc, argv);
@@ -458,7 +530,7 @@ int main(int argc, char** argv) {
   if (first == "generate") return generate_main(argc, argv);
   if (first == "bench-infer") return bench_infer_main(argc, argv);
   std::cerr << "efficientllm: unknown command '" << first
-            << "' (allowed: run, validate, topo, report, tokenizer, tokenize, generate, bench-infer)\n" << kUsage;
+            << "' (allowed: run, validate, estimate, topo, report, tokenizer, tokenize, generate, bench-infer)\n" << kUsage;
   return kExitBadInput;
 }
 

@@ -12,37 +12,52 @@
 namespace ellm {
 using namespace layers;
 
+namespace {
+// Each tensor-parallel rank computes only part of this gradient, summed in partial_pack (frozen: no gradient).
+bool packs_partial_grad(const TensorInfo& t, int tp_size) { return t.partial_grad && t.trainable && tp_size > 1; }
+}  // namespace
+
+template <class T>
+ModelBufferSizes model_buffer_sizes(const ModelPlan<T>& plan, const ModelConfig& cfg, int max_batch, int tp_size) {
+  ModelBufferSizes n;
+  n.params = plan.params.total();
+  n.grads = plan.params.trainable_total();
+  n.acts = plan.acts.total();
+  const std::size_t NC = std::size_t(max_batch) * cfg.seq_len * cfg.d_model;
+  n.scratch = NC * (plan.stream->sequence_parallel() ? 3 : 2);
+  for (const auto& b : plan.blocks) n.block_scratch = std::max(n.block_scratch, b->scratch_elems(max_batch));
+  n.ce_rows = 3 * std::size_t(max_batch) * cfg.seq_len;
+  if (cfg.positions == Positions::Sinusoidal) n.positions = std::size_t(cfg.seq_len) * cfg.d_model;
+  for (const TensorInfo& t : plan.params.tensors())
+    if (packs_partial_grad(t, tp_size)) n.partial_pack += t.full_numel;
+  return n;
+}
+
 template <class T>
 GPT<T>::GPT(const ModelConfig& cfg, int max_batch, TensorParallel<T> tp)
     : cfg_(cfg), max_batch_(max_batch), plan_(plan_model<T>(cfg, max_batch, tp)),
       stream_(*plan_.stream), vocab_begin_(tp.shard.part(cfg.vocab_size).first),
       vocab_local_(cfg.vocab_size / tp.shard.size) {
-  params_.assign(plan_.params.total(), T(0));
-  grads_.assign(plan_.params.trainable_total(), T(0));
+  const ModelBufferSizes n = model_buffer_sizes(plan_, cfg, max_batch, tp.shard.size);
+  params_.assign(n.params, T(0));
+  grads_.assign(n.grads, T(0));
   lowest_trainable_ = cfg.n_layers + 1;
   for (const TensorInfo& t : plan_.params.tensors())
     if (t.trainable) lowest_trainable_ = std::min(lowest_trainable_, t.layer);
-  acts_.assign(plan_.acts.total(), T(0));
+  acts_.assign(n.acts, T(0));
   if (cfg.positions == Positions::Sinusoidal) {
     positions_ = sinusoid_table<T>(cfg.seq_len, cfg.d_model, cfg.init_std);  // layers/embedding
   }
+  block_scratch_.assign(n.block_scratch, T(0));
+  ce_rows_.assign(n.ce_rows, T(0));
+  scratch_.assign(n.scratch, T(0));
   const std::size_t NC = std::size_t(max_batch) * cfg.seq_len * cfg.d_model;
-  std::size_t block_scratch = 0;
-  for (const auto& b : plan_.blocks) block_scratch = std::max(block_scratch, b->scratch_elems(max_batch));
-  block_scratch_.assign(block_scratch, T(0));
-  ce_rows_.assign(3 * std::size_t(max_batch) * cfg.seq_len, T(0));
-  const bool sp = stream_.sequence_parallel();
-  scratch_.assign(NC * (sp ? 3 : 2), T(0));
   dres_ = scratch_.data();
   dln_ = dres_ + NC;
-  full_ = sp ? dln_ + NC : nullptr;
-  std::size_t pack = 0;
-  for (const TensorInfo& t : plan_.params.tensors()) {
-    if (!t.partial_grad || !t.trainable || tp.shard.size == 1) continue;  // frozen: no gradient
-    partial_.push_back(&t);
-    pack += t.full_numel;
-  }
-  partial_pack_.assign(pack, T(0));
+  full_ = stream_.sequence_parallel() ? dln_ + NC : nullptr;
+  for (const TensorInfo& t : plan_.params.tensors())
+    if (packs_partial_grad(t, tp.shard.size)) partial_.push_back(&t);
+  partial_pack_.assign(n.partial_pack, T(0));
 }
 
 template <class T>
@@ -172,6 +187,8 @@ void GPT<T>::zero_grad() {
   std::fill(grads_.begin(), grads_.end(), T(0));
 }
 
+template ModelBufferSizes model_buffer_sizes<float>(const ModelPlan<float>&, const ModelConfig&, int, int);
+template ModelBufferSizes model_buffer_sizes<double>(const ModelPlan<double>&, const ModelConfig&, int, int);
 template class GPT<float>;
 template class GPT<double>;
 

@@ -14,6 +14,21 @@
 
 namespace ellm {
 
+// The elements of every buffer a GPT allocates, from its plan alone (nothing is allocated): the
+// constructor sizes its buffers from this, and `efficientllm estimate` reports it, so the estimate
+// cannot drift from what a run allocates.
+struct ModelBufferSizes {
+  std::size_t params = 0, grads = 0, acts = 0;  // the arenas (grads: the trainable prefix only)
+  std::size_t scratch = 0;        // the head's and embeddings' workspace: dres, dln (and full, SP)
+  std::size_t block_scratch = 0;  // the largest block's workspace, shared by all blocks
+  std::size_t ce_rows = 0;        // cross-entropy's per-row maxima, sums and losses
+  std::size_t partial_pack = 0;   // partial gradients packed for their tensor-parallel sum
+  std::size_t positions = 0;      // the fixed sinusoidal position table (T,C), or none
+  std::size_t workspaces() const { return scratch + block_scratch + ce_rows + partial_pack + positions; }
+};
+template <class T>
+ModelBufferSizes model_buffer_sizes(const ModelPlan<T>& plan, const ModelConfig& cfg, int max_batch, int tp_size);
+
 template <class T>
 class GPT {
  public:
@@ -71,10 +86,10 @@ class GPT {
   std::size_t num_grads() const { return grads_.size(); }
   std::size_t grad_bytes() const { return grads_.size() * sizeof(T); }
   std::size_t param_bytes() const { return params_.size() * sizeof(T); }
-  // Saved activations and every workspace of forward and backward.
+  // Saved activations and every workspace of forward and backward (ModelBufferSizes: acts + workspaces()).
   std::size_t activation_bytes() const {
     return (acts_.size() + scratch_.size() + block_scratch_.size() + ce_rows_.size() +
-            partial_pack_.size()) * sizeof(T);
+            partial_pack_.size() + positions_.size()) * sizeof(T);
   }
 
  private:

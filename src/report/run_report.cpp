@@ -84,6 +84,7 @@ json rank_record(const RunRecord& rec, const RankContext& ctx) {
           {"sampling", ctx.sampling},
           {"node_info", ctx.node_info},
           {"rss_hwm_bytes", ctx.rss_hwm_bytes},
+          {"memory_estimate", ctx.memory_estimate},
           {"step_seconds", step_s},
           {"comm_seconds", comm_s},
           {"wall_seconds", rec.wall_seconds},
@@ -197,6 +198,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                          {"memory", memory},
                          {"rss_hwm_bytes", r["rss_hwm_bytes"]},
                          {"arena_bytes", r["arena_bytes"]},
+                         {"memory_estimate", r["memory_estimate"]},
                          {"param_fingerprint", r["param_fingerprint"]}});
     const auto [first, inserted] = shard_fingerprint.emplace(
         std::pair{r["tp_rank"].get<int>(), r["ep_rank"].get<int>()}, r["param_fingerprint"]);

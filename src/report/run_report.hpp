@@ -22,6 +22,7 @@ struct RankContext {
   nlohmann::json sampling;   // cli/node_setup.hpp sampling_record (null: sampling off)
   nlohmann::json node_info;  // the node's lowest rank only: topology, measured and theoretical peak
   std::uint64_t rss_hwm_bytes = 0;
+  nlohmann::json memory_estimate;  // cli/estimate_command.hpp to_json(RankMemory): the estimate the run was checked with
 };
 
 // This rank's record, serialised for the gather at the root (raw per-step samples included).

@@ -4,19 +4,20 @@
 
 namespace ellm {
 
-GradientSync::GradientSync(const ArenaLayout& params, ReplicaGroup group, std::size_t bucket_bytes,
-                           bool overlap, bool zero1, mpi::Comm& dp)
-    : overlap_(overlap && !zero1 && dp.size() > 1), zero1_(zero1 && dp.size() > 1), dp_(dp) {
+BucketPlan plan_buckets(const ArenaLayout& params, ReplicaGroup group, std::size_t bucket_bytes, bool zero1,
+                        int dp_rank, int dp_size) {
+  BucketPlan plan;
+  std::vector<GradientBucket>& buckets = plan.buckets;
   const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(float));
   const auto& tensors = params.tensors();
   // Walk the arena backwards, cutting a bucket whenever it would grow past per_bucket.
   for (auto t = tensors.rbegin(); t != tensors.rend(); ++t) {
     if (!t->trainable || t->group != group) continue;
     for (std::size_t end = t->offset + t->numel; end > t->offset;) {
-      Bucket* open = buckets_.empty() ? nullptr : &buckets_.back();
+      GradientBucket* open = buckets.empty() ? nullptr : &buckets.back();
       if (!open || open->begin != end || open->end - open->begin >= per_bucket) {
-        buckets_.push_back({end, end, t->layer, {}});
-        open = &buckets_.back();
+        buckets.push_back({end, end, t->layer, {}});
+        open = &buckets.back();
       }
       const std::size_t room = per_bucket - (open->end - open->begin);
       open->begin = end - std::min(room, end - t->offset);
@@ -24,24 +25,38 @@ GradientSync::GradientSync(const ArenaLayout& params, ReplicaGroup group, std::s
       end = open->begin;
     }
   }
-  if (!zero1_) {
-    for (auto b = buckets_.rbegin(); b != buckets_.rend(); ++b) {  // in arena order, merged
-      if (!owned_.empty() && owned_.back().end == b->begin) {
-        owned_.back().end = b->end;
+  if (!(zero1 && dp_size > 1)) {
+    for (auto b = buckets.rbegin(); b != buckets.rend(); ++b) {  // in arena order, merged
+      if (!plan.owned.empty() && plan.owned.back().end == b->begin) {
+        plan.owned.back().end = b->end;
       } else {
-        owned_.push_back({b->begin, b->end});
+        plan.owned.push_back({b->begin, b->end});
       }
     }
-    return;
+    return plan;
   }
-  std::size_t largest = 0;
-  for (Bucket& b : buckets_) {  // a bucket holds ≤ 1024 MiB (validation): its offsets fit an int
+  for (GradientBucket& b : buckets) {  // a bucket holds ≤ 1024 MiB (validation): its offsets fit an int
     const std::size_t n = b.end - b.begin;
-    for (int r = 0; r <= dp.size(); r++) b.parts.push_back(int(n * r / dp.size()));
-    owned_.push_back({b.begin + b.parts[dp.rank()], b.begin + b.parts[dp.rank() + 1]});
-    largest = std::max(largest, n / dp.size() + 1);
+    for (int r = 0; r <= dp_size; r++) b.parts.push_back(int(n * r / dp_size));
+    plan.owned.push_back({b.begin + b.parts[dp_rank], b.begin + b.parts[dp_rank + 1]});
+    plan.part_elems = std::max(plan.part_elems, n / dp_size + 1);
   }
-  part_.resize(largest);
+  return plan;
+}
+
+std::vector<ArenaRange> merge_owned(std::vector<ArenaRange> a, const std::vector<ArenaRange>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  std::sort(a.begin(), a.end(), [](const ArenaRange& x, const ArenaRange& y) { return x.begin < y.begin; });
+  return a;
+}
+
+GradientSync::GradientSync(const ArenaLayout& params, ReplicaGroup group, std::size_t bucket_bytes,
+                           bool overlap, bool zero1, mpi::Comm& dp)
+    : overlap_(overlap && !zero1 && dp.size() > 1), zero1_(zero1 && dp.size() > 1), dp_(dp) {
+  BucketPlan plan = plan_buckets(params, group, bucket_bytes, zero1, dp.rank(), dp.size());
+  buckets_ = std::move(plan.buckets);
+  owned_ = std::move(plan.owned);
+  part_.resize(plan.part_elems);
 }
 
 void GradientSync::grads_final_from(int layer, float* grads) {

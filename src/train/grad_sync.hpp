@@ -22,6 +22,27 @@
 
 namespace ellm {
 
+struct GradientBucket {
+  std::size_t begin, end;
+  int layer;                // the lowest layer it holds: final once backward is done with it
+  std::vector<int> parts;   // ZeRO-1: rank r owns [begin + parts[r], begin + parts[r+1])
+  bool started = false;
+};
+
+// One replica group's buckets and what this rank updates, from the layout alone (no communicator):
+// GradientSync follows it, and so does the memory estimate (train/estimate.hpp).
+struct BucketPlan {
+  std::vector<GradientBucket> buckets;  // in the order backward finishes them
+  std::vector<ArenaRange> owned;        // every bucket (merged), or with ZeRO-1 this rank's part of each
+  std::size_t part_elems = 0;           // ZeRO-1: the reduced-part buffer's elements (else 0)
+};
+// zero1 applies only when dp_size > 1.
+BucketPlan plan_buckets(const ArenaLayout& params, ReplicaGroup group, std::size_t bucket_bytes, bool zero1,
+                        int dp_rank, int dp_size);
+
+// The parts of the arena this rank updates: those of both replica groups, in arena order.
+std::vector<ArenaRange> merge_owned(std::vector<ArenaRange> a, const std::vector<ArenaRange>& b);
+
 class GradientSync {
  public:
   GradientSync(const ArenaLayout& params, ReplicaGroup group, std::size_t bucket_bytes,
@@ -37,12 +58,7 @@ class GradientSync {
   void gather_params(float* params);
 
  private:
-  struct Bucket {
-    std::size_t begin, end;
-    int layer;                // the lowest layer it holds: final once backward is done with it
-    std::vector<int> parts;   // ZeRO-1: rank r owns [begin + parts[r], begin + parts[r+1])
-    bool started = false;
-  };
+  using Bucket = GradientBucket;
   std::vector<Bucket> buckets_;  // in the order backward finishes them
   std::vector<ArenaRange> owned_;
   bool overlap_, zero1_;

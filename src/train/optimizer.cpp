@@ -47,13 +47,18 @@ double shared_square_sum(const ArenaLayout& layout, const float* grads,
   return squares;
 }
 
+std::size_t AdamW::moment_elems(const ArenaLayout& layout, const std::vector<ArenaRange>& owned) {
+  std::size_t n = 0;  // frozen tensors get no moments, even inside an owned range
+  for_each_piece(layout, owned, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
+    if (t.trainable) n += e - b;
+  });
+  return n;
+}
+
 AdamW::AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<ArenaRange> owned)
     : layout_(layout), owned_(std::move(owned)), beta1_(t.beta1), beta2_(t.beta2),
       eps_(t.adam_eps), weight_decay_(t.weight_decay) {
-  std::size_t n = 0;  // frozen tensors get no moments, even inside an owned range
-  for_each_piece(layout_, owned_, [&](const TensorInfo& t, std::size_t b, std::size_t e) {
-    if (t.trainable) n += e - b;
-  });
+  const std::size_t n = moment_elems(layout_, owned_);
   m_.assign(n, 0.0f);
   v_.assign(n, 0.0f);
 }

@@ -29,6 +29,8 @@ class AdamW {
   // Updates the trainable tensors' parts of the arena in `owned` (GradientSync::owned: every
   // bucket, or a ZeRO-1 shard); its moments cover only those.
   AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<ArenaRange> owned);
+  // The elements of each moment: the trainable tensors' parts in `owned` (frozen ones get none).
+  static std::size_t moment_elems(const ArenaLayout& layout, const std::vector<ArenaRange>& owned);
   // params -= lr' · (m̂ / (√v̂ + eps) + wd · params) with g = grads · grad_scale; wd only where
   // the tensor's `decay` flag is set; lr' = lr × the tensor's lr_scale (LoRA+'s B).
   void step(float* params, const float* grads, double lr, double grad_scale);

@@ -134,14 +134,6 @@ double global_grad_norm(const GPT<float>& model, const GradientSync& sync,
   return std::sqrt(squares);
 }
 
-// The parts of the arena this rank updates: those of every replica group, in arena order.
-std::vector<ArenaRange> owned_by(const GradientSync& a, const GradientSync& b) {
-  std::vector<ArenaRange> all = a.owned();
-  all.insert(all.end(), b.owned().begin(), b.owned().end());
-  std::sort(all.begin(), all.end(), [](const ArenaRange& x, const ArenaRange& y) { return x.begin < y.begin; });
-  return all;
-}
-
 // The full (tp = 1) form of the base tensors (adapters = false) or of the adapter tensors (true),
 // by name, put together over the tensor-parallel group with a max-reduce: every rank fills the
 // elements it holds and -inf elsewhere, and ranks holding the same element hold the same value,
@@ -255,7 +247,7 @@ RunRecord train_run(const RunConfig& run, const Corpus& corpus, mpi::Comm& world
                     run.parallel.overlap, run.parallel.zero1, grid.dp);
   GradientSync expert_sync(model.param_layout(), ReplicaGroup::ExpertDataParallel, bucket_bytes,
                            run.parallel.overlap, false, grid.edp);
-  AdamW opt(model.param_layout(), t, owned_by(sync, expert_sync));
+  AdamW opt(model.param_layout(), t, merge_owned(sync.owned(), expert_sync.owned()));
   // The sampler is step-indexed: a resumed run's data position is its first step.
   BatchSampler sampler(corpus, run.model.seq_len, t.batch_size, derive_seed(t.seed, 1));
   if (ckpt.resume) {
