@@ -76,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{{"gqa", [](ModelConfig& m) { m.norm = Norm::RMSNorm, m.positions = Positions::RoPE, m.n_kv_heads = 1; }}, 1, 2, 1},
         Case{{"sinusoidal_sp", [](ModelConfig& m) { m.positions = Positions::Sinusoidal; }}, 1, 2, 1, false, true},
         Case{{"moe", [](ModelConfig& m) { m.mlp = ChannelMixerKind::MoE, m.moe_experts = 4, m.moe_top_k = 2, m.moe_d_ff = 32; }}, 2, 1, 2},
-        Case{{"moe_tp", [](ModelConfig& m) { m.mlp = ChannelMixerKind::MoE, m.moe_experts = 4, m.moe_top_k = 1, m.moe_d_ff = 32; }}, 1, 2, 1},
+        Case{{"moe", [](ModelConfig& m) { m.mlp = ChannelMixerKind::MoE, m.moe_experts = 4, m.moe_top_k = 1, m.moe_d_ff = 32; }}, 2, 1, 1},
         Case{{"mamba", [](ModelConfig& m) { m.token_mixer = TokenMixerKind::Mamba; }}, 1, 2, 1},
         Case{{"rwkv6", [](ModelConfig& m) { m.token_mixer = TokenMixerKind::RWKV6; }}, 2, 1, 1},
         Case{{"lora", [](ModelConfig& m) {
@@ -99,6 +99,20 @@ TEST(EstimateZero1, OptimizerSharesAddUpToTheWhole) {
   EXPECT_LT(e.ranks[0].optimizer, 2.0 * sizeof(float) * e.params.trainable / 2);  // a third each, about
   run.parallel.zero1 = false;  // the reduced bucket part is ZeRO-1's workspace
   EXPECT_GT(e.ranks[0].workspaces, estimate_run(run, 3, 0).ranks[0].workspaces);
+}
+
+// MPI's buffers: an overlapped sync may have every bucket in flight (the whole gradient arena); a
+// blocking one a bucket at a time; one rank none.
+TEST(EstimateCommunication, FollowsTheSyncSchedule) {
+  RunConfig run = make_run({{"mha", [](ModelConfig&) {}}, 2, 1, 1});
+  const RankMemory overlapped = estimate_run(run, 2, 0).ranks[0];
+  EXPECT_EQ(overlapped.communication, overlapped.gradients);
+  run.parallel.overlap = false;
+  const double blocking = estimate_run(run, 2, 0).ranks[0].communication;
+  EXPECT_GT(blocking, 0);
+  EXPECT_LE(blocking, run.parallel.bucket_mib * (1 << 20));
+  run.parallel.dp = 1;
+  EXPECT_EQ(estimate_run(run, 1, 0).ranks[0].communication, 0);
 }
 
 // A LoRA fine-tune trains the adapters only: trainable < total, gradients and moments follow it.

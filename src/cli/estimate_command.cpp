@@ -82,25 +82,26 @@ std::string count_text(double n) {
 
 // One line per run of consecutive ranks with the same estimate ("ranks 0-3").
 void print_memory_rows(const RunEstimate& e) {
-  std::printf("  memory per rank (MiB)  %9s %9s %9s %11s %10s %8s %8s %9s\n", "weights", "gradients", "optimizer",
-              "activations", "workspaces", "data", "runtime", "total");
+  std::printf("  memory per rank (MiB)  %9s %9s %9s %11s %10s %8s %8s %8s %9s\n", "weights", "gradients",
+              "optimizer", "activations", "workspaces", "comm", "data", "runtime", "total");
   for (std::size_t first = 0; first < e.ranks.size();) {
     std::size_t last = first;
     while (last + 1 < e.ranks.size() && e.ranks[last + 1] == e.ranks[first]) last++;
     const std::string who = first == last ? "rank " + std::to_string(first)
                                           : "ranks " + std::to_string(first) + "-" + std::to_string(last);
     const RankMemory& m = e.ranks[first];
-    std::printf("    %-20s %9.2f %9.2f %9.2f %11.2f %10.2f %8.2f %8.2f %9.2f\n", who.c_str(), m.weights / kMiB,
-                m.gradients / kMiB, m.optimizer / kMiB, m.activations / kMiB, m.workspaces / kMiB, m.data / kMiB,
-                m.runtime / kMiB, m.total() / kMiB);
+    std::printf("    %-20s %9.2f %9.2f %9.2f %11.2f %10.2f %8.2f %8.2f %8.2f %9.2f\n", who.c_str(), m.weights / kMiB,
+                m.gradients / kMiB, m.optimizer / kMiB, m.activations / kMiB, m.workspaces / kMiB,
+                m.communication / kMiB, m.data / kMiB, m.runtime / kMiB, m.total() / kMiB);
     first = last + 1;
   }
 }
 
 void print_run(const RunConfig& run, const json& j, const RunEstimate& e) {
-  std::printf("\nrun \"%s\"  dp=%d tp=%d ep=%d%s%s (%d ranks)\n", run.name.c_str(), run.parallel.dp, run.parallel.tp,
+  const int world = j["world"].get<int>();
+  std::printf("\nrun \"%s\"  dp=%d tp=%d ep=%d%s%s (%d rank%s)\n", run.name.c_str(), run.parallel.dp, run.parallel.tp,
               run.parallel.ep, run.parallel.zero1 ? " ZeRO-1" : "",
-              run.parallel.sequence_parallel ? " sequence-parallel" : "", j["world"].get<int>());
+              run.parallel.sequence_parallel ? " sequence-parallel" : "", world, world == 1 ? "" : "s");
   std::printf("  parameters       total %s  trainable %s  active per token %s\n", count_text(e.params.total).c_str(),
               count_text(e.params.trainable).c_str(), count_text(e.params.active_per_token).c_str());
   std::printf("  FLOPs per step   %.4g GFLOP (training = 3 × forward, metrics/flops.hpp; %.0f tokens)\n",
@@ -123,7 +124,8 @@ void print_run(const RunConfig& run, const json& j, const RunEstimate& e) {
 json to_json(const RankMemory& m) {
   return {{"weights", m.weights},         {"gradients", m.gradients}, {"optimizer", m.optimizer},
           {"activations", m.activations}, {"workspaces", m.workspaces}, {"data", m.data},
-          {"runtime", m.runtime},         {"arenas", m.arenas()},     {"total", m.total()}};
+          {"communication", m.communication}, {"runtime", m.runtime}, {"arenas", m.arenas()},
+          {"total", m.total()}};
 }
 
 RankMemory rank_estimate(const RunConfig& run, int world, int rank, std::size_t corpus_bytes, double runtime_bytes) {
@@ -164,11 +166,12 @@ std::string memory_problem(const RunConfig& run, int rank, const RankMemory& m, 
   char text[1024];
   std::snprintf(text, sizeof text,
                 "run \"%s\" needs about %.1f MiB on rank %d (estimate: weights %.1f, gradients %.1f, optimizer "
-                "%.1f, activations %.1f, workspaces %.1f, data %.1f, runtime %.1f MiB) and %.1f MiB is available "
+                "%.1f, activations %.1f, workspaces %.1f, communication %.1f, data %.1f, runtime %.1f MiB) and %.1f MiB "
+                "is available "
                 "to a rank (%s); choose a smaller model or batch, or more ranks (efficientllm estimate shows the "
                 "parts), or pass --force-memory to run anyway",
                 run.name.c_str(), m.total() / kMiB, rank, m.weights / kMiB, m.gradients / kMiB, m.optimizer / kMiB,
-                m.activations / kMiB, m.workspaces / kMiB, m.data / kMiB, m.runtime / kMiB,
+                m.activations / kMiB, m.workspaces / kMiB, m.communication / kMiB, m.data / kMiB, m.runtime / kMiB,
                 double(limit.bytes) / kMiB, limit.source.c_str());
   return text;
 }

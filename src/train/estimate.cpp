@@ -1,5 +1,6 @@
 #include "train/estimate.hpp"
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -17,9 +18,28 @@ RankPlace rank_place(const ParallelConfig& p, int world_rank) {
 }
 
 bool RankMemory::operator==(const RankMemory& o) const {
-  return std::tie(weights, gradients, optimizer, activations, workspaces, data, runtime) ==
-         std::tie(o.weights, o.gradients, o.optimizer, o.activations, o.workspaces, o.data, o.runtime);
+  return std::tie(weights, gradients, optimizer, activations, workspaces, communication, data, runtime) ==
+         std::tie(o.weights, o.gradients, o.optimizer, o.activations, o.workspaces, o.communication, o.data,
+                  o.runtime);
 }
+
+namespace {
+
+// The elements of MPI's temporary buffers while one replica group's gradients are summed over
+// `group_size` ranks: Open MPI's non-blocking all-reduce holds one of its bucket's size for each
+// bucket in flight, and an overlapped sync may have every bucket in flight at once; a blocking
+// all-reduce or reduce-scatter holds one bucket's at a time (measured: docs/ESTIMATE.md).
+std::size_t sync_buffer_elems(const BucketPlan& plan, bool overlapped, int group_size) {
+  if (group_size == 1) return 0;
+  std::size_t all = 0, largest = 0;
+  for (const GradientBucket& b : plan.buckets) {
+    all += b.end - b.begin;
+    largest = std::max(largest, b.end - b.begin);
+  }
+  return overlapped ? all : largest;
+}
+
+}  // namespace
 
 std::size_t corpus_bytes(const Corpus& corpus) {
   std::size_t n = 0;
@@ -57,6 +77,10 @@ RankMemory estimate_rank_memory(const RunConfig& run, int world, const RankPlace
   m.optimizer = 2 * f * moments;
   m.activations = f * n.acts;
   m.workspaces = f * (n.workspaces() + dense.part_elems + experts.part_elems);
+  // The tensor-parallel all-reduces are blocking, in pieces of at most bucket_bytes.
+  m.communication = f * (sync_buffer_elems(dense, par.overlap && !par.zero1, dp) +
+                         sync_buffer_elems(experts, par.overlap, dp / par.ep)) +
+                    (par.tp > 1 ? double(bucket_bytes) : 0.0);
   const double batch_tokens = 2.0 * rows * run.model.seq_len;  // tokens and targets
   m.data = double(corpus_bytes) + batch_tokens * sizeof(int);
   return m;

@@ -26,11 +26,12 @@ struct RankMemory {
   double optimizer = 0;    // AdamW's two moments of the trainable parts this rank updates (ZeRO-1: its share)
   double activations = 0;  // the saved activations of one micro-batch (the activation arena)
   double workspaces = 0;   // forward/backward workspaces, partial-gradient pack, ZeRO-1's bucket part
+  double communication = 0;  // MPI's temporary buffers for the collectives (an allowance: docs/ESTIMATE.md)
   double data = 0;         // the corpus's tokens (train and validation splits) and one batch's tokens
   double runtime = 0;      // what the process holds besides (program, libraries, MPI): measured, given by the caller
   // The four arenas as the report's ranks[].arena_bytes counts them (activations there = activations + workspaces).
   double arenas() const { return weights + gradients + optimizer + activations + workspaces; }
-  double total() const { return arenas() + data + runtime; }
+  double total() const { return arenas() + communication + data + runtime; }
   bool operator==(const RankMemory& o) const;
 };
 
