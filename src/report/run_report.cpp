@@ -198,7 +198,7 @@ json build_run_report(const RunConfig& run, int index, const RunRecord& root, co
                          {"memory", memory},
                          {"rss_hwm_bytes", r["rss_hwm_bytes"]},
                          {"arena_bytes", r["arena_bytes"]},
-                         {"memory_estimate", r["memory_estimate"]},
+                         {"memory_estimate", r.value("memory_estimate", json(nullptr))},
                          {"param_fingerprint", r["param_fingerprint"]}});
     const auto [first, inserted] = shard_fingerprint.emplace(
         std::pair{r["tp_rank"].get<int>(), r["ep_rank"].get<int>()}, r["param_fingerprint"]);
