@@ -4,7 +4,8 @@
   scripts/validate_report.py FILE...   report.json, `report --format json` output, or runs.jsonl
                                        (each line is checked as the schema's $defs/run); a file
                                        named inference.json (bench-infer) against
-                                       docs/inference.schema.json
+                                       docs/inference.schema.json; `estimate --json` output
+                                       ("estimate": true) against docs/estimate.schema.json
 Prints one line per problem and exits 1 if there is any.
 """
 import json
@@ -16,6 +17,7 @@ import jsonschema
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 SCHEMA = json.loads((DOCS / "report.schema.json").read_text())
 INFERENCE_SCHEMA = json.loads((DOCS / "inference.schema.json").read_text())
+ESTIMATE_SCHEMA = json.loads((DOCS / "estimate.schema.json").read_text())
 
 
 def part(name):
@@ -45,6 +47,10 @@ def main(paths):
                 problems += violations(json.loads(line), part("run"), f"{path}:{n}")
         else:
             document = json.loads(text)
+            if document.get("estimate") is True:
+                jsonschema.Draft202012Validator.check_schema(ESTIMATE_SCHEMA)
+                problems += violations(document, ESTIMATE_SCHEMA, path)
+                continue
             problems += violations(document, part("comparison" if "comparison" in document else "report"), path)
     return 1 if problems else 0
 

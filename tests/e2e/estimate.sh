@@ -15,6 +15,7 @@ grep -q "ESTIMATES from the model's declarations" "$WORK/text" || fail "the text
 grep -qE '^  step time +[0-9.e+-]+ s  \(ESTIMATE' "$WORK/text" || { cat "$WORK/text"; fail "no step-time estimate"; }
 grep -qE '^    rank 0 ' "$WORK/text" || { cat "$WORK/text"; fail "no memory row for rank 0"; }
 "$BIN" estimate "$job" --ranks 4 --set parallel.tp=2 --json > "$WORK/est.json" || fail "estimate --json failed"
+"$PY" "$SRC/scripts/validate_report.py" "$WORK/est.json" || fail "estimate --json does not match docs/estimate.schema.json"
 json_check "$WORK/est.json" 'r["estimate"] is True and len(r["runs"]) == 1 and r["runs"][0]["layout"]["dp"] == 2'
 json_check "$WORK/est.json" '[k["rank"] for k in r["runs"][0]["ranks"]] == [0, 1, 2, 3] and [k["tp_rank"] for k in r["runs"][0]["ranks"]] == [0, 1, 0, 1]'
 json_check "$WORK/est.json" 'all(abs(k["memory_bytes"]["total"] - sum(v for p, v in k["memory_bytes"].items() if p not in ("total", "arenas"))) < 1 for k in r["runs"][0]["ranks"])'
@@ -80,6 +81,7 @@ measure() {  # KIND DP TP EP
   run_mpi $(($2 * $3)) "$BIN" run "$WORK/$1.json" --out "$out" "${sets[@]}" >/dev/null 2>"$WORK/err" ||
     { cat "$WORK/err"; fail "$1 failed at dp=$2 tp=$3 ep=$4"; }
   "$BIN" estimate "$WORK/$1.json" "${sets[@]}" --json > "$WORK/est.json"
+  "$PY" "$SRC/scripts/validate_report.py" "$WORK/est.json" || fail "estimate --json of $1 does not match its schema"
   echo "dp=$2 tp=$3 ep=$4:"; compare "$out/report.json" "$WORK/est.json"
 }
 for kind in "${kinds[@]}"; do
