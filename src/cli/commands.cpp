@@ -95,7 +95,8 @@ po::options_description command_options(const std::string& command) {
                        "each run's dp × tp)")("json", po::bool_switch(), "print JSON (docs/ESTIMATE.md)")(
         "rate", po::value<double>(),
         "FLOP/s of one rank for the step-time estimate, in GFLOP/s (default: this machine's theoretical "
-        "peak shared by the ranks)");
+        "peak shared by the ranks)")("measure-peak", po::bool_switch(),
+                                     "the rate from a calibration sgemm on this machine's cores (about 2 s)");
   }
   return desc;
 }
@@ -124,6 +125,8 @@ Options parse_options(const std::string& command, int argc, char** argv) {
   o.estimate.json = vm.count("json") && vm["json"].as<bool>();
   if (vm.count("ranks")) o.estimate.ranks = vm["ranks"].as<int>();
   if (vm.count("rate")) o.estimate.rate_gflops = vm["rate"].as<double>();
+  o.estimate.measure_peak = vm.count("measure-peak") && vm["measure-peak"].as<bool>();
+  if (vm.count("rate") && o.estimate.measure_peak) throw po::error("--rate and --measure-peak: choose one rate");
   if (vm.count("ranks") && o.estimate.ranks < 1) throw po::error("--ranks must be at least 1");
   if (vm.count("rate") && !(o.estimate.rate_gflops > 0)) throw po::error("--rate must be a positive GFLOP/s");
   if (!o.help && o.job.empty()) throw po::error("missing the job file argument (JOB.json)");

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "kernels/gemm.hpp"
 #include "metrics/peak.hpp"
 #include "metrics/sysfs.hpp"
 #include "topology/topology.hpp"
@@ -20,10 +21,24 @@ struct Rate {
   std::string source;
 };
 
-// --rate, else this machine's theoretical peak (metrics/peak.hpp) shared by the world's ranks, as
-// if they all ran here: an upper bound on the speed, so the step time is a lower bound.
+// --measure-peak: the node calibration's sgemm on all of this machine's cores (as run measures it).
+Rate measured_rate(int world) {
+  const int cores = int(topology::discover().cores.size());
+  kernels::set_blas_threads(cores);
+  const double flops = measure_sgemm_peak(calibration_size(cores));
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "measured sgemm peak of this machine: %.1f GFLOP/s on %d cores ÷ %d rank(s); no training step "
+                "runs at its GEMM peak, so the step time is a lower bound",
+                flops / 1e9, cores, world);
+  return {flops / world, text};
+}
+
+// --rate, --measure-peak, else this machine's theoretical peak (metrics/peak.hpp) shared by the
+// world's ranks, as if they all ran here: an upper bound on the speed, so the step time is a lower bound.
 Rate rank_rate(const EstimateOptions& o, int world) {
   if (o.rate_gflops > 0) return {o.rate_gflops * 1e9, "--rate " + std::to_string(o.rate_gflops) + " GFLOP/s per rank"};
+  if (o.measure_peak) return measured_rate(world);
   const TheoreticalPeak peak = theoretical_peak(sysfs::root_dir());
   if (peak.flops_per_s_per_core <= 0)
     return {0, "unknown: this CPU is not in the theoretical-peak table (" + peak.fma_source + "); pass --rate"};

@@ -18,6 +18,7 @@ struct EstimateOptions {
   int ranks = 0;           // 0: each run's dp × tp
   bool json = false;
   double rate_gflops = 0;  // one rank's FLOP/s for the step time; 0: the machine's theoretical peak
+  bool measure_peak = false;  // the rate from a calibration sgemm instead of the theoretical peak
 };
 
 // A rank's memory estimate as JSON: every part in bytes and the total.

@@ -20,6 +20,11 @@ json_check "$WORK/est.json" 'r["estimate"] is True and len(r["runs"]) == 1 and r
 json_check "$WORK/est.json" '[k["rank"] for k in r["runs"][0]["ranks"]] == [0, 1, 2, 3] and [k["tp_rank"] for k in r["runs"][0]["ranks"]] == [0, 1, 0, 1]'
 json_check "$WORK/est.json" 'all(abs(k["memory_bytes"]["total"] - sum(v for p, v in k["memory_bytes"].items() if p not in ("total", "arenas"))) < 1 for k in r["runs"][0]["ranks"])'
 json_check "$WORK/est.json" 'r["runs"][0]["kv_cache"]["training_bytes"] is None and r["runs"][0]["params"]["total"] > 0 and r["runs"][0]["flops_per_step"] > 0'
+"$BIN" estimate "$job" --rate 10 --json > "$WORK/rate.json"
+json_check "$WORK/rate.json" 'abs(r["runs"][0]["step_seconds_estimate"] - r["runs"][0]["flops_per_step"] / 1e10) < 1e-12'
+"$BIN" estimate "$job" --measure-peak --json > "$WORK/rate.json"
+json_check "$WORK/rate.json" 'r["runs"][0]["rate"]["source"].startswith("measured sgemm peak") and r["runs"][0]["step_seconds_estimate"] > 0'
+expect_error 2 "efficientllm estimate: --rate and --measure-peak: choose one rate" "$BIN" estimate "$job" --rate 1 --measure-peak
 
 # Bad input: the validator's own message, exit 2.
 "$BIN" validate "$job" --set model.n_heads=3 2> "$WORK/validator" >/dev/null && fail "validate accepted n_heads = 3"
