@@ -97,17 +97,20 @@ for kind in "${kinds[@]}"; do
   for layout in "1 1" "2 1" "1 2"; do measure "$kind" $layout 1; done
 done
 
-# (3) A machine of 40 MB (MemTotal 40000 kB): one rank fits, but two ranks share it and do not.
+# (3) A machine of 1.6 × one rank's estimated total (its MemTotal): one rank fits, but two ranks
+# share it and do not.
 root="$WORK/root"
 mkdir -p "$root/proc"
 cp /proc/cpuinfo /proc/stat "$root/proc/"
-echo "MemTotal:          40000 kB" > "$root/proc/meminfo"
+"$BIN" estimate "$job" --json > "$WORK/one.json"
+kib=$("$PY" -c 'import json, sys; print(int(1.6 * json.load(open(sys.argv[1]))["runs"][0]["ranks"][0]["memory_bytes"]["total"] / 1024))' "$WORK/one.json")
+echo "MemTotal:       $kib kB" > "$root/proc/meminfo"
 ELLM_SYSFS_ROOT="$root" run_mpi 1 "$BIN" run "$job" --out "$WORK/fits" >/dev/null 2>"$WORK/err" ||
   { cat "$WORK/err"; fail "a run that fits was refused"; }
 code=0
 ELLM_SYSFS_ROOT="$root" run_mpi 2 "$BIN" run "$job" --out "$WORK/refused" --set parallel.dp=2 >/dev/null 2>"$WORK/err" || code=$?
 [[ $code == 2 ]] || { cat "$WORK/err"; fail "exit $code, wanted 2, for a run that does not fit"; }
-pattern="^efficientllm: $job: run \"estimate\" needs about [0-9.]+ MiB on rank [01] \(estimate: weights [0-9.]+, gradients [0-9.]+, optimizer [0-9.]+, activations [0-9.]+, workspaces [0-9.]+, communication [0-9.]+, data [0-9.]+, runtime [0-9.]+ MiB\) and 19\.5 MiB is available to a rank \(/proc/meminfo MemTotal ÷ 2 rank\(s\) on the node\); .* or pass --force-memory to run anyway$"
+pattern="^efficientllm: $job: run \"estimate\" needs about [0-9.]+ MiB on rank [01] \(estimate: weights [0-9.]+, gradients [0-9.]+, optimizer [0-9.]+, activations [0-9.]+, workspaces [0-9.]+, communication [0-9.]+, data [0-9.]+, runtime [0-9.]+ MiB\) and [0-9.]+ MiB is available to a rank \(/proc/meminfo MemTotal ÷ 2 rank\(s\) on the node\); .* or pass --force-memory to run anyway$"
 [[ $(grep -cE "$pattern" "$WORK/err") == 1 ]] || { cat "$WORK/err"; fail "not one clear refusal message"; }
 grep -m1 -E "$pattern" "$WORK/err"
 [[ ! -e $WORK/refused ]] || fail "a refused job left $WORK/refused"
