@@ -351,14 +351,21 @@ int run(const Options& o, int argc, char** argv) {
   // Every run's memory estimate on this rank, its runtime part this process's memory now (before
   // any model): a run that will not fit is refused before any starts, on every rank (agree).
   std::vector<RankMemory> estimates;
+  std::string forced;  // --force-memory: the first run this rank's memory would refuse
   if (!agree(comm, [&] {
         for (std::size_t i = 0; i < job.runs.size(); i++) {
           estimates.push_back(rank_estimate(job.runs[i], comm.size(), comm.rank(), corpora[i], double(resident_bytes())));
           const std::string problem = memory_problem(job.runs[i], comm.rank(), estimates.back(), node.available);
           if (!problem.empty() && !o.force_memory) throw JobError(job.file.string(), "", problem);
+          if (forced.empty()) forced = problem;
         }
       }))
     return kExitBadInput;
+  for (const std::string& problem : comm.gather_strings(forced)) {  // the root's list: one warning
+    if (problem.empty()) continue;
+    std::cerr << "efficientllm: warning: " << problem << " (--force-memory: running it)\n";
+    break;
+  }
   const std::string host = comm.host();
   const std::vector<std::string> hosts = comm.gather_strings(host);
   const json nodes = gather_nodes(comm, node);

@@ -117,4 +117,6 @@ grep -m1 -E "$pattern" "$WORK/err"
 ELLM_SYSFS_ROOT="$root" run_mpi 2 "$BIN" run "$job" --out "$WORK/forced" --set parallel.dp=2 --force-memory >/dev/null 2>"$WORK/err" ||
   { cat "$WORK/err"; fail "--force-memory did not run the job"; }
 json_check "$WORK/forced/report.json" 'r["runs"][0]["status"] == "ok" and len(r["runs"][0]["ranks"]) == 2'
+[[ $(grep -c "^efficientllm: warning: run \"estimate\" needs about .* (--force-memory: running it)$" "$WORK/err") == 1 ]] ||
+  { cat "$WORK/err"; fail "--force-memory did not warn once"; }
 echo "1 passed, 0 failed"
