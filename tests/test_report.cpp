@@ -154,6 +154,16 @@ TEST(RunReport, PhaseSecondsAreEachRanksMeansOverTheMeasuredSteps) {
   EXPECT_DOUBLE_EQ(sum, r["ranks"][2]["step_seconds"]["mean"].get<double>());
 }
 
+// A rank's memory estimate (cli/estimate_command.hpp) reaches its row; a record without one (written
+// before it) gives null.
+TEST(RunReport, MemoryEstimateReachesTheRankRow) {
+  Fixture f;
+  f.ranks[1]["memory_estimate"] = {{"weights", 4}, {"total", 40}};
+  const json r = build_run_report(f.run, 0, f.root, f.ranks);
+  EXPECT_EQ(r["ranks"][1]["memory_estimate"]["total"], 40);
+  EXPECT_TRUE(r["ranks"][0]["memory_estimate"].is_null());
+}
+
 TEST(RunReport, LatencyThroughputPeaksAndPcu) {
   const Fixture f;
   const json r = build_run_report(f.run, 0, f.root, f.ranks);
