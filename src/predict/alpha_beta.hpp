@@ -1,0 +1,47 @@
+// The latency–bandwidth (α–β, Hockney) cost of the four collectives the trainer uses, with the
+// algorithm's step counts written down (docs/SCALING.md), and its least-squares fit to a measured
+// sweep. n is the bytes of the whole buffer on one rank: the vector all-reduced, the full (p·n/p)
+// buffer reduce-scattered or all-gathered, the whole send buffer of an all-to-all.
+//   all-reduce      2⌈log2 p⌉ α + 2(p−1)/p · n β   (Rabenseifner: reduce-scatter + all-gather)
+//   reduce-scatter   ⌈log2 p⌉ α +  (p−1)/p · n β   (recursive halving)
+//   all-gather       ⌈log2 p⌉ α +  (p−1)/p · n β   (recursive doubling / Bruck)
+//   all-to-all        (p−1)   α +  (p−1)/p · n β   (pairwise exchange)
+#pragma once
+#include <string>
+#include <vector>
+
+namespace ellm::predict {
+
+enum class Collective { all_reduce, reduce_scatter, all_gather, all_to_all };
+inline constexpr Collective kCollectives[] = {Collective::all_reduce, Collective::reduce_scatter,
+                                              Collective::all_gather, Collective::all_to_all};
+const char* collective_name(Collective c);  // "all_reduce", …: the JSON keys
+// The collective named `name`; throws std::invalid_argument naming the allowed names.
+Collective parse_collective(const std::string& name);
+
+// t(p, n) = latency_steps·α + bandwidth_factor·n·β for one call on p ranks.
+struct AlgorithmCost {
+  double latency_steps;
+  double bandwidth_factor;
+};
+AlgorithmCost algorithm_cost(Collective c, int ranks);
+
+struct AlphaBeta {
+  double alpha_s = 0;          // seconds per message step
+  double beta_s_per_byte = 0;  // seconds per byte (1 / bandwidth)
+};
+double collective_seconds(Collective c, int ranks, double bytes, const AlphaBeta& link);
+
+// One measured call: `seconds` for a collective of `bytes` on `ranks` ranks.
+struct Sample {
+  int ranks;
+  double bytes;
+  double seconds;
+};
+// α and β minimising the squared relative error Σ((model − t)/t)² over the samples (relative, so
+// the microsecond latencies of small messages count as much as the large messages' milliseconds),
+// both kept ≥ 0. Throws std::invalid_argument when the samples cannot determine them (fewer than
+// two distinct byte counts, or a non-positive time).
+AlphaBeta fit_alpha_beta(Collective c, const std::vector<Sample>& samples);
+
+}  // namespace ellm::predict

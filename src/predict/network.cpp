@@ -1,0 +1,93 @@
+#include "predict/network.hpp"
+
+#include <fstream>
+#include <stdexcept>
+
+namespace ellm::predict {
+namespace {
+
+[[noreturn]] void bad(const std::string& file, const std::string& pointer, const std::string& what) {
+  throw std::runtime_error(file + ": " + pointer + ": " + what);
+}
+
+double positive(const nlohmann::json& j, const std::string& key, const std::string& file,
+                const std::string& at, bool zero_ok) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_number() || it->get<double>() < 0 || (!zero_ok && it->get<double>() == 0)) {
+    bad(file, at + "/" + key, zero_ok ? "must be a number ≥ 0" : "must be a number > 0");
+  }
+  return it->get<double>();
+}
+
+AlphaBeta alpha_beta(const nlohmann::json& j, const std::string& file, const std::string& at) {
+  if (!j.is_object()) bad(file, at, "must be an object with alpha_us and bandwidth_gb_s");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "alpha_us" && key != "bandwidth_gb_s" && key != "collectives" && key != "source") {
+      bad(file, at + "/" + key, "unknown field (allowed: alpha_us, bandwidth_gb_s, collectives, source)");
+    }
+  }
+  return {positive(j, "alpha_us", file, at, true) * 1e-6,
+          1 / (positive(j, "bandwidth_gb_s", file, at, false) * 1e9)};
+}
+
+nlohmann::json alpha_beta_json(const AlphaBeta& ab) {
+  return {{"alpha_us", ab.alpha_s * 1e6},
+          {"bandwidth_gb_s", ab.beta_s_per_byte > 0 ? 1e-9 / ab.beta_s_per_byte : 1e9}};
+}
+
+}  // namespace
+
+const char* link_name(Link l) { return l == Link::shared_memory ? "shared_memory" : "interconnect"; }
+
+Network parse_network(const nlohmann::json& j, const std::string& file) {
+  if (!j.is_object() || !j.contains("links") || !j["links"].is_object()) {
+    bad(file, "/links", "must be an object with shared_memory and interconnect");
+  }
+  Network n;
+  n.description = j.value("description", "");
+  for (Link l : {Link::shared_memory, Link::interconnect}) {
+    const std::string at = std::string("/links/") + link_name(l);
+    if (!j["links"].contains(link_name(l))) bad(file, at, "missing (both link classes are required)");
+    const nlohmann::json& lj = j["links"][link_name(l)];
+    LinkClass& link = n.links[l];
+    link.per_collective.fill(alpha_beta(lj, file, at));
+    link.source = lj.value("source", "");
+    for (const auto& [name, cj] : lj.value("collectives", nlohmann::json::object()).items()) {
+      Collective c;
+      try {
+        c = parse_collective(name);
+      } catch (const std::invalid_argument& e) {
+        bad(file, at + "/collectives/" + name, e.what());
+      }
+      link.per_collective[std::size_t(c)] = alpha_beta(cj, file, at + "/collectives/" + name);
+    }
+  }
+  return n;
+}
+
+Network load_network(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error(file.string() + ": cannot open the network file");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::runtime_error(file.string() + ": not JSON: " + e.what());
+  }
+  return parse_network(j, file.string());
+}
+
+nlohmann::json link_json(const LinkClass& link) {
+  nlohmann::json lj = alpha_beta_json(link[Collective::all_reduce]);
+  for (Collective c : kCollectives) lj["collectives"][collective_name(c)] = alpha_beta_json(link[c]);
+  if (!link.source.empty()) lj["source"] = link.source;
+  return lj;
+}
+
+nlohmann::json network_json(const Network& n) {
+  nlohmann::json links;
+  for (const auto& [l, link] : n.links) links[link_name(l)] = link_json(link);
+  return {{"description", n.description}, {"links", links}};
+}
+
+}  // namespace ellm::predict
