@@ -52,7 +52,9 @@ Network parse_network(const nlohmann::json& j, const std::string& file) {
     LinkClass& link = n.links[l];
     link.per_collective.fill(alpha_beta(lj, file, at));
     link.source = lj.value("source", "");
-    for (const auto& [name, cj] : lj.value("collectives", nlohmann::json::object()).items()) {
+    const nlohmann::json collectives = lj.value("collectives", nlohmann::json::object());
+    if (!collectives.is_object()) bad(file, at + "/collectives", "must be an object: collective name → {alpha_us, bandwidth_gb_s}");
+    for (const auto& [name, cj] : collectives.items()) {
       Collective c;
       try {
         c = parse_collective(name);

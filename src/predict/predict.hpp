@@ -33,6 +33,7 @@ struct Options {
 struct Prediction {
   Layout layout;
   int rows_per_replica = 0;
+  // dp_s: the dp and expert-dp groups' collectives and the world's stop flags
   double compute_s = 0, tp_s = 0, dp_s = 0, ep_s = 0, hidden_s = 0, step_s = 0;
   double efficiency = 0;  // tokens/s per rank over the single rank's
 };
