@@ -43,7 +43,7 @@ double collective_seconds(Collective c, int ranks, double bytes, const AlphaBeta
 
 AlphaBeta fit_alpha_beta(Collective c, const std::vector<Sample>& samples) {
   std::set<double> sizes;
-  // Weighted normal equations of t ≈ a·α + b·β with weights 1/t².
+  // Weighted normal equations of t ≈ a·α + b·β with weights 1/t.
   double saa = 0, sab = 0, sbb = 0, sat = 0, sbt = 0;
   for (const Sample& s : samples) {
     if (!(s.seconds > 0) || s.ranks < 2) {
@@ -51,7 +51,7 @@ AlphaBeta fit_alpha_beta(Collective c, const std::vector<Sample>& samples) {
                                   ": every sample needs ≥ 2 ranks and a positive time");
     }
     const AlgorithmCost k = algorithm_cost(c, s.ranks);
-    const double w = 1 / (s.seconds * s.seconds), a = k.latency_steps, b = k.bandwidth_factor * s.bytes;
+    const double w = 1 / s.seconds, a = k.latency_steps, b = k.bandwidth_factor * s.bytes;
     saa += w * a * a, sab += w * a * b, sbb += w * b * b, sat += w * a * s.seconds, sbt += w * b * s.seconds;
     sizes.insert(s.bytes);
   }

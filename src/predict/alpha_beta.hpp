@@ -38,9 +38,10 @@ struct Sample {
   double bytes;
   double seconds;
 };
-// α and β minimising the squared relative error Σ((model − t)/t)² over the samples (relative, so
-// the microsecond latencies of small messages count as much as the large messages' milliseconds),
-// both kept ≥ 0. Throws std::invalid_argument when the samples cannot determine them (fewer than
+// α and β minimising Σ (model − t)²/t over the samples, both kept ≥ 0. Weighting by 1/t sits
+// between plain least squares (the largest messages alone set both figures) and relative errors
+// (the many small messages, whose latency a shared machine's scheduling inflates, pull β off the
+// large messages that dominate a training step's communication). Throws std::invalid_argument when the samples cannot determine them (fewer than
 // two distinct byte counts, or a non-positive time).
 AlphaBeta fit_alpha_beta(Collective c, const std::vector<Sample>& samples);
 
