@@ -33,6 +33,10 @@ bench=${ELLM_BENCH:-$root/build/bench/bench_collectives}
 source "$root/tests/e2e/lib/common.sh" "$bin" "$root"
 source "$root/tests/e2e/lib/netns.sh"
 export OPENBLAS_NUM_THREADS=1  # one thread per rank: the ranks share the machine's cores
+# More ranks than cores: a rank waiting in MPI yields its core (sched_yield) instead of spinning on
+# it, as Open MPI does by itself when it knows a node is oversubscribed (here each "host" has 2
+# slots, so it cannot know); otherwise the waiting ranks starve the ones with work to do.
+export OMPI_MCA_mpi_yield_when_idle=1
 cores=$(nproc)
 
 if [[ -z $network ]]; then  # shared memory: two local ranks, before the cluster's MPI settings

@@ -112,7 +112,12 @@ int predict_main(int argc, char** argv) {
     }
     const Job job = load_job(args[0]);
     if (run_index < 0 || run_index >= int(job.runs.size())) throw po::error("--run: the job has " + std::to_string(job.runs.size()) + " run(s)");
-    const predict::Measured m = predict::read_measured(read_json(report), run_index, report);
+    const json measured = read_json(report);
+    const predict::Measured m = predict::read_measured(measured, run_index, report);
+    if (measured["runs"][run_index]["config"]["model"] != job.runs[run_index].as_json["model"]) {
+      throw std::runtime_error(report + ": /runs/" + std::to_string(run_index) + "/config/model: not the model of " +
+                               args[0] + "'s run " + std::to_string(run_index) + " (measure the job you predict)");
+    }
     const predict::Network net = predict::load_network(network);
     const auto curve = predict::predict_curve(job.runs[run_index], m, net, tp, ep, max_ranks, global_batch, o);
     if (vm.count("json")) {
