@@ -122,11 +122,12 @@ TEST(Predict, StepTimeIsComputePlusItsCollectives) {
                              collective_seconds(Collective::all_reduce, 4, 16, ib);    // stop flags
   EXPECT_NEAR(four.dp_s, expected_dp, 1e-12);
   EXPECT_DOUBLE_EQ(four.compute_s, 0.5);  // weak scaling: the same rows per replica
-  EXPECT_NEAR(four.efficiency, 0.5 / (0.5 + four.dp_s), 1e-12);
+  EXPECT_NEAR(four.efficiency, 0.5 / (0.5 + four.dp_s), 1e-12);  // weak: against one replica's rows
   // Strong scaling over tp = 2 inside a node: the work phases and the optimizer halve
   const Prediction tp = predict_step(run, m, net, {1, 2, 1}, 4, o);
   EXPECT_DOUBLE_EQ(tp.compute_s, 0.4 / 2 + 0.05 / 2 + 0.05);
   EXPECT_GT(tp.tp_s, 0.0);
+  EXPECT_NEAR(tp.efficiency, 0.5 / (2 * tp.step_s), 1e-12);
   // no dp group: only the stop flags (world, both ranks in one node)
   EXPECT_DOUBLE_EQ(tp.dp_s, collective_seconds(Collective::all_reduce, 2, 16, net.link(Link::shared_memory)[Collective::all_reduce]));
 }
@@ -146,6 +147,15 @@ TEST(Predict, CurveReachesTenThousandRanksWithTheLayoutsThatFit) {
   const auto strong = predict_curve(run, m, net, 1, 1, 10000, 8, {});
   ASSERT_EQ(strong.size(), 4u);
   EXPECT_EQ(strong.back().rows_per_replica, 1);
+  // strong: against one rank doing all 8 rows; the optimizer and `other` do not shrink with the
+  // rows, so efficiency stays below 1 even where communication is negligible
+  for (const Prediction& p : strong) EXPECT_LE(p.efficiency, 1.0 + 1e-12) << p.layout.ranks() << " ranks";
+  m.optimizer = 0.1, m.other = 0.1;
+  for (const Prediction& p : predict_curve(run, m, net, 1, 1, 8, 8, {})) {
+    const double one_rank = 0.2 + 0.1 + 0.1;
+    EXPECT_NEAR(p.efficiency, one_rank / (p.layout.ranks() * p.step_s), 1e-12);
+    EXPECT_LE(p.efficiency, 1.0);
+  }
 }
 
 }  // namespace

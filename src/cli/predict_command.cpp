@@ -27,16 +27,6 @@ const char* kAssumptions[] = {
     "MoE routing balanced; one micro-batch per step; scalar collectives (loss, norm, stop) included",
 };
 
-json read_json(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error(file + ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw std::runtime_error(file + ": not JSON: " + e.what());
-  }
-}
-
 int fit_main(const std::vector<std::string>& sweeps, const std::string& link, const std::string& out) {
   if (link != "shared_memory" && link != "interconnect") throw po::error("--link: shared_memory or interconnect");
   if (sweeps.empty() || out.empty()) throw po::error("predict fit needs SWEEP.json... and --out NET.json");
@@ -47,7 +37,7 @@ int fit_main(const std::vector<std::string>& sweeps, const std::string& link, co
     samples.insert(samples.end(), s.begin(), s.end());
     source += " " + std::filesystem::path(f).filename().string();
   }
-  json net = std::filesystem::exists(out) ? read_json(out) : json{{"description", "network profile"}, {"links", json::object()}};
+  json net = std::filesystem::exists(out) ? predict::read_json_file(out) : json{{"description", "network profile"}, {"links", json::object()}};
   net["links"][link] = predict::link_json(predict::fit_link(samples, source));
   std::ofstream(out) << net.dump(2) << "\n";
   std::cout << "efficientllm predict fit: " << link << " → " << out << "\n" << net["links"][link].dump(2) << "\n";
@@ -112,7 +102,7 @@ int predict_main(int argc, char** argv) {
     }
     const Job job = load_job(args[0]);
     if (run_index < 0 || run_index >= int(job.runs.size())) throw po::error("--run: the job has " + std::to_string(job.runs.size()) + " run(s)");
-    const json measured = read_json(report);
+    const json measured = predict::read_json_file(report);
     const predict::Measured m = predict::read_measured(measured, run_index, report);
     if (measured["runs"][run_index]["config"]["model"] != job.runs[run_index].as_json["model"]) {
       throw std::runtime_error(report + ": /runs/" + std::to_string(run_index) + "/config/model: not the model of " +

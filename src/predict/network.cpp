@@ -67,16 +67,18 @@ Network parse_network(const nlohmann::json& j, const std::string& file) {
   return n;
 }
 
-Network load_network(const std::filesystem::path& file) {
+nlohmann::json read_json_file(const std::string& file) {
   std::ifstream in(file);
-  if (!in) throw std::runtime_error(file.string() + ": cannot open the network file");
-  nlohmann::json j;
+  if (!in) throw std::runtime_error(file + ": cannot open");
   try {
-    j = nlohmann::json::parse(in);
+    return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
-    throw std::runtime_error(file.string() + ": not JSON: " + e.what());
+    throw std::runtime_error(file + ": not JSON: " + e.what());
   }
-  return parse_network(j, file.string());
+}
+
+Network load_network(const std::filesystem::path& file) {
+  return parse_network(read_json_file(file.string()), file.string());
 }
 
 nlohmann::json link_json(const LinkClass& link) {

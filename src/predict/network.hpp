@@ -32,6 +32,8 @@ struct Network {
   const LinkClass& link(Link l) const { return links.at(l); }
 };
 
+// A JSON file's contents; throws std::runtime_error "FILE: cannot open" / "FILE: not JSON: …".
+nlohmann::json read_json_file(const std::string& file);
 // Throws std::runtime_error "FILE: /json/pointer: what is allowed" on bad input.
 Network parse_network(const nlohmann::json& j, const std::string& file);
 Network load_network(const std::filesystem::path& file);

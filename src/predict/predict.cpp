@@ -63,8 +63,11 @@ Prediction predict_step(const RunConfig& run, const Measured& m, const Network& 
   communication(step_traffic(run, l, rows), net, l, o, p);
   if (o.overlap && run.parallel.overlap && !run.parallel.zero1) p.hidden_s = std::min(p.dp_s, work * 2 / 3);
   p.step_s = p.compute_s + p.tp_s + p.dp_s + p.ep_s - p.hidden_s;
-  const double single = m.work() + m.optimizer + m.other;  // seconds for m.rows on one rank
-  p.efficiency = (double(rows) * l.dp / p.step_s) / (l.ranks() * m.rows / single);
+  // Against one rank doing the same work: the whole global batch under strong scaling (N ranks
+  // share it), one replica's rows under weak scaling (its tp ranks share them).
+  const double reference_rows = o.strong ? double(rows) * l.dp : rows;
+  const double one_rank = m.work() * reference_rows / m.rows + m.optimizer + m.other;
+  p.efficiency = one_rank / ((o.strong ? l.ranks() : l.tp) * p.step_s);
   return p;
 }
 
@@ -79,7 +82,9 @@ std::vector<Prediction> predict_curve(const RunConfig& run, const Measured& m, c
     const int dp = n / tp;
     if (global_batch > 0 && global_batch % dp != 0) continue;
     const int rows = global_batch > 0 ? global_batch / dp : m.rows;
-    curve.push_back(predict_step(run, m, net, {dp, tp, ep}, rows, o));
+    Options strong = o;
+    strong.strong = global_batch > 0;
+    curve.push_back(predict_step(run, m, net, {dp, tp, ep}, rows, strong));
   }
   return curve;
 }

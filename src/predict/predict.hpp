@@ -28,6 +28,7 @@ struct Options {
   int ranks_per_node = 2;
   double cores = 0;     // > 0: all ranks share this many cores (one-machine validation)
   bool overlap = false; // hide the dp all-reduce behind backward (≈ 2/3 of the work phases)
+  bool strong = false;  // efficiency against one rank doing the global batch (else one replica's rows)
 };
 
 struct Prediction {
@@ -35,7 +36,8 @@ struct Prediction {
   int rows_per_replica = 0;
   // dp_s: the dp and expert-dp groups' collectives and the world's stop flags
   double compute_s = 0, tp_s = 0, dp_s = 0, ep_s = 0, hidden_s = 0, step_s = 0;
-  double efficiency = 0;  // tokens/s per rank over the single rank's
+  // one rank's predicted time for the same work over (ranks sharing it × step_s): ≤ 1
+  double efficiency = 0;
 };
 
 Prediction predict_step(const RunConfig& run, const Measured& m, const Network& net, const Layout& l,

@@ -1,6 +1,5 @@
 #include "predict/sweep.hpp"
 
-#include <fstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -8,14 +7,7 @@
 namespace ellm::predict {
 
 std::vector<std::pair<Collective, Sample>> read_sweep(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error(file + ": cannot open the sweep file");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::runtime_error(file + ": not JSON: " + e.what());
-  }
+  const nlohmann::json j = read_json_file(file);
   if (!j.contains("ranks") || !j["ranks"].is_number_integer() || j["ranks"].get<int>() < 2) {
     throw std::runtime_error(file + ": /ranks: must be an integer ≥ 2 (a sweep of bench/bench_collectives under mpirun)");
   }
