@@ -8,6 +8,7 @@
 
 #include "model/plan.hpp"
 #include "predict/predict.hpp"
+#include "predict/sweep.hpp"
 #include "util/rng.hpp"
 
 namespace ellm::predict {
@@ -60,12 +61,47 @@ nlohmann::json network_file() {
 
 TEST(Network, LinkFiguresAndPerCollectiveOverrides) {
   const Network n = parse_network(network_file(), "net.json");
-  EXPECT_DOUBLE_EQ(n.link(Link::shared_memory)[Collective::all_reduce].alpha_s, 2e-6);
-  EXPECT_DOUBLE_EQ(n.link(Link::shared_memory)[Collective::all_to_all].beta_s_per_byte, 0.5e-9);
-  EXPECT_DOUBLE_EQ(n.link(Link::interconnect)[Collective::all_gather].beta_s_per_byte, 1e-7);
+  EXPECT_DOUBLE_EQ(n.link(Link::shared_memory).at(Collective::all_reduce, 1).alpha_s, 2e-6);
+  EXPECT_DOUBLE_EQ(n.link(Link::shared_memory).at(Collective::all_to_all, 1).beta_s_per_byte, 0.5e-9);
+  EXPECT_DOUBLE_EQ(n.link(Link::interconnect).at(Collective::all_gather, 1).beta_s_per_byte, 1e-7);
   // written and read back: the same figures
   const Network again = parse_network(network_json(n), "again");
-  EXPECT_DOUBLE_EQ(again.link(Link::shared_memory)[Collective::all_to_all].alpha_s, 5e-6);
+  EXPECT_DOUBLE_EQ(again.link(Link::shared_memory).at(Collective::all_to_all, 1).alpha_s, 5e-6);
+}
+
+// Two regimes, as a network whose large messages slow down: the banded fit recovers each, the
+// file keeps them, and a call takes its size's band.
+TEST(Network, SizeBandsAreFittedWrittenAndLookedUp) {
+  const AlphaBeta small{5e-6, 1 / 4.8e6}, large{5e-6, 1 / 3.5e6};
+  std::vector<std::pair<Collective, Sample>> samples;
+  for (Collective c : kCollectives) {
+    for (int p : {2, 4, 8}) {
+      for (double bytes = 4096; bytes <= 4 << 20; bytes *= 4) {
+        samples.push_back({c, {p, bytes, collective_seconds(c, p, bytes, bytes < 524288 ? small : large)}});
+      }
+    }
+  }
+  const LinkClass banded = fit_link(samples, "synthetic", {524288});
+  for (Collective c : kCollectives) {
+    ASSERT_EQ(banded[c].size(), 2u);
+    EXPECT_NEAR(banded.at(c, 65536).beta_s_per_byte, small.beta_s_per_byte, 1e-6 * small.beta_s_per_byte);
+    EXPECT_NEAR(banded.at(c, 1 << 20).beta_s_per_byte, large.beta_s_per_byte, 1e-6 * large.beta_s_per_byte);
+  }
+  // One band cannot hold both: β lands between them.
+  const double one = fit_link(samples, "synthetic")[Collective::all_reduce].back().link.beta_s_per_byte;
+  EXPECT_GT(one, small.beta_s_per_byte * 1.01);
+  EXPECT_LT(one, large.beta_s_per_byte * 0.99);
+  // Written and read back: the same bands.
+  const Network n = parse_network({{"links", {{"shared_memory", link_json(banded)}, {"interconnect", link_json(banded)}}}}, "b.json");
+  EXPECT_NEAR(n.link(Link::interconnect).at(Collective::all_gather, 1e5).beta_s_per_byte, small.beta_s_per_byte, 1e-12);
+  EXPECT_NEAR(n.link(Link::interconnect).at(Collective::all_gather, 1e7).beta_s_per_byte, large.beta_s_per_byte, 1e-12);
+  // A band with one size cannot be fitted: the message says which.
+  try {
+    fit_link(samples, "synthetic", {8192});
+    ADD_FAILURE() << "a one-size band was fitted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("band from 0 bytes below 8192"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Network, BadFilesNameTheFieldAndWhatIsAllowed) {
@@ -89,6 +125,10 @@ TEST(Network, BadFilesNameTheFieldAndWhatIsAllowed) {
   j = network_file();
   j["links"]["shared_memory"]["collectives"]["broadcast"] = {{"alpha_us", 1}, {"bandwidth_gb_s", 1}};
   EXPECT_NE(message(j).find("/collectives/broadcast: unknown collective 'broadcast'"), std::string::npos);
+  j = network_file();
+  j["links"]["shared_memory"]["collectives"]["all_to_all"]["bands"] = {{{"below_bytes", 4096}, {"alpha_us", 1}, {"bandwidth_gb_s", 1}},
+                                                                       {{"below_bytes", 1024}, {"alpha_us", 1}, {"bandwidth_gb_s", 1}}};
+  EXPECT_EQ(message(j), "net.json: /links/shared_memory/collectives/all_to_all/bands/1/below_bytes: must grow from band to band");
 }
 
 RunConfig tiny_run() {
@@ -116,7 +156,7 @@ TEST(Predict, StepTimeIsComputePlusItsCollectives) {
   const Prediction four = predict_step(run, m, net, {4, 1, 1}, 4, o);
   double grad_bytes = 0;  // every parameter of the tiny model trains
   for (const ellm::TensorInfo& t : make_param_layout(run.model).tensors()) grad_bytes += 4.0 * t.numel;
-  const AlphaBeta& ib = net.link(Link::interconnect)[Collective::all_reduce];
+  const AlphaBeta& ib = net.link(Link::interconnect).at(Collective::all_reduce, 1);
   const double expected_dp = collective_seconds(Collective::all_reduce, 4, grad_bytes, ib) +
                              collective_seconds(Collective::all_reduce, 4, 8, ib) +    // the loss
                              collective_seconds(Collective::all_reduce, 4, 16, ib);    // stop flags
@@ -129,7 +169,7 @@ TEST(Predict, StepTimeIsComputePlusItsCollectives) {
   EXPECT_GT(tp.tp_s, 0.0);
   EXPECT_NEAR(tp.efficiency, 0.5 / (2 * tp.step_s), 1e-12);
   // no dp group: only the stop flags (world, both ranks in one node)
-  EXPECT_DOUBLE_EQ(tp.dp_s, collective_seconds(Collective::all_reduce, 2, 16, net.link(Link::shared_memory)[Collective::all_reduce]));
+  EXPECT_DOUBLE_EQ(tp.dp_s, collective_seconds(Collective::all_reduce, 2, 16, net.link(Link::shared_memory).at(Collective::all_reduce, 1)));
 }
 
 TEST(Predict, CurveReachesTenThousandRanksWithTheLayoutsThatFit) {

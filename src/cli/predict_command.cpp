@@ -27,7 +27,8 @@ const char* kAssumptions[] = {
     "MoE routing balanced; one micro-batch per step; scalar collectives (loss, norm, stop) included",
 };
 
-int fit_main(const std::vector<std::string>& sweeps, const std::string& link, const std::string& out) {
+int fit_main(const std::vector<std::string>& sweeps, const std::string& link, const std::string& out,
+             const std::vector<double>& band_edges) {
   if (link != "shared_memory" && link != "interconnect") throw po::error("--link: shared_memory or interconnect");
   if (sweeps.empty() || out.empty()) throw po::error("predict fit needs SWEEP.json... and --out NET.json");
   std::vector<std::pair<predict::Collective, predict::Sample>> samples;
@@ -38,13 +39,27 @@ int fit_main(const std::vector<std::string>& sweeps, const std::string& link, co
     source += " " + std::filesystem::path(f).filename().string();
   }
   json net = std::filesystem::exists(out) ? predict::read_json_file(out) : json{{"description", "network profile"}, {"links", json::object()}};
-  net["links"][link] = predict::link_json(predict::fit_link(samples, source));
+  for (std::size_t i = 0; i < band_edges.size(); i++) {
+    if (!(band_edges[i] > 0) || (i > 0 && band_edges[i] <= band_edges[i - 1])) {
+      throw po::error("--band-edge: byte sizes > 0 in ascending order");
+    }
+  }
+  net["links"][link] = predict::link_json(predict::fit_link(samples, source, band_edges));
   std::ofstream(out) << net.dump(2) << "\n";
   std::cout << "efficientllm predict fit: " << link << " → " << out << "\n" << net["links"][link].dump(2) << "\n";
   return 0;
 }
 
-void print_table(const std::vector<predict::Prediction>& curve, const predict::Network& net) {
+// The assumptions of this prediction: the fixed ones and those its options add.
+std::vector<std::string> assumptions(const predict::Options& o) {
+  std::vector<std::string> a(std::begin(kAssumptions), std::end(kAssumptions));
+  a.push_back(std::to_string(o.ranks_per_node) + " ranks per node");
+  if (o.cores > 0) a.push_back("one-machine validation: all ranks share " + std::to_string(o.cores) + " cores, compute x max(1, ranks / cores)");
+  return a;
+}
+
+void print_table(const std::vector<predict::Prediction>& curve, const predict::Network& net,
+                 const predict::Options& o) {
   std::printf("# predicted step time (%s)\n", net.description.c_str());
   std::printf("%7s %6s %4s %4s %6s %11s %9s %9s %9s %11s %7s\n", "ranks", "dp", "tp", "ep", "rows", "compute ms",
               "tp ms", "dp ms", "ep ms", "step ms", "eff %");
@@ -54,7 +69,7 @@ void print_table(const std::vector<predict::Prediction>& curve, const predict::N
                 p.ep_s * 1e3, p.step_s * 1e3, p.efficiency * 100);
   }
   std::printf("# assumptions (docs/SCALING.md):\n");
-  for (const char* a : kAssumptions) std::printf("#  - %s\n", a);
+  for (const std::string& a : assumptions(o)) std::printf("#  - %s\n", a.c_str());
   for (const auto& [l, link] : net.links) std::printf("#  - %s: %s\n", predict::link_name(l), link.source.c_str());
 }
 
@@ -62,6 +77,7 @@ void print_table(const std::vector<predict::Prediction>& curve, const predict::N
 
 int predict_main(int argc, char** argv) {
   std::string report, network, link, out;
+  std::vector<double> band_edges;
   int run_index = 0, tp = 1, ep = 1, max_ranks = 10000, global_batch = 0;
   predict::Options o;
   po::options_description desc(
@@ -79,7 +95,9 @@ int predict_main(int argc, char** argv) {
       "cores", po::value(&o.cores), "one-machine validation: all ranks share this many cores")(
       "overlap", po::bool_switch(&o.overlap), "hide the dp all-reduce behind backward (parallel.overlap)")(
       "json", "print JSON")("link", po::value(&link), "fit: the link class the sweeps measured")(
-      "out", po::value(&out), "fit: the network file to write (an existing one keeps its other link)");
+      "out", po::value(&out), "fit: the network file to write (an existing one keeps its other link)")(
+      "band-edge", po::value(&band_edges)->composing(),
+      "fit: a message size (bytes) where a new alpha-beta band starts (repeatable; default one band)");
   po::options_description hidden;
   hidden.add_options()("args", po::value<std::vector<std::string>>());
   po::options_description all;
@@ -95,7 +113,7 @@ int predict_main(int argc, char** argv) {
       return 0;
     }
     const auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
-    if (!args.empty() && args[0] == "fit") return fit_main({args.begin() + 1, args.end()}, link, out);
+    if (!args.empty() && args[0] == "fit") return fit_main({args.begin() + 1, args.end()}, link, out, band_edges);
     if (args.size() != 1 || report.empty() || network.empty()) throw po::error("needs JOB.json, --report and --network");
     if (tp < 1 || ep < 1 || max_ranks < 1 || global_batch < 0 || o.ranks_per_node < 1 || o.cores < 0) {
       throw po::error("--tp, --ep, --max-ranks, --ranks-per-node must be ≥ 1; --global-batch, --cores ≥ 0");
@@ -110,12 +128,16 @@ int predict_main(int argc, char** argv) {
     }
     const predict::Network net = predict::load_network(network);
     const auto curve = predict::predict_curve(job.runs[run_index], m, net, tp, ep, max_ranks, global_batch, o);
+    if (curve.empty()) {
+      throw po::error("no layout up to --max-ranks " + std::to_string(max_ranks) + " has tp " + std::to_string(tp) +
+                      ", ep dividing dp" + (global_batch > 0 ? " and dp dividing --global-batch" : std::string()));
+    }
     if (vm.count("json")) {
-      json j = {{"assumptions", kAssumptions}, {"network", predict::network_json(net)}, {"curve", json::array()}};
+      json j = {{"assumptions", assumptions(o)}, {"network", predict::network_json(net)}, {"curve", json::array()}};
       for (const auto& p : curve) j["curve"].push_back(predict::prediction_json(p));
       std::cout << j.dump(2) << "\n";
     } else {
-      print_table(curve, net);
+      print_table(curve, net, o);
     }
     return 0;
   } catch (const po::error& e) {

@@ -41,6 +41,13 @@ double collective_seconds(Collective c, int ranks, double bytes, const AlphaBeta
   return k.latency_steps * link.alpha_s + k.bandwidth_factor * bytes * link.beta_s_per_byte;
 }
 
+const AlphaBeta& band_for(const Bands& bands, double bytes) {
+  for (const Band& b : bands) {
+    if (bytes < b.below_bytes) return b.link;
+  }
+  return bands.back().link;
+}
+
 AlphaBeta fit_alpha_beta(Collective c, const std::vector<Sample>& samples) {
   std::set<double> sizes;
   // Weighted normal equations of t ≈ a·α + b·β with weights 1/t.

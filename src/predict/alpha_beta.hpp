@@ -32,6 +32,16 @@ struct AlphaBeta {
 };
 double collective_seconds(Collective c, int ranks, double bytes, const AlphaBeta& link);
 
+// α and β by message size: a library switches algorithms by size (Open MPI's tuned component) and
+// a network's behaviour changes with it, so a collective may carry one fit per size band. Bands
+// are sorted; a call of n bytes takes the first band with n < below_bytes (the last: unbounded).
+struct Band {
+  double below_bytes;  // +inf for the last band
+  AlphaBeta link;
+};
+using Bands = std::vector<Band>;
+const AlphaBeta& band_for(const Bands& bands, double bytes);
+
 // One measured call: `seconds` for a collective of `bytes` on `ranks` ranks.
 struct Sample {
   int ranks;

@@ -2,9 +2,11 @@
 // (docs/SCALING.md, e.g. predict/networks/*.json):
 //   {"description": "...",
 //    "links": {"shared_memory": {"alpha_us": 2, "bandwidth_gb_s": 5,
-//                                "collectives": {"all_to_all": {"alpha_us": 3, "bandwidth_gb_s": 2}}},
+//                                "collectives": {"all_to_all": {"alpha_us": 3, "bandwidth_gb_s": 2,
+//                                  "bands": [{"below_bytes": 524288, "alpha_us": 3, "bandwidth_gb_s": 2.5}]}}},
 //              "interconnect":  {"alpha_us": 1.5, "bandwidth_gb_s": 12.5, "source": "assumption: ..."}}}
-// A link's top-level α and bandwidth hold for every collective it does not list.
+// A link's top-level α and bandwidth hold for every collective it does not list; a collective's
+// own figures for the sizes its bands (alpha_beta.hpp) do not cover.
 #pragma once
 #include <array>
 #include <filesystem>
@@ -21,9 +23,10 @@ enum class Link { shared_memory, interconnect };  // within a node, between node
 const char* link_name(Link l);
 
 struct LinkClass {
-  std::array<AlphaBeta, 4> per_collective;  // indexed by Collective
-  std::string source;                       // where the figures come from (fit, assumption)
-  const AlphaBeta& operator[](Collective c) const { return per_collective[std::size_t(c)]; }
+  std::array<Bands, 4> per_collective;  // indexed by Collective; at least one band each
+  std::string source;                   // where the figures come from (fit, assumption)
+  const Bands& operator[](Collective c) const { return per_collective[std::size_t(c)]; }
+  const AlphaBeta& at(Collective c, double bytes) const { return band_for((*this)[c], bytes); }
 };
 
 struct Network {

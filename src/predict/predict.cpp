@@ -19,7 +19,7 @@ void communication(const std::vector<Transfer>& transfers, const Network& net, c
   for (const Transfer& t : transfers) {
     const Link link = group_span(t.group, l) <= o.ranks_per_node ? Link::shared_memory : Link::interconnect;
     const double s = t.calls * collective_seconds(t.collective, group_size(t.group, l), t.bytes,
-                                                  net.link(link)[t.collective]);
+                                                  net.link(link).at(t.collective, t.bytes));
     (t.group == Group::tp ? p.tp_s : t.group == Group::ep ? p.ep_s : p.dp_s) += s;
   }
 }
@@ -45,7 +45,11 @@ Measured read_measured(const nlohmann::json& report, int run_index, const std::s
   m.loss = phase(phases, "loss", file, pat);
   m.optimizer = phase(phases, "optimizer", file, pat);
   m.other = phase(phases, "other", file, pat);
-  m.rows = run["config"]["training"]["batch_size"].get<int>();
+  const nlohmann::json batch = run.value(nlohmann::json::json_pointer("/config/training/batch_size"), nlohmann::json());
+  if (!batch.is_number_integer() || batch.get<int>() < 1) {
+    throw std::runtime_error(file + ": " + at + "/config/training/batch_size: missing (not a report of efficientllm run?)");
+  }
+  m.rows = batch.get<int>();
   return m;
 }
 

@@ -1,5 +1,7 @@
 #include "predict/sweep.hpp"
 
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -28,15 +30,27 @@ std::vector<std::pair<Collective, Sample>> read_sweep(const std::string& file) {
   return out;
 }
 
-LinkClass fit_link(const std::vector<std::pair<Collective, Sample>>& samples, const std::string& source) {
+LinkClass fit_link(const std::vector<std::pair<Collective, Sample>>& samples, const std::string& source,
+                   const std::vector<double>& band_edges) {
+  std::vector<double> below = band_edges;
+  below.push_back(std::numeric_limits<double>::infinity());
   LinkClass link;
   link.source = source;
   for (Collective c : kCollectives) {
-    std::vector<Sample> mine;
-    for (const auto& [sc, s] : samples) {
-      if (sc == c) mine.push_back(s);
+    double from = 0;
+    for (double to : below) {
+      std::vector<Sample> mine;
+      for (const auto& [sc, s] : samples) {
+        if (sc == c && s.bytes >= from && s.bytes < to) mine.push_back(s);
+      }
+      try {
+        link.per_collective[std::size_t(c)].push_back({to, fit_alpha_beta(c, mine)});
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(std::string(e.what()) + " (band from " + std::to_string(std::size_t(from)) +
+                                    " bytes" + (std::isinf(to) ? std::string() : " below " + std::to_string(std::size_t(to))) + ")");
+      }
+      from = to;
     }
-    link.per_collective[std::size_t(c)] = fit_alpha_beta(c, mine);
   }
   return link;
 }

@@ -12,7 +12,10 @@ namespace ellm::predict {
 
 // Throws std::runtime_error "FILE: /pointer: ..." on a file that is not a sweep.
 std::vector<std::pair<Collective, Sample>> read_sweep(const std::string& file);
-// One α, β per collective over every sample of it; `source` says which sweeps.
-LinkClass fit_link(const std::vector<std::pair<Collective, Sample>>& samples, const std::string& source);
+// One α, β per collective and size band over every sample of it: band_edges (bytes, ascending)
+// split the sizes, none for one band; each band needs samples of two sizes at least (throws
+// std::invalid_argument naming the collective and band). `source` says which sweeps.
+LinkClass fit_link(const std::vector<std::pair<Collective, Sample>>& samples, const std::string& source,
+                   const std::vector<double>& band_edges = {});
 
 }  // namespace ellm::predict
