@@ -3,7 +3,7 @@
 // (n: one call's whole buffer, src/predict/alpha_beta.hpp). Per size: warm-up, a barrier outside
 // the timed region, the median over 5 batches of the slowest rank's mean. Writes the sweep JSON that
 // `efficientllm predict fit` reads.
-//   mpirun -np 2 build/bench/bench_collectives --out sweep.json [--min-kib 4 --max-kib 16384 --repeat 1]
+//   mpirun -np 2 build/bench/bench_collectives --out sweep.json [--min-kib 4 --max-kib 16384 --factor 4 --repeat 1]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -49,17 +49,18 @@ int main(int argc, char** argv) {
   ellm::mpi::Session session(&argc, &argv);
   Comm comm = Comm::world();
   std::string out;
-  double min_kib = 4, max_kib = 16384, repeat = 1;
+  double min_kib = 4, max_kib = 16384, repeat = 1, factor = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--out")) out = argv[i + 1];
     else if (!std::strcmp(argv[i], "--min-kib")) min_kib = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--max-kib")) max_kib = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atof(argv[i + 1]);  // scales the iterations
+    else if (!std::strcmp(argv[i], "--factor")) factor = std::max(1.1, std::atof(argv[i + 1]));  // between sizes
   }
   const int p = comm.size();
   std::vector<float> buf(std::size_t(max_kib * 256) + p, 1.0f), other(buf.size());
   nlohmann::json samples = nlohmann::json::array();
-  for (double kib = min_kib; kib <= max_kib; kib *= 4) {
+  for (double kib = min_kib; kib <= max_kib * 1.0001; kib *= factor) {
     const std::size_t part = std::max<std::size_t>(1, std::size_t(kib * 256) / p), n = part * p;
     std::vector<int> offsets, rows(p, int(part));
     for (int r = 0; r <= p; r++) offsets.push_back(int(part) * r);

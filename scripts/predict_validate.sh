@@ -58,7 +58,7 @@ echo "links: tbf rate $rate burst $burst on every host's egress; $cores cores; l
 
 for p in $([[ -z $network ]] && echo 2 4 8); do
   netns_exec 900 mpirun -np "$p" --hostfile "$HOSTFILE" --map-by node --bind-to none "$bench" \
-    --out "$out/sweep-net-$p.json" --max-kib "$max_kib" --repeat 0.5 > "$out/sweep-net-$p.txt"
+    --out "$out/sweep-net-$p.json" --max-kib "$max_kib" --factor 2 --repeat 0.5 > "$out/sweep-net-$p.txt"
 done
 [[ -n $network ]] || "$bin" predict fit "$out"/sweep-net-{2,4,8}.json --link interconnect "${bands[@]}" \
   --out "$out/network.json" > /dev/null
