@@ -105,6 +105,7 @@ void Comm::allreduce_buckets(T* data, std::size_t n, std::size_t bucket_bytes, i
   const std::size_t per_bucket = std::max<std::size_t>(1, bucket_bytes / sizeof(T));
   for (std::size_t off = 0; off < n; off += per_bucket) {
     const std::size_t count = std::min(per_bucket, n - off);
+    stats_.allreduce_bytes += double(count * sizeof(T));
     BlockedTimer t(stats_, "MPI_Allreduce", size_);
     MPI_Allreduce(MPI_IN_PLACE, data + off, int(count), datatype<T>(), MPI_Op_f2c(op_handle),
                   to_c(handle_));
@@ -137,6 +138,7 @@ void Comm::allreduce_max(double* data, std::size_t n) {
 void Comm::start_allreduce_sum(float* data, std::size_t n, Requests& pending) {
   // Starting is not free (Open MPI's libnbc builds the schedule and may move data right away):
   // it counts as time in MPI, like the waits.
+  stats_.allreduce_bytes += double(n * sizeof(float));
   BlockedTimer t(stats_, "MPI_Iallreduce (start)", size_);
   MPI_Request request;
   MPI_Iallreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_SUM, to_c(handle_), &request);
@@ -176,6 +178,7 @@ void Comm::wait(Requests& pending) {
 void Comm::reduce_scatter_sum(const float* data, const std::vector<int>& offsets, float* mine) {
   std::vector<int> counts(size_);
   for (int r = 0; r < size_; r++) counts[r] = offsets[r + 1] - offsets[r];
+  stats_.reduce_scatter_bytes += double(offsets[size_] - offsets[0]) * sizeof(float);
   BlockedTimer t(stats_, "MPI_Reduce_scatter", size_);
   MPI_Reduce_scatter(data, mine, counts.data(), MPI_FLOAT, MPI_SUM, to_c(handle_));
 }
@@ -186,12 +189,14 @@ void Comm::allgather_in_place(float* data, const std::vector<int>& offsets) {
     counts[r] = offsets[r + 1] - offsets[r];
     displs[r] = offsets[r];
   }
+  stats_.allgather_bytes += double(offsets[size_] - offsets[0]) * sizeof(float);
   BlockedTimer t(stats_, "MPI_Allgatherv", size_);
   MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displs.data(),
                  MPI_FLOAT, to_c(handle_));
 }
 
 double Comm::allreduce_scalar(double value, int op_handle) {
+  stats_.allreduce_bytes += sizeof value;
   BlockedTimer t(stats_, "MPI_Allreduce", size_);
   MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_Op_f2c(op_handle), to_c(handle_));
   return value;
@@ -243,6 +248,7 @@ std::string Comm::broadcast_string(const std::string& value) {
 }
 
 void Comm::alltoall(const int* send, int* recv, int n) {
+  stats_.alltoall_bytes += double(n) * size_ * sizeof(int);
   BlockedTimer t(stats_, "MPI_Alltoall", size_);
   MPI_Alltoall(send, n, MPI_INT, recv, n, MPI_INT, to_c(handle_));
 }
@@ -279,6 +285,7 @@ void Comm::alltoallv_rows(const float* send, const std::vector<int>& send_rows, 
   MPI_Datatype row;
   MPI_Type_contiguous(row_elems, MPI_FLOAT, &row);
   MPI_Type_commit(&row);
+  for (int rows : send_rows) stats_.alltoall_bytes += double(rows) * row_elems * sizeof(float);
   {
     BlockedTimer t(stats_, "MPI_Alltoallv", size_);
     MPI_Alltoallv(send, send_rows.data(), send_displs.data(), row, recv, recv_rows.data(),

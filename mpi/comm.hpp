@@ -24,6 +24,10 @@ class Session {
 
 struct CollectiveStats {
   double seconds = 0.0;  // time in collectives: blocked in them, or starting non-blocking ones
+  // Bytes handed to each kind of collective, one call's whole buffer each (the n of the scaling
+  // predictor's cost model, src/predict/alpha_beta.hpp): the vector all-reduced (blocking or not),
+  // the full buffer reduce-scattered or all-gathered, this rank's send buffer of an all-to-all.
+  double allreduce_bytes = 0, reduce_scatter_bytes = 0, allgather_bytes = 0, alltoall_bytes = 0;
 };
 
 // Non-blocking collectives in flight (their MPI requests, held as Fortran handles).

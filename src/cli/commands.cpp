@@ -53,6 +53,7 @@ const char* kUsage =
     "  tokenize TEXT      write a pre-tokenized corpus (--out FILE.tok [--tokenizer bytes|FILE.model])\n"
     "  generate JOB.json  continue a prompt with the job's model, streaming tokens (--prompt TEXT)\n"
     "  bench-infer JOB.json  inference benchmark at each weight format of the job's inference section\n"
+    "  predict JOB.json   predicted step time and efficiency up to 10,000 ranks (docs/SCALING.md)\n"
     "\n"
     "  efficientllm <command> --help   options of a command\n"
     "  efficientllm --version          version and the git commit it was built from\n";
@@ -539,8 +540,9 @@ int main(int argc, char** argv) {
   if (first == "tokenize") return tokenize_main(argc, argv);
   if (first == "generate") return generate_main(argc, argv);
   if (first == "bench-infer") return bench_infer_main(argc, argv);
+  if (first == "predict") return predict_main(argc, argv);
   std::cerr << "efficientllm: unknown command '" << first
-            << "' (allowed: run, validate, estimate, topo, report, tokenizer, tokenize, generate, bench-infer)\n" << kUsage;
+            << "' (allowed: run, validate, estimate, topo, report, tokenizer, tokenize, generate, bench-infer, predict)\n" << kUsage;
   return kExitBadInput;
 }
 

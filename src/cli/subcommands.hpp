@@ -26,5 +26,8 @@ int generate_main(int argc, char** argv);
 // efficientllm bench-infer JOB.json [--out DIR]: the inference benchmark of the job's inference
 // section at each weight format (docs/INFERENCE.md).
 int bench_infer_main(int argc, char** argv);
+// efficientllm predict JOB.json --report R --network N | predict fit SWEEP... : the scaling
+// predictor (docs/SCALING.md).
+int predict_main(int argc, char** argv);
 
 }  // namespace ellm::cli

@@ -2,7 +2,7 @@
 # message and exit code 2, on any number of ranks, without hanging.
 source "$(dirname "$0")/lib/common.sh"
 job=$(tiny_job errs 3)
-expect_error 2 "efficientllm: unknown command 'frobnicate' (allowed: run, validate, estimate, topo, report, tokenizer, tokenize, generate, bench-infer)" "$BIN" frobnicate
+expect_error 2 "efficientllm: unknown command 'frobnicate' (allowed: run, validate, estimate, topo, report, tokenizer, tokenize, generate, bench-infer, predict)" "$BIN" frobnicate
 expect_error 2 "efficientllm run: unrecognised option '--bogus'" "$BIN" run "$job" --bogus
 expect_error 2 "efficientllm run: missing the job file argument (JOB.json)" "$BIN" run
 expect_error 2 "efficientllm validate: too many positional options have been specified on the command line" \
