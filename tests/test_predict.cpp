@@ -155,7 +155,8 @@ TEST(Predict, StepTimeIsComputePlusItsCollectives) {
 
   const Prediction four = predict_step(run, m, net, {4, 1, 1}, 4, o);
   double grad_bytes = 0;  // every parameter of the tiny model trains
-  for (const ellm::TensorInfo& t : make_param_layout(run.model).tensors()) grad_bytes += 4.0 * t.numel;
+  const auto layout = make_param_layout(run.model);  // named: tensors() refers into it
+  for (const ellm::TensorInfo& t : layout.tensors()) grad_bytes += 4.0 * t.numel;
   const AlphaBeta& ib = net.link(Link::interconnect).at(Collective::all_reduce, 1);
   const double expected_dp = collective_seconds(Collective::all_reduce, 4, grad_bytes, ib) +
                              collective_seconds(Collective::all_reduce, 4, 8, ib) +    // the loss
