@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/command_line.hpp"
 #include "cli/inference_ranks.hpp"
 #include "cli/node_setup.hpp"
 #include "cli/model_input_errors.hpp"
@@ -327,15 +328,10 @@ int bench(const std::string& job_file, const std::vector<std::string>& sets, con
 }  // namespace
 
 int bench_infer_main(int argc, char** argv) {
-  po::options_description desc = bench_options(), hidden, all;
-  hidden.add_options()("job", po::value<std::string>());
-  all.add(desc).add(hidden);
-  po::positional_options_description positional;
-  positional.add("job", 1);
+  const po::options_description desc = bench_options();
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc - 1, argv + 1).options(all).positional(positional).run(), vm);
-    po::notify(vm);
+    vm = parse_command_line(argc, argv, desc, "job", 1);
     if (vm.count("help")) {
       std::cout << desc << "\n";
       return 0;

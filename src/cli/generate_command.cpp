@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/command_line.hpp"
 #include "cli/inference_ranks.hpp"
 #include "cli/model_input_errors.hpp"
 #include "cli/subcommands.hpp"
@@ -55,14 +56,7 @@ class BadInput : public std::runtime_error {
 };
 
 GenerateOptions parse_generate(int argc, char** argv, bool& help) {
-  po::options_description desc = generate_options(), hidden, all;
-  hidden.add_options()("job", po::value<std::string>());
-  all.add(desc).add(hidden);
-  po::positional_options_description positional;
-  positional.add("job", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(argc - 1, argv + 1).options(all).positional(positional).run(), vm);
-  po::notify(vm);
+  const po::variables_map vm = parse_command_line(argc, argv, generate_options(), "job", 1);
   help = vm.count("help") > 0;
   GenerateOptions o;
   if (help) return o;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/command_line.hpp"
 #include "cli/subcommands.hpp"
 #include "predict/predict.hpp"
 #include "predict/sweep.hpp"
@@ -98,16 +99,9 @@ int predict_main(int argc, char** argv) {
       "out", po::value(&out), "fit: the network file to write (an existing one keeps its other link)")(
       "band-edge", po::value(&band_edges)->composing(),
       "fit: a message size (bytes) where a new alpha-beta band starts (repeatable; default one band)");
-  po::options_description hidden;
-  hidden.add_options()("args", po::value<std::vector<std::string>>());
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::positional_options_description positional;
-  positional.add("args", -1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc - 1, argv + 1).options(all).positional(positional).run(), vm);
-    po::notify(vm);
+    vm = parse_command_line(argc, argv, desc, "args", -1);
     if (vm.count("help")) {
       std::cout << desc << "\n";
       return 0;

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/command_line.hpp"
 #include "cli/subcommands.hpp"
 #include "report/claims.hpp"
 #include "report/compare.hpp"
@@ -98,17 +99,10 @@ int report_main(int argc, char** argv) {
       "claims", po::value(&claims),
       "a claims file (jobs/paper/claims.json): judge each of the paper's claims on the reports of the "
       "study jobs (one DIR per job, >= 3 seeds each) and print the claim table (md or json)");
-  po::options_description hidden;
-  hidden.add_options()("dir", po::value<std::vector<std::string>>());
-  po::options_description all;
-  all.add(desc).add(hidden);
-  po::positional_options_description positional;
-  positional.add("dir", -1);
   po::variables_map vm;
   std::vector<std::pair<std::string, json>> reports;
   try {
-    po::store(po::command_line_parser(argc - 1, argv + 1).options(all).positional(positional).run(), vm);
-    po::notify(vm);
+    vm = parse_command_line(argc, argv, desc, "dir", -1);
     if (vm.count("help")) {
       std::cout << desc << "\n";
       return 0;
