@@ -200,4 +200,19 @@ TEST(Predict, CurveReachesTenThousandRanksWithTheLayoutsThatFit) {
 }
 
 }  // namespace
+// Weak scaling with ZeRO-1: each replica updates 1/dp of the weights, so its step can be shorter
+// than one rank's alone; the reference keeps that share and the efficiency stays at most 1.
+TEST(Predict, WeakScalingEfficiencyWithZero1StaysAtMostOne) {
+  RunConfig run = tiny_run();
+  run.parallel.zero1 = true;
+  const Network net = parse_network(network_file(), "net.json");
+  Measured m;
+  m.gemm = 0.1, m.optimizer = 1.0, m.rows = 4;  // optimizer-heavy: sharding it saves more than the collectives cost
+  for (const Prediction& p : predict_curve(run, m, net, 1, 1, 64, 0, {})) {
+    EXPECT_LE(p.efficiency, 1.0 + 1e-12) << p.layout.ranks() << " ranks";
+    EXPECT_GT(p.efficiency, 0.0);
+  }
+}
+
 }  // namespace ellm::predict
+

@@ -68,9 +68,12 @@ Prediction predict_step(const RunConfig& run, const Measured& m, const Network& 
   if (o.overlap && run.parallel.overlap && !run.parallel.zero1) p.hidden_s = std::min(p.dp_s, work * 2 / 3);
   p.step_s = p.compute_s + p.tp_s + p.dp_s + p.ep_s - p.hidden_s;
   // Against one rank doing the same work: the whole global batch under strong scaling (N ranks
-  // share it), one replica's rows under weak scaling (its tp ranks share them).
+  // share it), one replica's rows under weak scaling (its tp ranks share them). Weak scaling keeps
+  // ZeRO-1's optimizer share in the reference: a replica that updates 1/dp of the weights does
+  // less work than one rank alone, and without it the efficiency could pass 100 %.
   const double reference_rows = o.strong ? double(rows) * l.dp : rows;
-  const double one_rank = m.work() * reference_rows / m.rows + m.optimizer + m.other;
+  const double reference_optimizer = o.strong || !run.parallel.zero1 ? m.optimizer : m.optimizer / l.dp;
+  const double one_rank = m.work() * reference_rows / m.rows + reference_optimizer + m.other;
   p.efficiency = one_rank / ((o.strong ? l.ranks() : l.tp) * p.step_s);
   return p;
 }
