@@ -158,8 +158,7 @@ int main(int argc, char** argv) {
   std::printf("load average at start: %s\n\n", loadavg().c_str());
   BandwidthProbe probe;
   for (int threads : thread_counts) {
-    rank_pool().set_threads(threads);
-    kernels::set_blas_threads(threads);
+    kernels::set_kernel_threads(threads);
     const bool gemv_only = std::getenv("ELLM_BENCH_GEMV_ONLY") != nullptr;
     auto maybe = [&](const std::function<void()>& fn) { return gemv_only ? 0.0 : median_time(std::max(3, repeats / 2), fn); };
     const double sgemm = maybe([&] {

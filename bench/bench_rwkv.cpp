@@ -32,7 +32,7 @@ ModelConfig mixer_config(const std::string& name, int T) {
 
 void BM_TokenMixer(benchmark::State& state, const std::string& name) {
   const ModelConfig m = mixer_config(name, int(state.range(0)));
-  kernels::set_blas_threads(int(state.range(1)));
+  kernels::set_kernel_threads(int(state.range(1)));
   ArenaLayout params_layout, acts_layout;
   const std::unique_ptr<TokenMixer<float>> mixer =
       make_token_mixer<float>(m, 1, Declarer{params_layout, acts_layout, "h.0.attn.", 0}, {});
@@ -54,7 +54,7 @@ void BM_TokenMixer(benchmark::State& state, const std::string& name) {
   state.counters["tokens/s"] = benchmark::Counter(double(N), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["state B/seq"] = cost.state_elems_per_sequence * 4;
   state.counters["KV B/token"] = cost.cache_elems_per_token * 4;
-  kernels::set_blas_threads(1);
+  kernels::set_kernel_threads(1);
 }
 
 // The WKV kernel alone (chunked forward + backward), 4 heads of 64, decays d ~ −3 ± 1.

@@ -55,7 +55,7 @@ std::vector<float> random_floats(std::size_t n, std::uint64_t seed, double scale
 // args: T, threads
 void BM_Mixer(benchmark::State& state, const MixerRow& row) {
   const ModelConfig m = row.config(int(state.range(0)));
-  kernels::set_blas_threads(int(state.range(1)));
+  kernels::set_kernel_threads(int(state.range(1)));
   ArenaLayout params_layout, acts_layout;
   const std::unique_ptr<TokenMixer<float>> mixer =
       make_token_mixer<float>(m, 1, Declarer{params_layout, acts_layout, "h.0.attn.", 0}, {});

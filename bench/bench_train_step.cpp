@@ -6,6 +6,7 @@
 //
 //   OPENBLAS_NUM_THREADS=2 build/bench/bench_train_step --steps 10 --phases --json
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -53,8 +54,9 @@ int main(int argc, char** argv) {
   }
 
   if (m.d_ff == 0) m.d_ff = 4 * m.d_model;
-  // As the binary does (cli/node_setup.cpp): our kernels on as many threads as OpenBLAS.
-  rank_pool().set_threads(kernels::blas_threads());
+  // As the binary does (cli/node_setup.cpp): OPENBLAS_NUM_THREADS sizes the rank's pool, which
+  // runs every kernel, the GEMMs included.
+  kernels::set_kernel_threads(std::max(1, kernels::environment_kernel_threads()));
   GPT<float> model(m, batch);
   model.init_params(1);
   AdamW opt(model.param_layout(), t, {{0, model.num_params()}});
@@ -90,7 +92,7 @@ int main(int argc, char** argv) {
   const double tokens_per_s = double(batch) * m.seq_len / st.mean;
   const double flops_per_s = tokens_per_s * training_flops_per_token(m);
   nlohmann::json out = {{"peer", "efficientllm"},
-                        {"blas_threads", kernels::blas_threads()},
+                        {"blas_threads", kernels::kernel_threads()},
                         {"pool_threads", rank_pool().threads()},
                         {"params", model.num_params()},
                         {"ms_per_step", {{"mean", st.mean * 1e3}, {"min", st.min * 1e3},

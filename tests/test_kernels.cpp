@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/gemm.hpp"
@@ -44,6 +47,52 @@ TEST(Gemm, MatchesNaiveForEveryTransposeAndOddShapes) {
                                naive.data(), c.N);
     EXPECT_LT(max_abs_diff(fast, naive), 1e-4) << c.ta << c.tb << " " << c.M << "x" << c.N << "x" << c.K;
   }
+}
+
+// Products above the split threshold (kernels/gemm.cpp) are cut into one block of C per thread
+// of the rank's pool, along C's rows or, when it is wider than tall, its columns; block edges fall
+// on odd places too. beta = 1 with a random C catches a block computed twice or not at all.
+TEST(Gemm, SplitOverThePoolMatchesNaiveOnOneToThreeThreads) {
+  for (GemmCase c : {GemmCase{false, true, 515, 140, 70}, GemmCase{true, false, 130, 517, 69},
+                     GemmCase{false, false, 301, 300, 99}, GemmCase{true, true, 97, 333, 140},
+                     GemmCase{false, true, 40, 900, 130}}) {
+    ASSERT_GE(2.0 * c.M * c.N * c.K, double(1 << 23)) << "the case must be large enough to split";
+    const int lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+    const auto A = random_vector(std::size_t(c.M) * c.K, 1);
+    const auto B = random_vector(std::size_t(c.K) * c.N, 2);
+    const auto C0 = random_vector(std::size_t(c.M) * c.N, 3);
+    auto naive = C0;
+    kernels::gemm_naive<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, naive.data(), c.N);
+    for (int threads : {1, 2, 3}) {
+      kernels::set_kernel_threads(threads);
+      auto fast = C0, again = C0;
+      kernels::gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, fast.data(), c.N);
+      kernels::gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, again.data(), c.N);
+      double worst = 0;  // relative to the size of the dot products: K terms of |1.5 a b| ~ 1.5 · sqrt(K)
+      for (std::size_t i = 0; i < fast.size(); i++) worst = std::max(worst, double(std::fabs(fast[i] - naive[i])));
+      EXPECT_LT(worst / (1.5 * std::sqrt(double(c.K))), 1e-5)
+          << c.ta << c.tb << " " << c.M << "x" << c.N << "x" << c.K << ", " << threads << " threads";
+      EXPECT_EQ(fast, again) << "deterministic for a given thread count: " << threads;
+    }
+  }
+  kernels::set_kernel_threads(1);
+}
+
+TEST(Gemm, ThreadsComeFromOpenblasNumThreadsOrAClearError) {
+  ::setenv("OPENBLAS_NUM_THREADS", "3", 1);
+  EXPECT_EQ(kernels::environment_kernel_threads(), 3);
+  for (const char* bad : {"0", "-2", "two", "3x", "99999"}) {
+    ::setenv("OPENBLAS_NUM_THREADS", bad, 1);
+    try {
+      kernels::environment_kernel_threads();
+      ADD_FAILURE() << "accepted OPENBLAS_NUM_THREADS=" << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("OPENBLAS_NUM_THREADS"), std::string::npos) << e.what();
+    }
+  }
+  ::unsetenv("OPENBLAS_NUM_THREADS");
+  EXPECT_EQ(kernels::environment_kernel_threads(), 0);
+  ::setenv("OPENBLAS_NUM_THREADS", "1", 1);  // as ctest sets it for every test
 }
 
 TEST(VMath, ExpFastWithinTwoUlpOfLibm) {

@@ -1,13 +1,16 @@
 // The rank's kernels on its thread pool (util/thread_pool.hpp): norms, activations, the linear
 // layer's bias, the cross-entropy, AdamW and attention share their independent rows/elements/
-// heads among the threads and give bit-identical results for any thread count; so does a whole
-// model's forward and backward when only the pool's thread count changes. (OpenBLAS sgemm is not
-// bit-identical across its own thread counts, so a training step is deterministic for a given
-// seed and thread count, not across thread counts: docs/PERFORMANCE.md.)
+// heads among the threads and give bit-identical results for any thread count. The GEMMs run on
+// the same pool, one block of C per thread (kernels/gemm.cpp), and OpenBLAS's Haswell kernels
+// round a block of C differently from the whole: a whole model's forward and backward is
+// bit-identical run to run for a given thread count, and equal within float tolerance across
+// thread counts (docs/PERFORMANCE.md).
 #include <gtest/gtest.h>
 
 #include "support/random.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -123,24 +126,45 @@ TEST(RankThreads, AdamWIsBitIdenticalOnAnyThreadCount) {
   }, "AdamW");
 }
 
-// A whole model (GQA, RoPE, RMSNorm, SwiGLU): logits' loss and every gradient, with OpenBLAS on
-// one thread and the rank's pool on 1, 2 or 3.
-TEST(RankThreads, ModelForwardBackwardIsBitIdenticalOnAnyPoolSize) {
+TEST(RankThreads, GradientNormAndZeroingAreBitIdenticalOnAnyThreadCount) {
+  const auto g = random_vector(300001, 15);  // several 2^16-element chunks and a partial one
+  expect_thread_count_invariant([&] { return std::vector<float>{float(global_norm(g.data(), g.size()))}; },
+                                "global_norm");
+  ModelConfig m;
+  m.n_layers = 1;
+  m.d_model = 64;
+  m.n_heads = 2;
+  m.d_ff = 128;
+  m.seq_len = 16;
+  GPT<float> model(m, 1);
+  for (int threads : {1, 2, 3}) {
+    rank_pool().set_threads(threads);
+    std::fill(model.grads(), model.grads() + model.num_grads(), 1.0f);
+    model.zero_grad();
+    EXPECT_EQ(std::count(model.grads(), model.grads() + model.num_grads(), 0.0f), std::ptrdiff_t(model.num_grads()))
+        << threads << " threads";
+  }
+  rank_pool().set_threads(1);
+}
+
+// A whole model (GQA, RoPE, RMSNorm, SwiGLU) large enough that its GEMMs split over the pool: the
+// loss and every gradient on 1, 2 or 3 threads, each run twice.
+TEST(RankThreads, ModelForwardBackwardIsDeterministicPerThreadCountAndCloseAcrossThem) {
   ModelConfig m;
   m.n_layers = 2;
-  m.d_model = 64;
+  m.d_model = 128;
   m.n_heads = 4;
   m.n_kv_heads = 2;
-  m.d_ff = 192;
+  m.d_ff = 384;
   m.seq_len = 64;
   m.norm = Norm::RMSNorm;
   m.activation = Activation::SwiGLU;
   m.positions = Positions::RoPE;
-  const int B = 4;
+  const int B = 8;  // 512 rows: the MLP's products are above the split threshold
   Rng rng(13);
   std::vector<int> tokens(std::size_t(B) * m.seq_len), targets(tokens.size());
   for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = int(rng.below(m.vocab_size)), targets[i] = int(rng.below(m.vocab_size));
-  expect_thread_count_invariant([&] {
+  const auto run = [&] {
     GPT<float> model(m, B);
     model.init_params(14);
     model.zero_grad();
@@ -149,5 +173,19 @@ TEST(RankThreads, ModelForwardBackwardIsBitIdenticalOnAnyPoolSize) {
     std::vector<float> out(model.grads(), model.grads() + model.num_grads());
     out.push_back(float(loss));
     return out;
-  }, "GPT forward + backward");
+  };
+  rank_pool().set_threads(1);
+  const std::vector<float> one = run();
+  double largest = 0;
+  for (float g : one) largest = std::max(largest, double(std::fabs(g)));
+  for (int threads : {1, 2, 3}) {
+    rank_pool().set_threads(threads);
+    const std::vector<float> first = run(), second = run();
+    EXPECT_EQ(0, std::memcmp(first.data(), second.data(), first.size() * sizeof(float))) << threads << " threads";
+    ASSERT_EQ(first.size(), one.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < one.size(); i++) worst = std::max(worst, double(std::fabs(first[i] - one[i])));
+    EXPECT_LT(worst, 1e-4 * largest) << threads << " threads against 1";
+  }
+  rank_pool().set_threads(1);
 }

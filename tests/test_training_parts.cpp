@@ -102,9 +102,10 @@ TEST(Clipping, ScalesOnlyAboveTheLimit) {
 }
 
 TEST(Clipping, NormOfManyGradientsMatchesOneRunningSum) {
-  // Lengths around the eight partial sums' blocks, random values of mixed magnitude.
+  // Lengths around the eight partial sums' blocks and the 2^16-element chunks that the rank's
+  // threads share, random values of mixed magnitude.
   Rng rng(7);
-  for (std::size_t n : {1u, 7u, 8u, 9u, 1001u, 4096u}) {
+  for (std::size_t n : {1u, 7u, 8u, 9u, 1001u, 4096u, 65535u, 65536u, 65537u, 300001u}) {
     std::vector<float> g(n);
     for (float& v : g) v = float(rng.normal() * std::exp(3.0 * rng.normal()));
     long double naive = 0;

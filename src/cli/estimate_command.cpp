@@ -24,7 +24,7 @@ struct Rate {
 // --measure-peak: the node calibration's sgemm on all of this machine's cores (as run measures it).
 Rate measured_rate(int world) {
   const int cores = int(topology::discover().cores.size());
-  kernels::set_blas_threads(cores);
+  kernels::set_kernel_threads(cores);
   const double flops = measure_sgemm_peak(calibration_size(cores));
   char text[256];
   std::snprintf(text, sizeof text,

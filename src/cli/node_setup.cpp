@@ -22,9 +22,9 @@ std::string nvml_library() {
 nlohmann::json calibrate(const topology::NodeTopology& topo, const std::vector<int>& restore, energy::Meter& meter) {
   const std::vector<int> pus = topo.all_pus();
   const int threads = int(topo.cores.size());
-  const int saved_threads = kernels::blas_threads();
+  const int saved_threads = kernels::kernel_threads();
   topology::bind_process(pus);
-  kernels::set_blas_threads(threads);
+  kernels::set_kernel_threads(threads);
   const int n = calibration_size(threads);
   meter.set_model(energy::power_model(topo.cpu_model, threads, 0, 0));  // the defaults: no run's overrides yet
   meter.begin();
@@ -33,7 +33,7 @@ nlohmann::json calibrate(const topology::NodeTopology& topo, const std::vector<i
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const nlohmann::json energy = meter.finish(seconds, seconds);
   topology::bind_process(restore);
-  kernels::set_blas_threads(saved_threads);
+  kernels::set_kernel_threads(saved_threads);
   return {{"flops_per_s", flops},
           {"threads", threads},
           {"matrix_n", n},
@@ -43,7 +43,7 @@ nlohmann::json calibrate(const topology::NodeTopology& topo, const std::vector<i
           {"pus", topology::list_text(pus)},
           {"method", "best of ≥ " + std::to_string(kCalibrationReps) + " repeated " + std::to_string(n) +
                          "³ sgemm (after one warm-up) over ≥ " + std::to_string(kCalibrationSeconds).substr(0, 3) +
-                         " s on " + std::to_string(threads) + " BLAS threads (all the node's cores), once per job"}};
+                         " s on " + std::to_string(threads) + " threads (all the node's cores), once per job"}};
 }
 
 nlohmann::json per_second(double amount, double seconds) {
@@ -93,7 +93,7 @@ NodeContext describe_node(mpi::Comm& world) {
   ctx.root = sysfs::root_dir();
   ctx.topo = topology::discover();
   ctx.initial_binding = topology::current_binding();
-  if (std::getenv("OPENBLAS_NUM_THREADS")) ctx.user_blas_threads = kernels::blas_threads();
+  ctx.user_blas_threads = kernels::environment_kernel_threads();
   ctx.available = available_memory(ctx.root, ctx.node.size());
   ctx.theoretical = theoretical_peak(ctx.root);
   return ctx;
@@ -131,14 +131,12 @@ nlohmann::json place_rank(NodeContext& ctx, MappingPolicy policy) {
   // Inherit re-applies the launcher's binding only if an earlier run of the job changed it.
   if (topology::current_binding() != p.pus) topology::bind_process(p.pus);
   const bool user = ctx.user_blas_threads > 0;
-  kernels::set_blas_threads(user ? ctx.user_blas_threads : p.blas_threads);
-  // The rank's own kernels (attention's tiles, the quantized matmuls) run on as many threads as
-  // OpenBLAS: the two take turns on the rank's cores, never both at once.
-  rank_pool().set_threads(kernels::blas_threads());
+  // Every kernel of the rank, the GEMMs included, runs on its pool (kernels/gemm.hpp).
+  kernels::set_kernel_threads(user ? ctx.user_blas_threads : p.blas_threads);
   const topology::ThreadCheck check = topology::check_threads(p.pus);
   nlohmann::json j = topology::to_json(p, ctx.topo);
-  j["blas_threads"] = kernels::blas_threads();
-  j["kernel_threads"] = rank_pool().threads();
+  j["blas_threads"] = kernels::kernel_threads();  // the GEMMs' threads: the pool's, OpenBLAS single-threaded inside
+  j["kernel_threads"] = kernels::kernel_threads();
   j["blas_threads_source"] = user ? "OPENBLAS_NUM_THREADS"
                              : p.binding == "none" ? "the node's cores ÷ the ranks on the node (unbound)"
                                                    : "the cores in the rank's CPU set";

@@ -14,9 +14,16 @@ template <class T>
 void gemm_naive(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda,
                 const T* B, int ldb, T beta, T* C, int ldc);
 
-// OpenBLAS threads used by every gemm of this process.
-void set_blas_threads(int n);
-int blas_threads();
+// The rank's kernel threads: the size of the rank's pool (util/thread_pool.hpp), which runs every
+// kernel — our own and the GEMMs. OpenBLAS itself stays single-threaded: gemm<float> splits a
+// large product into one block of C per pool thread, each a single-threaded sgemm, so OpenBLAS's
+// own workers (which spin for ~2^28 cycles after each call) never compete with the pool for the
+// rank's cores. docs/PERFORMANCE.md (issue 15) has the measurement behind this choice.
+void set_kernel_threads(int n);
+int kernel_threads();
+// OPENBLAS_NUM_THREADS as a thread count for set_kernel_threads: 0 when unset; an error naming the
+// variable when it is not a positive integer.
+int environment_kernel_threads();
 std::string blas_config();  // openblas_get_config(): version, target, threading
 std::string blas_core();    // the kernel family chosen at run time (or forced by OPENBLAS_CORETYPE)
 

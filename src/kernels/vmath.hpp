@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 namespace ellm::kernels {
@@ -34,5 +35,22 @@ inline double vexp(double x) { return std::exp(x); }
 // tanh(x) = 1 - 2 / (1 + e^{2x}): saturates cleanly at ±1 because exp_fast clamps its argument.
 inline float vtanh(float x) { return 1.0f - 2.0f / (1.0f + exp_fast(2.0f * x)); }
 inline double vtanh(double x) { return std::tanh(x); }
+
+// Σ term(i) for i in [0, n), in kSumLanes partial sums of double (term i goes to lane i % kSumLanes;
+// the lanes are added in order at the end). One running sum is a chain of dependent adds that
+// no compiler may reorder; fixed lanes vectorise, and the result depends on n alone, not on the
+// CPU's vector width or the thread count.
+inline constexpr int kSumLanes = 8;
+template <class Term>
+double lane_sum(std::size_t n, Term term) {
+  double lane[kSumLanes] = {};
+  std::size_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (int j = 0; j < kSumLanes; j++) lane[j] += double(term(i + j));
+  for (int j = 0; i < n; i++, j++) lane[j] += double(term(i));
+  double sum = 0.0;
+  for (double x : lane) sum += x;
+  return sum;
+}
 
 }  // namespace ellm::kernels

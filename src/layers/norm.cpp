@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cmath>
 
+#include "kernels/vmath.hpp"
 #include "util/phases.hpp"
 #include "util/thread_pool.hpp"
 
@@ -40,11 +41,8 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const
   const PhaseScope phase(Phase::elementwise);
   over_rows(N, C, [&](int n) {
     const T* x = inp + size_t(n) * C;
-    double sum = 0.0;
-    for (int c = 0; c < C; c++) sum += x[c];
-    const double m = sum / C;
-    double var = 0.0;
-    for (int c = 0; c < C; c++) var += (x[c] - m) * (x[c] - m);
+    const double m = kernels::lane_sum(C, [x](size_t c) { return x[c]; }) / C;
+    const double var = kernels::lane_sum(C, [x, m](size_t c) { return (x[c] - m) * (x[c] - m); });
     const double s = 1.0 / std::sqrt(var / C + eps);
     T* y = out + size_t(n) * C;
     for (int c = 0; c < C; c++) y[c] = T((x[c] - m) * s) * w[c] + b[c];
@@ -63,15 +61,8 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
     T* dx = dinp + size_t(n) * C;
     const T m = mean[n], s = rstd[n];
     // dx = s * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * w
-    T g_mean = 0, gx_mean = 0;
-    for (int c = 0; c < C; c++) {
-      const T xhat = (x[c] - m) * s;
-      const T g = dy[c] * w[c];
-      g_mean += g;
-      gx_mean += g * xhat;
-    }
-    g_mean /= C;
-    gx_mean /= C;
+    const T g_mean = T(kernels::lane_sum(C, [&](size_t c) { return dy[c] * w[c]; }) / C);
+    const T gx_mean = T(kernels::lane_sum(C, [&](size_t c) { return dy[c] * w[c] * ((x[c] - m) * s); }) / C);
     for (int c = 0; c < C; c++) {
       const T xhat = (x[c] - m) * s;
       dx[c] += s * (dy[c] * w[c] - g_mean - xhat * gx_mean);
@@ -96,8 +87,7 @@ void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, do
   const PhaseScope phase(Phase::elementwise);
   over_rows(N, C, [&](int n) {
     const T* x = inp + size_t(n) * C;
-    double ss = 0.0;
-    for (int c = 0; c < C; c++) ss += double(x[c]) * x[c];
+    const double ss = kernels::lane_sum(C, [x](size_t c) { return double(x[c]) * x[c]; });
     const T s = T(1.0 / std::sqrt(ss / C + eps));
     T* y = out + size_t(n) * C;
     for (int c = 0; c < C; c++) y[c] = x[c] * s * w[c];
@@ -115,9 +105,7 @@ void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, c
     T* dx = dinp + size_t(n) * C;
     const T s = rstd[n];
     // dx = s * (g - xhat * mean(g * xhat)) with g = dy * w, xhat = x * s
-    T gx_mean = 0;
-    for (int c = 0; c < C; c++) gx_mean += dy[c] * w[c] * x[c] * s;
-    gx_mean /= C;
+    const T gx_mean = T(kernels::lane_sum(C, [&](size_t c) { return dy[c] * w[c] * x[c] * s; }) / C);
     for (int c = 0; c < C; c++) dx[c] += s * (dy[c] * w[c] - x[c] * s * gx_mean);
   });
   if (!dw) return;  // a frozen norm (fine-tuning): no weight gradient

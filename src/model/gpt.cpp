@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 
 #include "layers/crossentropy.hpp"
 #include "layers/embedding.hpp"
 #include "layers/linear.hpp"
 #include "util/phases.hpp"
+#include "util/thread_pool.hpp"
 
 namespace ellm {
 using namespace layers;
@@ -184,7 +186,8 @@ void GPT<T>::hold_adapter_norms(bool hold) {
 template <class T>
 void GPT<T>::zero_grad() {
   const PhaseScope phase(Phase::optimizer);  // the optimizer's share of the step, as in PyTorch
-  std::fill(grads_.begin(), grads_.end(), T(0));
+  T* g = grads_.data();
+  parallel_items(std::int64_t(grads_.size()), 1, [g](std::int64_t b, std::int64_t e) { std::fill(g + b, g + e, T(0)); });
 }
 
 template ModelBufferSizes model_buffer_sizes<float>(const ModelPlan<float>&, const ModelConfig&, int, int);

@@ -1,7 +1,12 @@
 #include "train/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numbers>
+#include <vector>
+
+#include "kernels/vmath.hpp"
 
 #include "util/phases.hpp"
 #include "util/thread_pool.hpp"
@@ -18,18 +23,22 @@ double learning_rate(const TrainingConfig& t, int step) {
 
 double global_norm(const float* grads, std::size_t n) {
   const PhaseScope phase(Phase::optimizer);
-  // Eight independent partial sums: one running sum is a chain of dependent adds (4 cycles
-  // each), the step's slowest loop over a large model. The lane order is fixed, so the result
-  // depends on n alone, not on the CPU's vector width.
-  constexpr std::size_t kLanes = 8;
-  double lane[kLanes] = {};
-  std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (std::size_t j = 0; j < kLanes; j++) lane[j] += double(grads[i + j]) * grads[i + j];
-  }
-  for (; i < n; i++) lane[i % kLanes] += double(grads[i]) * grads[i];
+  // Fixed chunks, each summed on its own and the chunks added in order: the same result on any
+  // thread count. The chunk sums live in a buffer kept across calls (no allocation in a step).
+  constexpr std::size_t kChunk = std::size_t(1) << 16;
+  const std::size_t chunks = (n + kChunk - 1) / kChunk;
+  thread_local std::vector<double> chunk_sum;
+  if (chunk_sum.size() < chunks) chunk_sum.resize(chunks);
+  double* sums = chunk_sum.data();
+  parallel_items(std::int64_t(chunks), std::int64_t(kChunk), [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; c++) {
+      const float* g = grads + std::size_t(c) * kChunk;
+      sums[c] = kernels::lane_sum(std::min(kChunk, n - std::size_t(c) * kChunk),
+                                  [g](std::size_t i) { return double(g[i]) * g[i]; });
+    }
+  });
   double ss = 0.0;
-  for (double s : lane) ss += s;
+  for (std::size_t c = 0; c < chunks; c++) ss += sums[c];
   return std::sqrt(ss);
 }
 

@@ -100,6 +100,8 @@ void ThreadPool::parallel_for(std::int64_t n, RangeFn fn) {
   if (error_) std::rethrow_exception(error_);
 }
 
+bool inside_pool_job() { return t_in_job; }
+
 ThreadPool& rank_pool() {
   static ThreadPool pool(1);
   return pool;

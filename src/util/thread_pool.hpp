@@ -67,6 +67,10 @@ class ThreadPool {
 // The rank's pool: one thread (the caller) until set_threads says otherwise.
 ThreadPool& rank_pool();
 
+// True on a thread that is running a share of a job (a worker, or a caller inside parallel_for):
+// a parallel_for there would run inline, so a kernel can choose its unsplit path instead.
+bool inside_pool_job();
+
 // fn(begin, end) over the independent items [0, n) on the rank's pool when the work is worth
 // waking its threads for (n · cost_per_item ≥ kParallelGrain, cost in elementary operations),
 // else on the caller. For kernels whose items do not interact: the results do not depend on the
