@@ -78,9 +78,10 @@ std::vector<T>& scratch(int slot, size_t n) {
 inline size_t forward_workspace(const AttentionShape& s, int tile) { return size_t(tile) * (tile + s.dv + 2); }
 inline size_t backward_workspace(const AttentionShape& s, int tile) { return size_t(2) * tile * tile + s.T; }
 
-// One (batch, query head) of the forward: out's head slice and its log-sum-exps.
+// One query tile [i0, i0 + tile) of one (batch, query head) of the forward: its rows of out's
+// head slice and their log-sum-exps.
 template <class T>
-void forward_head(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile, int b, int h, T* work) {
+void forward_tile(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile, int b, int h, int i0, T* work) {
   const int R = s.row(), C = s.out_row(), dk = s.dk, dv = s.dv;
   const T scale = T(1) / std::sqrt(T(dk));
   T* S = work;                           // (tile,tile) scores, then probabilities
@@ -90,41 +91,39 @@ void forward_head(T* out, T* lse, const T* qkv, const AttentionShape& s, int til
   const HeadView<const T> hv = head_view(qkv, s, b, h);
   T* o = out + size_t(b) * s.T * C + size_t(h) * dv;
   T* L = lse + (size_t(b) * s.H + h) * s.T;
-  for (int i0 = 0; i0 < s.T; i0 += tile) {
-    const int br = std::min(tile, s.T - i0);
-    std::fill(m, m + br, T(-1e30));
-    std::fill(l, l + br, T(0));
-    std::fill(acc, acc + size_t(br) * dv, T(0));
-    // key tiles from the first key the tile's first query sees to its last query
-    for (int j0 = s.first_key(i0) / tile * tile; j0 < i0 + br; j0 += tile) {
-      const int bc = std::min(tile, s.T - j0);
-      score_tile(S, hv, s, scale, i0, br, j0, bc);
-      for (int r = 0; r < br; r++) {
-        T* srow = S + size_t(r) * bc;
-        const Visible v = visible(s, i0 + r, j0, bc);
-        add_alibi(srow, s, h, i0 + r, j0, v);
-        T mx = m[r];
-        for (int c = v.lo; c < v.hi; c++) mx = std::max(mx, srow[c]);
-        const T correction = kernels::vexp(m[r] - mx);
-        T sum = 0;
-        for (int c = v.lo; c < v.hi; c++) {
-          srow[c] = kernels::vexp(srow[c] - mx);
-          sum += srow[c];
-        }
-        zero_invisible(srow, v, bc);
-        l[r] = l[r] * correction + sum;
-        m[r] = mx;
-        T* arow = acc + size_t(r) * dv;
-        for (int d = 0; d < dv; d++) arow[d] *= correction;
-      }
-      gemm<T>(false, false, br, dv, bc, T(1), S, bc, hv.v + size_t(j0) * R, R, T(1), acc, dv);
-    }
+  const int br = std::min(tile, s.T - i0);
+  std::fill(m, m + br, T(-1e30));
+  std::fill(l, l + br, T(0));
+  std::fill(acc, acc + size_t(br) * dv, T(0));
+  // key tiles from the first key the tile's first query sees to its last query
+  for (int j0 = s.first_key(i0) / tile * tile; j0 < i0 + br; j0 += tile) {
+    const int bc = std::min(tile, s.T - j0);
+    score_tile(S, hv, s, scale, i0, br, j0, bc);
     for (int r = 0; r < br; r++) {
-      const T inv = T(1) / l[r];
-      T* orow = o + size_t(i0 + r) * C;
-      for (int d = 0; d < dv; d++) orow[d] = acc[size_t(r) * dv + d] * inv;
-      L[i0 + r] = m[r] + std::log(l[r]);
+      T* srow = S + size_t(r) * bc;
+      const Visible v = visible(s, i0 + r, j0, bc);
+      add_alibi(srow, s, h, i0 + r, j0, v);
+      T mx = m[r];
+      for (int c = v.lo; c < v.hi; c++) mx = std::max(mx, srow[c]);
+      const T correction = kernels::vexp(m[r] - mx);
+      T sum = 0;
+      for (int c = v.lo; c < v.hi; c++) {
+        srow[c] = kernels::vexp(srow[c] - mx);
+        sum += srow[c];
+      }
+      zero_invisible(srow, v, bc);
+      l[r] = l[r] * correction + sum;
+      m[r] = mx;
+      T* arow = acc + size_t(r) * dv;
+      for (int d = 0; d < dv; d++) arow[d] *= correction;
     }
+    gemm<T>(false, false, br, dv, bc, T(1), S, bc, hv.v + size_t(j0) * R, R, T(1), acc, dv);
+  }
+  for (int r = 0; r < br; r++) {
+    const T inv = T(1) / l[r];
+    T* orow = o + size_t(i0 + r) * C;
+    for (int d = 0; d < dv; d++) orow[d] = acc[size_t(r) * dv + d] * inv;
+    L[i0 + r] = m[r] + std::log(l[r]);
   }
 }
 
@@ -181,8 +180,8 @@ void backward_group(T* dqkv, const T* dout, const T* out, const T* lse, const T*
 }
 
 
-// Both directions split their independent items — (batch, query head) forward, (batch, kv head)
-// backward, which owns its group's dK and dV — into one piece per thread of the rank's pool
+// Both directions split their independent items — (batch, query head, query tile) forward,
+// (batch, kv head) backward, which owns its group's dK and dV — into one piece per thread of the rank's pool
 // (util/thread_pool.hpp); each piece has its own slot of one workspace the caller keeps (sized once:
 // no allocation after the first step) and runs its own small GEMMs (single-threaded in OpenBLAS
 // at these sizes). Every item computes exactly what the serial loop did: results are
@@ -204,8 +203,10 @@ void in_pieces(std::int64_t items, size_t workspace, Fn item) {
 template <class T>
 void attention_forward(T* out, T* lse, const T* qkv, const AttentionShape& s, int tile) {
   const PhaseScope phase(Phase::attention);
-  in_pieces<T>(std::int64_t(s.B) * s.H, forward_workspace(s, tile), [&](std::int64_t bh, T* work) {
-    forward_head(out, lse, qkv, s, tile, int(bh / s.H), int(bh % s.H), work);
+  const int tiles = (s.T + tile - 1) / tile;  // query tiles per (batch, head)
+  in_pieces<T>(std::int64_t(s.B) * s.H * tiles, forward_workspace(s, tile), [&](std::int64_t item, T* work) {
+    const std::int64_t bh = item / tiles;
+    forward_tile(out, lse, qkv, s, tile, int(bh / s.H), int(bh % s.H), int(item % tiles) * tile, work);
   });
 }
 

@@ -33,6 +33,14 @@ void over_column_blocks(int N, int C, Fn fn) {
   });
 }
 
+// dx (C) += s · (dy·w − g_mean − xhat · gx_mean), xhat = (x − m) · s: a function of its own, with
+// every operand a local, so that the loop vectorises (inside the row lambda, a store to dx could
+// have changed the captured pointers, and it stayed scalar).
+template <class T>
+void add_layernorm_input_grad(T* dx, const T* dy, const T* x, const T* w, T m, T s, T g_mean, T gx_mean, int C) {
+  for (int c = 0; c < C; c++) dx[c] += s * (dy[c] * w[c] - g_mean - (x[c] - m) * s * gx_mean);
+}
+
 }  // namespace
 
 template <class T>
@@ -63,21 +71,20 @@ void layernorm_backward(T* dinp, T* dw, T* db, const T* dout, const T* inp, cons
     // dx = s * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * w
     const T g_mean = T(kernels::lane_sum(C, [&](size_t c) { return dy[c] * w[c]; }) / C);
     const T gx_mean = T(kernels::lane_sum(C, [&](size_t c) { return dy[c] * w[c] * ((x[c] - m) * s); }) / C);
-    for (int c = 0; c < C; c++) {
-      const T xhat = (x[c] - m) * s;
-      dx[c] += s * (dy[c] * w[c] - g_mean - xhat * gx_mean);
-    }
+    add_layernorm_input_grad(dx, dy, x, w, m, s, g_mean, gx_mean, C);
   });
   if (!dw && !db) return;  // a frozen norm (fine-tuning): no weight gradients
   over_column_blocks(N, C, [&](int c0, int c1) {  // db = Σ_n dy, dw = Σ_n dy · xhat
+    T* const dbl = db;
+    T* const dwl = dw;
     for (int n = 0; n < N; n++) {
       const T* dy = dout + size_t(n) * C;
       const T* x = inp + size_t(n) * C;
       const T m = mean[n], s = rstd[n];
-      for (int c = c0; c < c1; c++) {
-        if (db) db[c] += dy[c];
-        if (dw) dw[c] += dy[c] * ((x[c] - m) * s);
-      }
+      if (dbl)
+        for (int c = c0; c < c1; c++) dbl[c] += dy[c];
+      if (dwl)
+        for (int c = c0; c < c1; c++) dwl[c] += dy[c] * ((x[c] - m) * s);
     }
   });
 }
@@ -106,7 +113,7 @@ void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, c
     const T s = rstd[n];
     // dx = s * (g - xhat * mean(g * xhat)) with g = dy * w, xhat = x * s
     const T gx_mean = T(kernels::lane_sum(C, [&](size_t c) { return dy[c] * w[c] * x[c] * s; }) / C);
-    for (int c = 0; c < C; c++) dx[c] += s * (dy[c] * w[c] - x[c] * s * gx_mean);
+    add_layernorm_input_grad(dx, dy, x, w, T(0), s, T(0), gx_mean, C);  // RMSNorm: no mean
   });
   if (!dw) return;  // a frozen norm (fine-tuning): no weight gradient
   over_column_blocks(N, C, [&](int c0, int c1) {  // dw = Σ_n dy · xhat

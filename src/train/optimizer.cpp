@@ -72,26 +72,39 @@ AdamW::AdamW(const ArenaLayout& layout, const TrainingConfig& t, std::vector<Are
   v_.assign(n, 0.0f);
 }
 
+namespace {
+// The constants of one AdamW update of a tensor.
+struct AdamWCoefficients {
+  float b1, b2, grad_scale, c1, c2, eps, lr, wd;
+};
+
+// m, v and the parameters of elements [0, n) in one pass. The coefficients arrive by value, as
+// locals: read through a captured reference they could alias the stored floats, and the loop
+// would stay scalar (it did: a third of the optimizer phase).
+void adamw_update(float* p, const float* g, float* m, float* v, std::int64_t n, AdamWCoefficients k) {
+  for (std::int64_t i = 0; i < n; i++) {
+    const float gi = g[i] * k.grad_scale;
+    m[i] = k.b1 * m[i] + (1.0f - k.b1) * gi;
+    v[i] = k.b2 * v[i] + (1.0f - k.b2) * gi * gi;
+    p[i] -= k.lr * ((m[i] * k.c1) / (std::sqrt(v[i] * k.c2) + k.eps) + k.wd * p[i]);
+  }
+}
+}  // namespace
+
 void AdamW::step(float* params, const float* grads, double lr, double grad_scale) {
   const PhaseScope phase(Phase::optimizer);
   t_ += 1;
-  const float b1 = float(beta1_), b2 = float(beta2_), gs = float(grad_scale);
-  const float c1 = float(1.0 / (1.0 - std::pow(beta1_, t_)));  // bias corrections
-  const float c2 = float(1.0 / (1.0 - std::pow(beta2_, t_)));
-  const float eps = float(eps_);
+  AdamWCoefficients k{float(beta1_), float(beta2_), float(grad_scale),
+                      float(1.0 / (1.0 - std::pow(beta1_, t_))),  // bias corrections
+                      float(1.0 / (1.0 - std::pow(beta2_, t_))), float(eps_), 0.0f, 0.0f};
   for_each_moment([&](const TensorInfo& t, std::size_t b, std::size_t e, float* m, float* v) {
-    const float wd = t.decay ? float(weight_decay_) : 0.0f;
-    const float lr_f = float(lr * t.lr_scale);  // LoRA+: B's group (decay included, as PEFT's)
+    k.wd = t.decay ? float(weight_decay_) : 0.0f;
+    k.lr = float(lr * t.lr_scale);  // LoRA+: B's group (decay included, as PEFT's)
     float* p = params + b;
     const float* g = grads + b;
     // Elements are independent: the rank's threads share them (same result on any thread count).
     parallel_items(std::int64_t(e - b), 16, [&](std::int64_t i0, std::int64_t i1) {
-      for (std::int64_t i = i0; i < i1; i++) {
-        const float gi = g[i] * gs;
-        m[i] = b1 * m[i] + (1.0f - b1) * gi;
-        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-        p[i] -= lr_f * ((m[i] * c1) / (std::sqrt(v[i] * c2) + eps) + wd * p[i]);
-      }
+      adamw_update(p + i0, g + i0, m + i0, v + i0, i1 - i0, k);
     });
   });
 }
