@@ -20,6 +20,7 @@
 #include "data/corpus.hpp"
 #include "efficientllm/config.hpp"
 #include "io/peft.hpp"
+#include "kernels/gemm.hpp"
 #include "metrics/flops.hpp"
 #include "metrics/memory.hpp"
 #include "model/plan.hpp"
@@ -232,6 +233,16 @@ bool agree(mpi::Comm& comm, const std::function<void()>& fn) {
   return false;
 }
 
+// OPENBLAS_NUM_THREADS sizes every rank's kernel threads (kernels/gemm.hpp): a value that is not a
+// thread count is bad input like a job file's, refused before anything runs.
+void check_thread_environment() {
+  try {
+    kernels::environment_kernel_threads();
+  } catch (const std::invalid_argument& e) {
+    throw JobError("environment", "", e.what());
+  }
+}
+
 // Each run's dp × tp grid must use exactly the ranks that were launched.
 void check_layout(const Job& job, int world) {
   for (const RunConfig& run : job.runs) {
@@ -333,6 +344,7 @@ int run(const Options& o, int argc, char** argv) {
   ResumePoint resume_point;
   std::vector<std::size_t> corpora;
   if (!agree(comm, [&] {
+        check_thread_environment();
         job = load(o);
         check_layout(job, comm.size());
         corpora = load_corpora(job);

@@ -22,6 +22,10 @@ expect_error 2 "efficientllm: --set: PATH must name one run field as SECTION.KEY
 expect_error 2 "efficientllm: $job: run \"errs\" needs parallel.dp × parallel.tp = 2 × 1 = 2 MPI ranks but the job was launched on 1; launch with mpirun -np 2 or pass --set parallel.dp=1" \
   run_mpi 1 "$BIN" run "$job" --out "$WORK/o1" --set parallel.dp=2
 
+# OPENBLAS_NUM_THREADS sizes each rank's threads: a value that is not a count is refused on every rank.
+threads_two() { OPENBLAS_NUM_THREADS=two run_mpi 2 -x OPENBLAS_NUM_THREADS "$BIN" run "$job" --out "$WORK/o0" --set parallel.dp=2; }
+expect_error 2 "efficientllm: environment: OPENBLAS_NUM_THREADS: expected a thread count from 1 to 4096, got 'two'" threads_two
+
 # A missing corpus on 2 ranks: one message, exit 2, no hang.
 expect_error 2 "efficientllm: $job: /defaults/data/corpus/0: cannot read corpus file \"$WORK/missing.txt\": No such file or directory (from --set)" \
   run_mpi 2 "$BIN" run "$job" --out "$WORK/o2" --set parallel.dp=2 --set "data.corpus=[\"$WORK/missing.txt\"]"
