@@ -1,5 +1,5 @@
 // Forward + backward of one layer's token mixer, RWKV-6's time mix against GQA, at T = 256, 1024
-// and 4096 on 1 and 2 OpenBLAS threads, isolated from the rest of the block:
+// and 4096 on 1 and 2 kernel threads (the rank's pool), isolated from the rest of the block:
 //   build/bench/bench_rwkv [--benchmark_filter=RWKV6]
 // Shapes: d_model 256, batch 1; RWKV-6 with 4 heads of 64, chunks of 32, low ranks 32 and 64
 // (the reference's); GQA with 4 heads of 64 and 2 kv heads, RoPE. Each mixer starts from its

@@ -1,6 +1,6 @@
 // Token mixers side by side: forward + backward of one layer's mixer, tokens/s, at T = 256, 1024
-// and 4096 on 1 and 2 threads (OpenBLAS threads: the GEMMs use them, the scan and the attention
-// kernel run on one), plus the selective scan alone with the memory bandwidth it achieves, next
+// and 4096 on 1 and 2 threads (the rank's pool: the GEMMs and the attention kernel split over
+// it, the scan runs on one), plus the selective scan alone with the memory bandwidth it achieves, next
 // to a plain streaming read measured in the same binary:
 //   build/bench/bench_token_mixers [--benchmark_filter=Mamba]
 // Shapes: d_model 256, batch 1; GQA with 8 heads and 2 kv heads (as bench_attention), Mamba with

@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
 
   if (m.d_ff == 0) m.d_ff = 4 * m.d_model;
   // As the binary does (cli/node_setup.cpp): OPENBLAS_NUM_THREADS sizes the rank's pool, which
-  // runs every kernel, the GEMMs included.
-  kernels::set_kernel_threads(std::max(1, kernels::environment_kernel_threads()));
+  // runs every kernel, the GEMMs included; unset, the CPUs this process may run on.
+  kernels::set_kernel_threads(kernels::default_kernel_threads());
   GPT<float> model(m, batch);
   model.init_params(1);
   AdamW opt(model.param_layout(), t, {{0, model.num_params()}});

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data parallelism through the real binary against one process with the same cores: the
 # reference job (jobs/reference.json, global batch 8) as dp = 2 ranks of one thread each under
-# mpirun, bound one rank per core, against dp = 1 with 2 threads (OpenBLAS and the rank's pool),
+# mpirun, bound one rank per core, against dp = 1 with 2 threads (the rank's pool, GEMMs included),
 # alternated ROUNDS times so both see the same machine state. Prints tokens/s of each (median of
 # the rounds), their ratio (issue 15's goal: dp = 2 within 10 % of the single process), the
 # exposed data-parallel sync per step and the step by phase (ms, the ranks' mean: docs/METRICS.md).

@@ -55,19 +55,20 @@ TEST(Gemm, MatchesNaiveForEveryTransposeAndOddShapes) {
 TEST(Gemm, SplitOverThePoolMatchesNaiveOnOneToThreeThreads) {
   for (GemmCase c : {GemmCase{false, true, 515, 140, 70}, GemmCase{true, false, 130, 517, 69},
                      GemmCase{false, false, 301, 300, 99}, GemmCase{true, true, 97, 333, 140},
-                     GemmCase{false, true, 40, 900, 130}}) {
+                     GemmCase{false, true, 40, 900, 130}, GemmCase{true, false, 520, 150, 70}}) {
     ASSERT_GE(2.0 * c.M * c.N * c.K, double(1 << 23)) << "the case must be large enough to split";
-    const int lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
-    const auto A = random_vector(std::size_t(c.M) * c.K, 1);
-    const auto B = random_vector(std::size_t(c.K) * c.N, 2);
-    const auto C0 = random_vector(std::size_t(c.M) * c.N, 3);
+    // Leading dimensions 7 past the minimum: a block that used K, M or N for a stride would fail.
+    const int lda = (c.ta ? c.M : c.K) + 7, ldb = (c.tb ? c.K : c.N) + 7, ldc = c.N + 7;
+    const auto A = random_vector(std::size_t(c.ta ? c.K : c.M) * lda, 1);
+    const auto B = random_vector(std::size_t(c.tb ? c.N : c.K) * ldb, 2);
+    const auto C0 = random_vector(std::size_t(c.M) * ldc, 3);
     auto naive = C0;
-    kernels::gemm_naive<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, naive.data(), c.N);
+    kernels::gemm_naive<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, naive.data(), ldc);
     for (int threads : {1, 2, 3}) {
       kernels::set_kernel_threads(threads);
       auto fast = C0, again = C0;
-      kernels::gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, fast.data(), c.N);
-      kernels::gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, again.data(), c.N);
+      kernels::gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, fast.data(), ldc);
+      kernels::gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.5f, A.data(), lda, B.data(), ldb, 1.0f, again.data(), ldc);
       double worst = 0;  // relative to the size of the dot products: K terms of |1.5 a b| ~ 1.5 · sqrt(K)
       for (std::size_t i = 0; i < fast.size(); i++) worst = std::max(worst, double(std::fabs(fast[i] - naive[i])));
       EXPECT_LT(worst / (1.5 * std::sqrt(double(c.K))), 1e-5)
@@ -79,7 +80,10 @@ TEST(Gemm, SplitOverThePoolMatchesNaiveOnOneToThreeThreads) {
 }
 
 TEST(Gemm, ThreadsComeFromOpenblasNumThreadsOrAClearError) {
+  const char* before = std::getenv("OPENBLAS_NUM_THREADS");
+  const std::string saved = before ? before : "";
   ::setenv("OPENBLAS_NUM_THREADS", "3", 1);
+  EXPECT_EQ(kernels::default_kernel_threads(), 3);
   EXPECT_EQ(kernels::environment_kernel_threads(), 3);
   for (const char* bad : {"0", "-2", "two", "3x", "99999"}) {
     ::setenv("OPENBLAS_NUM_THREADS", bad, 1);
@@ -92,7 +96,8 @@ TEST(Gemm, ThreadsComeFromOpenblasNumThreadsOrAClearError) {
   }
   ::unsetenv("OPENBLAS_NUM_THREADS");
   EXPECT_EQ(kernels::environment_kernel_threads(), 0);
-  ::setenv("OPENBLAS_NUM_THREADS", "1", 1);  // as ctest sets it for every test
+  EXPECT_GE(kernels::default_kernel_threads(), 1);  // the process's CPUs
+  if (before) ::setenv("OPENBLAS_NUM_THREADS", saved.c_str(), 1);
 }
 
 TEST(VMath, ExpFastWithinTwoUlpOfLibm) {

@@ -4,7 +4,7 @@
 // the same pool, one block of C per thread (kernels/gemm.cpp), and OpenBLAS's Haswell kernels
 // round a block of C differently from the whole: a whole model's forward and backward is
 // bit-identical run to run for a given thread count, and equal within float tolerance across
-// thread counts (docs/PERFORMANCE.md).
+// thread counts; below the split threshold it is bit-identical on any (docs/PERFORMANCE.md).
 #include <gtest/gtest.h>
 
 #include "support/random.hpp"
@@ -145,6 +145,36 @@ TEST(RankThreads, GradientNormAndZeroingAreBitIdenticalOnAnyThreadCount) {
         << threads << " threads";
   }
   rank_pool().set_threads(1);
+}
+
+// A whole model (GQA, RoPE, RMSNorm, SwiGLU) whose GEMMs all stay below the split threshold
+// (kernels/gemm.cpp): with OpenBLAS out of the picture, the rest of the step — every kernel of our
+// own — is bit-identical for any thread count.
+TEST(RankThreads, ModelForwardBackwardBelowTheGemmSplitIsBitIdenticalOnAnyPoolSize) {
+  ModelConfig m;
+  m.n_layers = 2;
+  m.d_model = 64;
+  m.n_heads = 4;
+  m.n_kv_heads = 2;
+  m.d_ff = 192;
+  m.seq_len = 64;
+  m.norm = Norm::RMSNorm;
+  m.activation = Activation::SwiGLU;
+  m.positions = Positions::RoPE;
+  const int B = 2;  // 128 rows: the largest product, the LM head's, is 2 · 128 · 256 · 64 < 2^23 FLOPs
+  Rng rng(13);
+  std::vector<int> tokens(std::size_t(B) * m.seq_len), targets(tokens.size());
+  for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = int(rng.below(m.vocab_size)), targets[i] = int(rng.below(m.vocab_size));
+  expect_thread_count_invariant([&] {
+    GPT<float> model(m, B);
+    model.init_params(14);
+    model.zero_grad();
+    const double loss = model.forward(tokens.data(), targets.data(), B);
+    model.backward();
+    std::vector<float> out(model.grads(), model.grads() + model.num_grads());
+    out.push_back(float(loss));
+    return out;
+  }, "GPT forward + backward");
 }
 
 // A whole model (GQA, RoPE, RMSNorm, SwiGLU) large enough that its GEMMs split over the pool: the

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "infer/sampling.hpp"
 #include "io/hf.hpp"
 #include "io/safetensors.hpp"
+#include "kernels/gemm.hpp"
 #include "mpi/comm.hpp"
 
 namespace ellm::cli {
@@ -100,6 +102,11 @@ std::vector<int> encode_prompt(const GenerateOptions& o, const RunConfig& run, c
 int generate(const GenerateOptions& o, mpi::Comm& world) {
   std::vector<Override> overrides;
   for (const std::string& s : o.sets) overrides.push_back(parse_override(s));
+  try {
+    kernels::set_kernel_threads(kernels::default_kernel_threads());
+  } catch (const std::invalid_argument& e) {
+    throw BadInput(e.what());
+  }
   const Job job = load_job(o.job, overrides);
   const RunConfig& run = pick_run(job, o.run);
   check_inference_layout(run, world.size(), job.file.string());

@@ -45,7 +45,7 @@ NodeContext setup_node(mpi::Comm& world);
 // rank; null on the others.
 nlohmann::json node_info(const NodeContext& ctx);
 
-// Places this rank for a run (binds it and sets its BLAS threads) and returns its placement
+// Places this rank for a run (binds it and sizes its kernel threads) and returns its placement
 // with the binding check, as it goes into the rank's record.
 nlohmann::json place_rank(NodeContext& ctx, MappingPolicy policy);
 

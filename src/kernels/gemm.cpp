@@ -1,6 +1,7 @@
 #include "kernels/gemm.hpp"
 
 #include <cblas.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +21,10 @@ CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
 constexpr double kSplitFlops = double(1 << 23);
 // Block edges on multiples of this many rows or columns: whole register tiles of the sgemm kernels.
 constexpr int kSplitAlign = 16;
+
+// OpenBLAS is single-threaded from the start, whoever calls it first (a tool that never sizes the
+// pool, a test): its own workers never wake, so they never spin against the pool.
+const bool kOpenblasSingleThreaded = (openblas_set_num_threads(1), true);
 
 // The first row (or column) of piece p of P over n, on a multiple of kSplitAlign.
 int piece_start(int n, int p, int pieces) {
@@ -91,6 +96,13 @@ void set_kernel_threads(int n) {
   rank_pool().set_threads(n);
 }
 int kernel_threads() { return rank_pool().threads(); }
+
+int default_kernel_threads() {
+  if (const int n = environment_kernel_threads()) return n;
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) != 0) return 1;
+  return std::max(1, CPU_COUNT(&cpus));
+}
 
 int environment_kernel_threads() {
   const char* text = std::getenv("OPENBLAS_NUM_THREADS");

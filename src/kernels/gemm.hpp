@@ -21,9 +21,12 @@ void gemm_naive(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const 
 // rank's cores. docs/PERFORMANCE.md (issue 15) has the measurement behind this choice.
 void set_kernel_threads(int n);
 int kernel_threads();
-// OPENBLAS_NUM_THREADS as a thread count for set_kernel_threads: 0 when unset; an error naming the
-// variable when it is not a positive integer.
+// OPENBLAS_NUM_THREADS as a thread count for set_kernel_threads: 0 when unset or empty; an error
+// naming the variable (std::invalid_argument) when it is not an integer from 1 to 4096.
 int environment_kernel_threads();
+// OPENBLAS_NUM_THREADS when set, else the CPUs this process may run on (its affinity mask): for
+// tools that run without the placement of `run` (generate, the benchmarks).
+int default_kernel_threads();
 std::string blas_config();  // openblas_get_config(): version, target, threading
 std::string blas_core();    // the kernel family chosen at run time (or forced by OPENBLAS_CORETYPE)
 

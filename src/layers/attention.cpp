@@ -183,8 +183,8 @@ void backward_group(T* dqkv, const T* dout, const T* out, const T* lse, const T*
 // Both directions split their independent items — (batch, query head, query tile) forward,
 // (batch, kv head) backward, which owns its group's dK and dV — into one piece per thread of the rank's pool
 // (util/thread_pool.hpp); each piece has its own slot of one workspace the caller keeps (sized once:
-// no allocation after the first step) and runs its own small GEMMs (single-threaded in OpenBLAS
-// at these sizes). Every item computes exactly what the serial loop did: results are
+// no allocation after the first step) and runs its own small GEMMs (unsplit: a GEMM issued inside a
+// pool job runs on its caller, kernels/gemm.cpp). Every item computes exactly what the serial loop did: results are
 // bit-identical for any thread count.
 template <class T, class Fn>
 void in_pieces(std::int64_t items, size_t workspace, Fn item) {

@@ -117,11 +117,12 @@ void rmsnorm_backward(T* dinp, T* dw, const T* dout, const T* inp, const T* w, c
   });
   if (!dw) return;  // a frozen norm (fine-tuning): no weight gradient
   over_column_blocks(N, C, [&](int c0, int c1) {  // dw = Σ_n dy · xhat
+    T* const dwl = dw;  // a local, as in layernorm_backward
     for (int n = 0; n < N; n++) {
       const T* dy = dout + size_t(n) * C;
       const T* x = inp + size_t(n) * C;
       const T s = rstd[n];
-      for (int c = c0; c < c1; c++) dw[c] += dy[c] * (x[c] * s);
+      for (int c = c0; c < c1; c++) dwl[c] += dy[c] * (x[c] * s);
     }
   });
 }

@@ -1,5 +1,5 @@
 // A small persistent thread pool: the rank's worker threads for kernels that split their work
-// (attention, norms, activations, the cross-entropy, AdamW, the quantized matmuls). Workers sleep on a
+// (the GEMMs, attention, norms, activations, the cross-entropy, AdamW, the quantized matmuls). Workers sleep on a
 // condition variable between jobs (no spinning when idle). Every thread, the caller included,
 // claims shares until none is left, so a job never waits for a worker that has not woken up yet.
 // A parallel_for from inside a job runs inline (no nested parallelism).
