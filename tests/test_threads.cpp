@@ -147,63 +147,45 @@ TEST(RankThreads, GradientNormAndZeroingAreBitIdenticalOnAnyThreadCount) {
   rank_pool().set_threads(1);
 }
 
-// A whole model (GQA, RoPE, RMSNorm, SwiGLU) whose GEMMs all stay below the split threshold
-// (kernels/gemm.cpp): with OpenBLAS out of the picture, the rest of the step — every kernel of our
-// own — is bit-identical for any thread count.
-TEST(RankThreads, ModelForwardBackwardBelowTheGemmSplitIsBitIdenticalOnAnyPoolSize) {
+namespace {
+// A small GQA + RoPE + RMSNorm + SwiGLU model of width C (d_ff 3C): its loss and every gradient
+// after one forward and backward on B random sequences of 64 tokens.
+std::vector<float> model_gradients(int C, int B) {
   ModelConfig m;
   m.n_layers = 2;
-  m.d_model = 64;
+  m.d_model = C;
   m.n_heads = 4;
   m.n_kv_heads = 2;
-  m.d_ff = 192;
+  m.d_ff = 3 * C;
   m.seq_len = 64;
   m.norm = Norm::RMSNorm;
   m.activation = Activation::SwiGLU;
   m.positions = Positions::RoPE;
-  const int B = 2;  // 128 rows: the largest product, the LM head's, is 2 · 128 · 256 · 64 < 2^23 FLOPs
   Rng rng(13);
   std::vector<int> tokens(std::size_t(B) * m.seq_len), targets(tokens.size());
   for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = int(rng.below(m.vocab_size)), targets[i] = int(rng.below(m.vocab_size));
-  expect_thread_count_invariant([&] {
-    GPT<float> model(m, B);
-    model.init_params(14);
-    model.zero_grad();
-    const double loss = model.forward(tokens.data(), targets.data(), B);
-    model.backward();
-    std::vector<float> out(model.grads(), model.grads() + model.num_grads());
-    out.push_back(float(loss));
-    return out;
-  }, "GPT forward + backward");
+  GPT<float> model(m, B);
+  model.init_params(14);
+  model.zero_grad();
+  const double loss = model.forward(tokens.data(), targets.data(), B);
+  model.backward();
+  std::vector<float> out(model.grads(), model.grads() + model.num_grads());
+  out.push_back(float(loss));
+  return out;
+}
+}  // namespace
+
+// Every GEMM below the split threshold (kernels/gemm.cpp; B = 2, C = 64: the largest product, the
+// LM head's, is 2 · 128 · 256 · 64 < 2^23 FLOPs): with OpenBLAS out of the picture, the rest of the
+// step — every kernel of our own — is bit-identical for any thread count.
+TEST(RankThreads, ModelForwardBackwardBelowTheGemmSplitIsBitIdenticalOnAnyPoolSize) {
+  expect_thread_count_invariant([] { return model_gradients(64, 2); }, "GPT forward + backward");
 }
 
-// A whole model (GQA, RoPE, RMSNorm, SwiGLU) large enough that its GEMMs split over the pool: the
-// loss and every gradient on 1, 2 or 3 threads, each run twice.
+// Large enough that the MLP's products split over the pool (B = 8, C = 128: 512 rows): the loss
+// and every gradient on 1, 2 or 3 threads, each run twice.
 TEST(RankThreads, ModelForwardBackwardIsDeterministicPerThreadCountAndCloseAcrossThem) {
-  ModelConfig m;
-  m.n_layers = 2;
-  m.d_model = 128;
-  m.n_heads = 4;
-  m.n_kv_heads = 2;
-  m.d_ff = 384;
-  m.seq_len = 64;
-  m.norm = Norm::RMSNorm;
-  m.activation = Activation::SwiGLU;
-  m.positions = Positions::RoPE;
-  const int B = 8;  // 512 rows: the MLP's products are above the split threshold
-  Rng rng(13);
-  std::vector<int> tokens(std::size_t(B) * m.seq_len), targets(tokens.size());
-  for (std::size_t i = 0; i < tokens.size(); i++) tokens[i] = int(rng.below(m.vocab_size)), targets[i] = int(rng.below(m.vocab_size));
-  const auto run = [&] {
-    GPT<float> model(m, B);
-    model.init_params(14);
-    model.zero_grad();
-    const double loss = model.forward(tokens.data(), targets.data(), B);
-    model.backward();
-    std::vector<float> out(model.grads(), model.grads() + model.num_grads());
-    out.push_back(float(loss));
-    return out;
-  };
+  const auto run = [] { return model_gradients(128, 8); };
   rank_pool().set_threads(1);
   const std::vector<float> one = run();
   double largest = 0;
