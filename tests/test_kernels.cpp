@@ -36,7 +36,10 @@ struct GemmCase {
 
 TEST(Gemm, MatchesNaiveForEveryTransposeAndOddShapes) {
   for (GemmCase c : {GemmCase{false, false, 17, 33, 65}, GemmCase{false, true, 64, 31, 7},
-                     GemmCase{true, false, 5, 129, 40}, GemmCase{true, true, 48, 48, 48}}) {
+                     GemmCase{true, false, 5, 129, 40}, GemmCase{true, true, 48, 48, 48},
+                     // one row of C (decoding one token): sgemv, for every transpose
+                     GemmCase{false, false, 1, 33, 65}, GemmCase{false, true, 1, 31, 7},
+                     GemmCase{true, false, 1, 129, 40}, GemmCase{true, true, 1, 48, 48}}) {
     const int lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
     const auto A = random_vector(std::size_t(c.M) * c.K, 1);
     const auto B = random_vector(std::size_t(c.K) * c.N, 2);
@@ -55,7 +58,9 @@ TEST(Gemm, MatchesNaiveForEveryTransposeAndOddShapes) {
 TEST(Gemm, SplitOverThePoolMatchesNaiveOnOneToThreeThreads) {
   for (GemmCase c : {GemmCase{false, true, 515, 140, 70}, GemmCase{true, false, 130, 517, 69},
                      GemmCase{false, false, 301, 300, 99}, GemmCase{true, true, 97, 333, 140},
-                     GemmCase{false, true, 40, 900, 130}, GemmCase{true, false, 520, 150, 70}}) {
+                     GemmCase{false, true, 40, 900, 130}, GemmCase{true, false, 520, 150, 70},
+                     // one row of C, split by columns (sgemv per block)
+                     GemmCase{false, true, 1, 4100, 1030}, GemmCase{true, false, 1, 4100, 1030}}) {
     ASSERT_GE(2.0 * c.M * c.N * c.K, double(1 << 23)) << "the case must be large enough to split";
     // Leading dimensions 7 past the minimum: a block that used K, M or N for a stride would fail.
     const int lda = (c.ta ? c.M : c.K) + 7, ldb = (c.tb ? c.K : c.N) + 7, ldc = c.N + 7;

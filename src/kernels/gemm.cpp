@@ -26,6 +26,22 @@ constexpr int kSplitAlign = 16;
 // pool, a test): its own workers never wake, so they never spin against the pool.
 const bool kOpenblasSingleThreaded = (openblas_set_num_threads(1), true);
 
+// One sgemm call — or, for one row of C (decoding one token), sgemv: OpenBLAS's sgemm would pack
+// the whole of B (the weights) on every call and read it three times instead of once.
+void sgemm_call(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                int ldb, float beta, float* C, int ldc) {
+  if (M != 1) {
+    cblas_sgemm(CblasRowMajor, op(ta), op(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const int incx = ta ? lda : 1;  // op(A)'s one row: A's first row, or its first column
+  if (beta == 0.0f) std::fill(C, C + N, 0.0f);  // what sgemm's beta = 0 means, NaN or not in C
+  if (tb)  // C[n] = Σ_k x[k] · B[n, k]
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, incx, beta, C, 1);
+  else  // C[n] = Σ_k x[k] · B[k, n]
+    cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, incx, beta, C, 1);
+}
+
 // The first row (or column) of piece p of P over n, on a multiple of kSplitAlign.
 int piece_start(int n, int p, int pieces) {
   return p == pieces ? n : int(std::int64_t(n) * p / pieces) / kSplitAlign * kSplitAlign;
@@ -44,7 +60,7 @@ void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float
   const bool by_rows = M >= N;
   const int side = by_rows ? M : N;
   if (threads == 1 || inside_pool_job() || 2.0 * M * N * K < kSplitFlops || side < 2 * kSplitAlign) {
-    cblas_sgemm(CblasRowMajor, op(ta), op(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm_call(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   const int pieces = std::min(threads, side / kSplitAlign);
@@ -53,11 +69,10 @@ void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float
       const int b = piece_start(side, int(p), pieces), e = piece_start(side, int(p) + 1, pieces);
       if (by_rows) {  // rows b..e of op(A) and of C
         const float* a = ta ? A + b : A + std::size_t(b) * lda;
-        cblas_sgemm(CblasRowMajor, op(ta), op(tb), e - b, N, K, alpha, a, lda, B, ldb, beta,
-                    C + std::size_t(b) * ldc, ldc);
+        sgemm_call(ta, tb, e - b, N, K, alpha, a, lda, B, ldb, beta, C + std::size_t(b) * ldc, ldc);
       } else {  // columns b..e of op(B) and of C
         const float* bp = tb ? B + std::size_t(b) * ldb : B + b;
-        cblas_sgemm(CblasRowMajor, op(ta), op(tb), M, e - b, K, alpha, A, lda, bp, ldb, beta, C + b, ldc);
+        sgemm_call(ta, tb, M, e - b, K, alpha, A, lda, bp, ldb, beta, C + b, ldc);
       }
     }
   });
