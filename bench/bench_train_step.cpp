@@ -6,7 +6,6 @@
 //
 //   OPENBLAS_NUM_THREADS=2 build/bench/bench_train_step --steps 10 --phases --json
 #include <boost/program_options.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>

@@ -106,10 +106,7 @@ template void gemm_naive<float>(bool, bool, int, int, int, float, const float*, 
 template void gemm_naive<double>(bool, bool, int, int, int, double, const double*, int,
                                  const double*, int, double, double*, int);
 
-void set_kernel_threads(int n) {
-  openblas_set_num_threads(1);
-  rank_pool().set_threads(n);
-}
+void set_kernel_threads(int n) { rank_pool().set_threads(n); }  // OpenBLAS: kOpenblasSingleThreaded
 int kernel_threads() { return rank_pool().threads(); }
 
 int default_kernel_threads() {
