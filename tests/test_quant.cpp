@@ -5,10 +5,14 @@
 
 #include "support/random.hpp"
 
+#include <time.h>
+
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "quant/blocks.hpp"
@@ -315,6 +319,37 @@ TEST(ThreadPool, CoversTheRangeOnceWithAnyThreadCount) {
       for (std::int64_t i = 0; i < n; i++) ASSERT_EQ(hits[i].load(), 1) << threads << " " << n << " " << i;
     }
   }
+}
+
+// Jobs back to back, as decoding issues them: a worker still checking for work after one job
+// (util/thread_pool.cpp, kSpinBeforeSleep) takes the next, and every share of every job runs
+// exactly once with the caller seeing all its writes.
+TEST(ThreadPool, BackToBackJobsEachRunEveryShareOnce) {
+  ThreadPool pool(3);
+  std::vector<int> hits(3 * 20000, 0);  // plain ints: the job's end must publish the shares' writes
+  for (int job = 0; job < 20000; job++) {
+    pool.parallel_for(3, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t i = b; i < e; i++) hits[std::size_t(job) * 3 + i]++;
+    });
+    ASSERT_EQ(hits[std::size_t(job) * 3] + hits[std::size_t(job) * 3 + 1] + hits[std::size_t(job) * 3 + 2], 3) << job;
+  }
+  for (std::size_t i = 0; i < hits.size(); i++) ASSERT_EQ(hits[i], 1) << i;
+}
+
+// The check for the next job is brief: an idle pool sleeps. Two workers that kept checking would
+// use about as much CPU time as the wall time they waited (or a full core each).
+TEST(ThreadPool, IdleWorkersSleep) {
+  auto cpu_seconds = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+  };
+  ThreadPool pool(3);
+  pool.parallel_for(3, [](std::int64_t, std::int64_t) {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // well past the 100 µs check
+  const double cpu0 = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LT(cpu_seconds() - cpu0, 0.03) << "idle workers used CPU time while the caller slept";
 }
 
 TEST(ThreadPool, RethrowsAndRunsNestedCallsInline) {

@@ -26,14 +26,16 @@ inline constexpr int kChunkBytesQ8 = kRowGroup * 32;  // 512
 inline constexpr int kChunkBytesQ4 = kRowGroup * 16;  // 256
 inline constexpr int kScaleBytes = kRowGroup * 2;     // 32
 // Decode (one token) is bound by how many cache-line fills are in flight. A decode tile reads
-// kDecodeGroups row groups side by side and prefetches each kDecodePrefetchBlocks blocks (about
-// 3 KB for Q8_0, 2 KB for Q4_0) ahead of its loads; the hardware prefetchers alone leave the
-// core's fill buffers idle at the start of every page. Both measured side by side
-// (docs/PERFORMANCE.md). Threads take groups in multiples of the larger group count.
+// kDecodeGroups row groups side by side. Q4_0, whose dot products cost the most per byte, also
+// prefetches each group kDecodePrefetchBlocks blocks (about 1 KB) ahead of its loads: with the
+// dot products filling the core's window, the hardware prefetchers alone keep too few fills in
+// flight. Q8_0 runs faster without (its prefetches cost more issue slots than they save). Both
+// measured side by side (docs/PERFORMANCE.md, "Decode prefetch"). Threads take groups in
+// multiples of the larger group count.
 template <bool Q8>
 inline constexpr int kDecodeGroups = Q8 ? 2 : 4;
 template <bool Q8>
-inline constexpr int kDecodePrefetchBlocks = Q8 ? 6 : 8;  // even: a prefetch covers a block pair
+inline constexpr int kDecodePrefetchBlocks = Q8 ? 0 : 4;  // even: a prefetch covers a block pair; 0: none
 inline constexpr int kDecodeGroupsMultiple = 4;
 
 namespace {  // internal linkage: each kernel file gets its own copy, compiled for its target

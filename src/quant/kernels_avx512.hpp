@@ -131,6 +131,7 @@ struct Avx512Bf16Pairs : Avx512<Vnni> {
 };
 struct Bf16Pairs {
   using W = std::uint16_t;
+  static constexpr int kDecodePrefetch = BF16<Avx512<false>>::kDecodePrefetch;
   static __m512i load(const W* p) { return _mm512_loadu_si512(p); }
   static float scalar(W b) { return bf16_to_float(b); }
 };

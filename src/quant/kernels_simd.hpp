@@ -23,11 +23,13 @@ namespace {
 
 // Decode's software prefetch: on each even block, the whole block pair kDecodePrefetchBlocks ahead
 // (its two chunk blocks and their scales). Past the group's end it touches the next group's
-// bytes or none; a prefetch never faults.
+// bytes or none; a prefetch never faults. Always inlined: GCC's IPA pure-const pass counts a
+// prefetch as no side effect, so a call to an out-of-line copy of this function is deleted as
+// dead code (it was, silently, until the objdump of this kernel showed no prefetcht0).
 template <bool Q8>
-inline void prefetch_pair(const std::uint8_t* group, int b) {
+[[gnu::always_inline]] inline void prefetch_pair(const std::uint8_t* group, int b) {
   constexpr int kChunkBytes = Q8 ? kChunkBytesQ8 : kChunkBytesQ4;
-  if (b % 2) return;
+  if (kDecodePrefetchBlocks<Q8> == 0 || b % 2) return;
   const char* p = reinterpret_cast<const char*>(group + chunk_offset(b + kDecodePrefetchBlocks<Q8>, kChunkBytes));
   for (std::size_t line = 0; line < pair_bytes(kChunkBytes); line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
 }
@@ -123,8 +125,12 @@ inline void quantize_act_avx2(const float* x, int n, int cols, ActBlock* out) {
 // --- Float formats, row-major -------------------------------------------------------------------
 // A tile of RT rows x TT tokens of dot products along k. V provides vf, FL (elements per step),
 // vx/load_x (FL activations as the multiply wants them), madd(w, x, acc), hsum, FTT (tokens per
-// tile); Fmt provides W (the stored type), load (FL weights as madd wants them) and scalar (one
-// weight to fp32, for the k tail).
+// tile); Fmt provides W (the stored type), load (FL weights as madd wants them), scalar (one
+// weight to fp32, for the k tail) and kDecodePrefetch: how many bytes ahead of its loads decode
+// prefetches each row (0: none), one prefetch per 64 bytes of weights. The 16-bit formats convert
+// every weight before its FMA, which fills the core's window as Q4_0's dot products do (see
+// kDecodePrefetchBlocks); fp32 reaches its bound without. Measured side by side
+// (docs/PERFORMANCE.md, "Decode prefetch").
 
 inline float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }
 inline float bf16_to_float(std::uint16_t b) {
@@ -134,7 +140,7 @@ inline float bf16_to_float(std::uint16_t b) {
   return f;
 }
 
-template <class V, class Fmt, int RT, int TT>
+template <class V, class Fmt, int RT, int TT, bool Decode = false>
 void float_tile(const typename Fmt::W* w, int cols, int k0, int k1, const float* x, float* y, int ldy) {
   typename V::vf acc[RT][TT];
   for (int i = 0; i < RT; i++)
@@ -144,6 +150,9 @@ void float_tile(const typename Fmt::W* w, int cols, int k0, int k1, const float*
     typename V::vx xv[TT];
     for (int t = 0; t < TT; t++) xv[t] = V::load_x(x + std::size_t(t) * cols + k);
     for (int i = 0; i < RT; i++) {
+      if constexpr (Decode && Fmt::kDecodePrefetch > 0)
+        if (k % (64 / sizeof(typename Fmt::W)) == 0)
+          _mm_prefetch(reinterpret_cast<const char*>(w + std::size_t(i) * cols + k) + Fmt::kDecodePrefetch, _MM_HINT_T0);
       const auto wv = Fmt::load(w + std::size_t(i) * cols + k);
       for (int t = 0; t < TT; t++) acc[i][t] = V::madd(wv, xv[t], acc[i][t]);
     }
@@ -167,8 +176,8 @@ void float_kernel(const typename Fmt::W* w, int r0, int r1, int cols, const floa
     constexpr int kDecodeRows = 2 * RT;
     int r = r0;
     for (; r + kDecodeRows <= r1; r += kDecodeRows)
-      float_tile<V, Fmt, kDecodeRows, 1>(w + std::size_t(r) * cols, cols, 0, cols, x, y + r, ldy);
-    for (; r < r1; r++) float_tile<V, Fmt, 1, 1>(w + std::size_t(r) * cols, cols, 0, cols, x, y + r, ldy);
+      float_tile<V, Fmt, kDecodeRows, 1, true>(w + std::size_t(r) * cols, cols, 0, cols, x, y + r, ldy);
+    for (; r < r1; r++) float_tile<V, Fmt, 1, 1, true>(w + std::size_t(r) * cols, cols, 0, cols, x, y + r, ldy);
     return;
   }
   const int kc = n <= TT ? cols : kColBlock;
@@ -197,18 +206,21 @@ void float_kernel(const typename Fmt::W* w, int r0, int r1, int cols, const floa
 template <class V>
 struct F32 {
   using W = float;
+  static constexpr int kDecodePrefetch = 0;
   static typename V::vf load(const float* p) { return V::load_f32(p); }
   static float scalar(float f) { return f; }
 };
 template <class V>
 struct F16 {
   using W = std::uint16_t;
+  static constexpr int kDecodePrefetch = 512;
   static typename V::vf load(const W* p) { return V::load_f16(p); }
   static float scalar(W h) { return half_to_float(h); }
 };
 template <class V>
 struct BF16 {
   using W = std::uint16_t;
+  static constexpr int kDecodePrefetch = 256;
   static typename V::vf load(const W* p) { return V::load_bf16(p); }
   static float scalar(W b) { return bf16_to_float(b); }
 };

@@ -1,11 +1,25 @@
 #include "util/thread_pool.hpp"
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
 namespace ellm {
 namespace {
 thread_local bool t_in_job = false;
+
+// How long a thread that ran out of work keeps checking for more before it sleeps on the condition
+// variable (a worker for the next job, the caller for the last share). On a VM an idle vCPU halts,
+// and waking a sleeper there took tens of microseconds: a decode step's parallel GEMVs, a few
+// hundred microseconds each and back to back, lost that on every call (docs/PERFORMANCE.md,
+// "Decode prefetch"). The checks yield, so an oversubscribed core goes to whoever needs it.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(100);
+
+template <class Ready>
+void spin_briefly(Ready ready) {
+  const auto until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+  while (!ready() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+}
 }
 
 ThreadPool::ThreadPool(int threads) { start(threads); }
@@ -58,13 +72,15 @@ void ThreadPool::run_shares() {
       if (!error_) error_ = std::current_exception();
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    if (++done_shares_ == shares_) done_.notify_one();
+    finished_.store(++done_shares_, std::memory_order_release);
+    if (done_shares_ == shares_) done_.notify_one();
   }
 }
 
 void ThreadPool::worker(std::uint64_t seen) {
   t_in_job = true;  // a worker only ever runs jobs: its nested parallel_for runs inline
   for (;;) {
+    spin_briefly([&] { return posted_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -88,13 +104,16 @@ void ThreadPool::parallel_for(std::int64_t n, RangeFn fn) {
     fn_ = &fn;
     shares_ = int(std::min<std::int64_t>(n, threads()));
     next_share_ = done_shares_ = 0;
+    finished_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
-    generation_++;
+    posted_.store(++generation_, std::memory_order_release);
   }
   wake_.notify_all();
   t_in_job = true;
   run_shares();
   t_in_job = false;
+  const int shares = shares_;
+  spin_briefly([&] { return finished_.load(std::memory_order_acquire) == shares; });
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return done_shares_ == shares_; });
   if (error_) std::rethrow_exception(error_);

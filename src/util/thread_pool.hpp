@@ -1,9 +1,10 @@
 // A small persistent thread pool: the rank's worker threads for kernels that split their work
 // (the GEMMs, attention, norms, activations, the cross-entropy, AdamW, the quantized matmuls). Workers sleep on a
-// condition variable between jobs (no spinning when idle). Every thread, the caller included,
+// condition variable between jobs, after checking for the next one for 100 µs (never longer). Every thread, the caller included,
 // claims shares until none is left, so a job never waits for a worker that has not woken up yet.
 // A parallel_for from inside a job runs inline (no nested parallelism).
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -57,6 +58,8 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   std::uint64_t generation_ = 0;
+  std::atomic<std::uint64_t> posted_{0};  // generation_, readable without the mutex while spinning
+  std::atomic<int> finished_{0};          // done_shares_, likewise
   bool stopping_ = false;
   int shares_ = 0, next_share_ = 0, done_shares_ = 0;
   std::int64_t n_ = 0;
