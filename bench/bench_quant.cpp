@@ -5,7 +5,8 @@
 //   the matrix that together exceed the L3 (decoding's steady state), and for the first call
 //   after the probe ("cold").
 // - Prefill GEMM, n = 512 tokens, per format, against sgemm of the same shape (x (512, 14336) . W^T).
-// Every figure is the median of REPEATS timed passes after one warm-up.
+// The GEMV figures are medians over 4 x REPEATS passes, the others over REPEATS timed calls; one
+// warm-up each.
 //
 // usage: bench_quant [REPEATS] [THREADS...]    (default: 7, threads 1 2); ELLM_QUANT_ISA picks the
 // path; ELLM_BENCH_GEMV_ONLY=1 skips the prefill GEMMs (and sgemm); ELLM_BENCH_FORMATS=int8,int4
@@ -107,16 +108,21 @@ struct BandwidthProbe {
   static constexpr std::size_t kRowWords = kCols / 2;  // one fp32 row of the matrix, in 64-bit words
   // A share is whole 8-row tiles, which is also a multiple of 4 words per vector x 16 streams.
   static constexpr std::size_t kWordAlign = 8 * kRowWords;
-  std::vector<std::uint64_t> buf = std::vector<std::uint64_t>((std::size_t(256) << 20) / 8, 1);
+  std::vector<std::uint64_t> buf = std::vector<std::uint64_t>((std::size_t(256) << 20) / 8 + 8, 1);
+  // 64-byte aligned like the kernels' weights: no load of the probe straddles two cache lines.
+  const std::uint64_t* words() const {
+    return buf.data() + (64 - reinterpret_cast<std::uintptr_t>(buf.data()) % 64) % 64 / 8;
+  }
   std::vector<std::uint64_t> sums = std::vector<std::uint64_t>(64);
-  std::size_t share() const { return buf.size() / rank_pool().threads() / kWordAlign * kWordAlign; }
+  std::size_t share() const { return (buf.size() - 8) / rank_pool().threads() / kWordAlign * kWordAlign; }
   // Seconds for sum(part's words, share) on every thread's part.
   template <class Sum>
   double seconds_of(Sum sum) {
+    sums.resize(std::max(sums.size(), std::size_t(8) * rank_pool().threads()));
     const double t0 = now();
     rank_pool().parallel_for(rank_pool().threads(), [&](std::int64_t b, std::int64_t e) {
       for (std::int64_t part = b; part < e; part++)  // one cache line of sums per thread
-        sums[part * 8] = sum(buf.data() + part * share(), share());
+        sums[part * 8] = sum(words() + part * share(), share());
     });
     return now() - t0;
   }
@@ -133,6 +139,10 @@ std::vector<Format> formats_to_measure() {
   const char* list = std::getenv("ELLM_BENCH_FORMATS");
   if (!list) return {std::begin(kFormats), std::end(kFormats)};
   std::vector<Format> out;
+  if (!*list) {
+    std::fprintf(stderr, "bench_quant: ELLM_BENCH_FORMATS is empty (allowed: a comma-separated list of fp32, bf16, fp16, int8, int4)\n");
+    std::exit(2);
+  }
   for (std::string_view rest = list; !rest.empty();) {
     const std::string_view name = rest.substr(0, rest.find(','));
     rest.remove_prefix(std::min(rest.size(), name.size() + 1));

@@ -3,12 +3,24 @@
 # (docs/QUANTIZATION.md, "Build"): the baseline objects of src/quant contain no 256/512-bit
 # instruction, the AVX2 object no 512-bit one, and every path object exports nothing but its
 # kernel table (no weak inline function the linker could pick for code running elsewhere).
-# usage: quant_objects.sh OBJECT...   (the objects of the ellm_quant library)
+# With --prefetch instead: every SIMD path object holds the decode kernels' software prefetches
+# (GCC deleted calls to an out-of-line function that only prefetches; src/quant/kernels_simd.hpp).
+# usage: quant_objects.sh [--prefetch] OBJECT...   (the objects of the ellm_quant library)
 set -u
 fail=0
+mode=targets
+if [ "${1:-}" = --prefetch ]; then mode=prefetch; shift; fi
 for obj in "$@"; do
   name=$(basename "$obj")
   asm=$(objdump -d --no-show-raw-insn "$obj")
+  if [ "$mode" = prefetch ]; then
+    case "$name" in
+      kernels_avx2.*|kernels_avx512*)
+        n=$(grep -c 'prefetcht0' <<<"$asm")
+        if [ "$n" -eq 0 ]; then echo "FAIL: $name has no prefetcht0: the decode prefetch was compiled out"; fail=1; fi ;;
+    esac
+    continue
+  fi
   case "$name" in
     kernels_avx2.*) bad=$(grep -c '%zmm' <<<"$asm") ;;
     kernels_avx512*) bad=0 ;;

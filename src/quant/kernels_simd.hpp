@@ -21,6 +21,13 @@ namespace {
 // for L rows (their chunk bytes start at `chunks`, 64 bytes apart) and TT activation blocks,
 // "- 8 * sum" of Q4_0 included.
 
+// A prefetch of the line `bytes` past p. The address may lie past the end of the weights (the
+// prefetch never faults); it is computed as an integer, since a pointer that far past its array
+// would be undefined behaviour. Always inlined, like its callers (see prefetch_pair).
+[[gnu::always_inline]] inline void prefetch_ahead(const void* p, std::size_t bytes) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(p) + bytes), _MM_HINT_T0);
+}
+
 // Decode's software prefetch: on each even block, the whole block pair kDecodePrefetchBlocks ahead
 // (its two chunk blocks and their scales). Past the group's end it touches the next group's
 // bytes or none; a prefetch never faults. Always inlined: GCC's IPA pure-const pass counts a
@@ -30,8 +37,8 @@ template <bool Q8>
 [[gnu::always_inline]] inline void prefetch_pair(const std::uint8_t* group, int b) {
   constexpr int kChunkBytes = Q8 ? kChunkBytesQ8 : kChunkBytesQ4;
   if (kDecodePrefetchBlocks<Q8> == 0 || b % 2) return;
-  const char* p = reinterpret_cast<const char*>(group + chunk_offset(b + kDecodePrefetchBlocks<Q8>, kChunkBytes));
-  for (std::size_t line = 0; line < pair_bytes(kChunkBytes); line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
+  const std::size_t ahead = chunk_offset(b + kDecodePrefetchBlocks<Q8>, kChunkBytes);
+  for (std::size_t line = 0; line < pair_bytes(kChunkBytes); line += 64) prefetch_ahead(group, ahead + line);
 }
 
 // A tile of G row groups (stride `group_stride` bytes apart, their y rows kRowGroup apart) x TT
@@ -152,7 +159,7 @@ void float_tile(const typename Fmt::W* w, int cols, int k0, int k1, const float*
     for (int i = 0; i < RT; i++) {
       if constexpr (Decode && Fmt::kDecodePrefetch > 0)
         if (k % (64 / sizeof(typename Fmt::W)) == 0)
-          _mm_prefetch(reinterpret_cast<const char*>(w + std::size_t(i) * cols + k) + Fmt::kDecodePrefetch, _MM_HINT_T0);
+          prefetch_ahead(w + std::size_t(i) * cols + k, Fmt::kDecodePrefetch);
       const auto wv = Fmt::load(w + std::size_t(i) * cols + k);
       for (int t = 0; t < TT; t++) acc[i][t] = V::madd(wv, xv[t], acc[i][t]);
     }

@@ -9,7 +9,8 @@ namespace {
 thread_local bool t_in_job = false;
 
 // How long a thread that ran out of work keeps checking for more before it sleeps on the condition
-// variable (a worker for the next job, the caller for the last share). On a VM an idle vCPU halts,
+// variable (a worker for the next job, the caller for the last share). The checks read the atomic
+// hints posted_ and finished_; the state under the mutex stays the only authority. On a VM an idle vCPU halts,
 // and waking a sleeper there took tens of microseconds: a decode step's parallel GEMVs, a few
 // hundred microseconds each and back to back, lost that on every call (docs/PERFORMANCE.md,
 // "Decode prefetch"). The checks yield, so an oversubscribed core goes to whoever needs it.
@@ -71,9 +72,16 @@ void ThreadPool::run_shares() {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    finished_.store(++done_shares_, std::memory_order_release);
-    if (done_shares_ == shares_) done_.notify_one();
+    int done;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done = ++done_shares_;
+      if (done_shares_ == shares_) done_.notify_one();
+    }
+    // The hints are stored once the mutex is free, so a thread that sees one does not block on it.
+    // A late store (this job's count landing after the next job reset it) only ends a spin early:
+    // the predicate under the mutex decides.
+    finished_.store(done, std::memory_order_release);
   }
 }
 
@@ -98,6 +106,7 @@ void ThreadPool::parallel_for(std::int64_t n, RangeFn fn) {
     return;
   }
   std::lock_guard<std::mutex> call(call_mutex_);
+  std::uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     n_ = n;
@@ -106,8 +115,9 @@ void ThreadPool::parallel_for(std::int64_t n, RangeFn fn) {
     next_share_ = done_shares_ = 0;
     finished_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
-    posted_.store(++generation_, std::memory_order_release);
+    generation = ++generation_;
   }
+  posted_.store(generation, std::memory_order_release);
   wake_.notify_all();
   t_in_job = true;
   run_shares();

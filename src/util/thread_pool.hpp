@@ -1,6 +1,7 @@
 // A small persistent thread pool: the rank's worker threads for kernels that split their work
 // (the GEMMs, attention, norms, activations, the cross-entropy, AdamW, the quantized matmuls). Workers sleep on a
-// condition variable between jobs, after checking for the next one for 100 µs (never longer). Every thread, the caller included,
+// condition variable between jobs, after checking for the next one for 100 µs (never longer); the
+// caller likewise checks for 100 µs for the last share before it sleeps. Every thread, the caller included,
 // claims shares until none is left, so a job never waits for a worker that has not woken up yet.
 // A parallel_for from inside a job runs inline (no nested parallelism).
 #pragma once
