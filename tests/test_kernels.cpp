@@ -60,8 +60,9 @@ TEST(Gemm, SplitOverThePoolMatchesNaiveOnOneToThreeThreads) {
                      GemmCase{false, false, 301, 300, 99}, GemmCase{true, true, 97, 333, 140},
                      GemmCase{false, true, 40, 900, 130}, GemmCase{true, false, 520, 150, 70},
                      // one row of C, split by columns (sgemv per block)
-                     GemmCase{false, true, 1, 4100, 1030}, GemmCase{true, false, 1, 4100, 1030}}) {
-    ASSERT_GE(2.0 * c.M * c.N * c.K, double(1 << 23)) << "the case must be large enough to split";
+                     GemmCase{false, true, 1, 4100, 1030}, GemmCase{true, false, 1, 4100, 1030},
+                     GemmCase{false, true, 1, 1100, 1000}}) {  // a GEMV splits from 2^20 FLOPs
+    ASSERT_GE(2.0 * c.M * c.N * c.K, c.M == 1 ? double(1 << 20) : double(1 << 23)) << "the case must be large enough to split";
     // Leading dimensions 7 past the minimum: a block that used K, M or N for a stride would fail.
     const int lda = (c.ta ? c.M : c.K) + 7, ldb = (c.tb ? c.K : c.N) + 7, ldc = c.N + 7;
     const auto A = random_vector(std::size_t(c.ta ? c.K : c.M) * lda, 1);
@@ -231,6 +232,39 @@ TEST_P(TiledAttention, BitIdenticalOnAnyThreadCount) {
     const std::vector<float> many = run(threads);
     ASSERT_EQ(one.size(), many.size());
     EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * sizeof(float))) << threads << " threads";
+  }
+}
+
+// Cached decoding's attention (one query against the cache) against the reference, every position
+// of the sequence, and bit-identical on 1, 2 and 3 threads: its heads split over the pool. The
+// shapes are large enough for the split (H · keys · (dk + dv) above the pool's grain).
+TEST(AttentionDecode, MatchesTheReferenceAtEveryPositionOnAnyThreadCount) {
+  for (AttnCase c : {AttnCase{1, 90, 16, 4, 64, 64, 0}, AttnCase{1, 70, 8, 8, 40, 24, 0, 30, true}}) {
+    std::vector<double> slopes(c.H);
+    layers::alibi_slopes(c.H, slopes.data());
+    const double* sl = c.alibi ? slopes.data() : nullptr;
+    const layers::AttentionShape s{1, c.T, c.H, c.Hkv, c.dk, c.dv, c.window, sl};
+    const int row = s.row();
+    const auto qkv = random_vector(std::size_t(c.T) * row, 41, 0.8);
+    const auto want = reference_attention(qkv, 1, c.T, c.H, c.Hkv, c.dk, c.dv, c.window, sl);
+    // The cache is the k|v part of each qkv row (ld = row, cap = T: no wrap-around).
+    const float* cache = qkv.data() + std::size_t(c.H) * c.dk;
+    auto decode_all = [&](int threads) {
+      rank_pool().set_threads(threads);
+      std::vector<float> out(std::size_t(c.T) * c.H * c.dv);
+      for (int p = 0; p < c.T; p++)
+        layers::attention_decode(out.data() + std::size_t(p) * c.H * c.dv, qkv.data() + std::size_t(p) * row, cache, row,
+                                 c.T, c.Hkv * c.dk, p, 1.0f / std::sqrt(float(c.dk)), s);
+      rank_pool().set_threads(1);
+      return out;
+    };
+    const std::vector<float> one = decode_all(1);
+    for (std::size_t i = 0; i < one.size(); i++)
+      ASSERT_NEAR(one[i], want[i], 2e-5 * (1 + std::abs(want[i]))) << "element " << i << " H " << c.H;
+    for (int threads : {2, 3}) {
+      const std::vector<float> many = decode_all(threads);
+      EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * sizeof(float))) << threads << " threads";
+    }
   }
 }
 

@@ -17,8 +17,10 @@ namespace {
 CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
 // A product is split over the pool from this many FLOPs (~40 µs of one core): below it, waking
-// the workers costs more than it saves.
-constexpr double kSplitFlops = double(1 << 23);
+// the workers costs more than it saves. One row of C (a GEMV: decoding one token) is bound by
+// reading B, about 8x slower per FLOP than a GEMM: it splits from an 8x smaller product (a 1024 x
+// 1024 fp32 weight, 4 MiB, ~100 µs from DRAM).
+constexpr double kSplitFlops = double(1 << 23), kSplitFlopsGemv = kSplitFlops / 8;
 // Block edges on multiples of this many rows or columns: whole register tiles of the sgemm kernels.
 constexpr int kSplitAlign = 16;
 
@@ -59,7 +61,8 @@ void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float
   const int threads = rank_pool().threads();
   const bool by_rows = M >= N;
   const int side = by_rows ? M : N;
-  if (threads == 1 || inside_pool_job() || 2.0 * M * N * K < kSplitFlops || side < 2 * kSplitAlign) {
+  const double split_from = M == 1 ? kSplitFlopsGemv : kSplitFlops;
+  if (threads == 1 || inside_pool_job() || 2.0 * M * N * K < split_from || side < 2 * kSplitAlign) {
     sgemm_call(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

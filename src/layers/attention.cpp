@@ -301,33 +301,53 @@ void alibi_slopes(int H, double* slopes) {
   for (int h = pow2; h < H; h++) slopes[h] = std::pow(2.0, -8.0 / (2 * pow2) * (2 * (h - pow2) + 1));
 }
 
+namespace {
+// a·b over n elements in kDotLanes partial sums: one running sum is a chain of dependent adds
+// that no compiler may reorder (a scalar loop), fixed lanes vectorise; the result depends on n
+// alone, not on the CPU's vector width.
+template <class T>
+T dot_in_lanes(const T* a, const T* b, int n) {
+  constexpr int kDotLanes = 16;
+  T lane[kDotLanes] = {};
+  int i = 0;
+  for (; i + kDotLanes <= n; i += kDotLanes)
+    for (int j = 0; j < kDotLanes; j++) lane[j] += a[i + j] * b[i + j];
+  T sum = 0;
+  for (; i < n; i++) sum += a[i] * b[i];
+  for (T x : lane) sum += x;
+  return sum;
+}
+}  // namespace
+
+// The heads are independent: they split over the rank's pool (each thread its own score row), with
+// the same result on any thread count.
 template <class T>
 void attention_decode(T* out, const T* q, const T* cache, int ld, int cap, int v_offset, int p,
                       T scale, const AttentionShape& s) {
   const int first = s.first_key(p), n = p - first + 1, group = s.H / s.Hkv;
-  T* score = scratch<T>(0, size_t(n)).data();  // (n) one head's scores, then weights
-  for (int h = 0; h < s.H; h++) {
-    const int g = h / group;
-    const T* qh = q + size_t(h) * s.dk;
-    T top = -std::numeric_limits<T>::infinity();
-    for (int j = first; j <= p; j++) {
-      const T* k = cache + size_t(j % cap) * ld + size_t(g) * s.dk;
-      T dot = 0;
-      for (int i = 0; i < s.dk; i++) dot += qh[i] * k[i];
-      dot *= scale;
-      if (s.alibi_slopes) dot -= T(s.alibi_slopes[h]) * T(p - j);
-      top = std::max(top, score[j - first] = dot);
+  parallel_items(s.H, std::int64_t(n) * (s.dk + s.dv), [&](std::int64_t h0, std::int64_t h1) {
+    T* score = scratch<T>(0, size_t(n)).data();  // (n) one head's scores, then weights
+    for (int h = int(h0); h < int(h1); h++) {
+      const int g = h / group;
+      const T* qh = q + size_t(h) * s.dk;
+      T top = -std::numeric_limits<T>::infinity();
+      for (int j = first; j <= p; j++) {
+        const T* k = cache + size_t(j % cap) * ld + size_t(g) * s.dk;
+        T dot = dot_in_lanes(qh, k, s.dk) * scale;
+        if (s.alibi_slopes) dot -= T(s.alibi_slopes[h]) * T(p - j);
+        top = std::max(top, score[j - first] = dot);
+      }
+      T sum = 0;
+      for (int j = 0; j < n; j++) sum += (score[j] = std::exp(score[j] - top));
+      T* o = out + size_t(h) * s.dv;
+      std::fill(o, o + s.dv, T(0));
+      for (int j = first; j <= p; j++) {
+        const T w = score[j - first] / sum;
+        const T* v = cache + size_t(j % cap) * ld + v_offset + size_t(g) * s.dv;
+        for (int i = 0; i < s.dv; i++) o[i] += w * v[i];
+      }
     }
-    T sum = 0;
-    for (int j = 0; j < n; j++) sum += (score[j] = std::exp(score[j] - top));
-    T* o = out + size_t(h) * s.dv;
-    std::fill(o, o + s.dv, T(0));
-    for (int j = first; j <= p; j++) {
-      const T w = score[j - first] / sum;
-      const T* v = cache + size_t(j % cap) * ld + v_offset + size_t(g) * s.dv;
-      for (int i = 0; i < s.dv; i++) o[i] += w * v[i];
-    }
-  }
+  });
 }
 
 #define ELLM_INSTANTIATE(T)                                                                       \
